@@ -77,8 +77,16 @@ class ShotResult:
 
 @runtime_checkable
 class Generator(Protocol):
-    """A video backend. Load heavy weights in the constructor, never in `generate`."""
+    """A video backend. Load heavy weights in the constructor, never in `generate`.
+
+    `width`, `height`, `num_frames` and `fps` are the backend's native clip format; the director
+    builds every request with them.
+    """
 
     name: str
+    width: int
+    height: int
+    num_frames: int
+    fps: int
 
     def generate(self, request: ShotRequest) -> ShotResult: ...
