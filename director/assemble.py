@@ -1,0 +1,90 @@
+"""Shot files in, film and subtitles out (moviepy, H.264, 16 fps, exact frame counts).
+
+Shots already come without the frames they copied from the previous shot (see
+`generator.base.ShotResult`), so the film is a plain concatenation and a continuation's first
+frame is never shown twice. moviepy's `VideoFileClip` can misread a clip's length by a frame, so
+shot files are decoded with imageio-ffmpeg and handed to moviepy as clips of exact duration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+from moviepy import ImageSequenceClip, VideoClip, concatenate_videoclips
+
+from director.story import Story
+from director.workspace import Workspace, atomic_path, atomic_write_bytes
+
+CODEC = "libx264"
+
+
+def write_video(frames: np.ndarray, fps: int, path: Path) -> None:
+    """Encode uint8 (T, H, W, 3) frames as H.264, atomically."""
+    clip = ImageSequenceClip(list(frames), fps=fps)
+    with atomic_path(path) as temp:
+        clip.write_videofile(str(temp), codec=CODEC, fps=fps, audio=False, logger=None, preset="veryfast", ffmpeg_params=["-pix_fmt", "yuv420p"])
+
+
+def read_video(path: Path) -> np.ndarray:
+    """Every frame of a video file, exactly, as uint8 (T, H, W, 3)."""
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    width, height = meta["size"]
+    frames = [np.frombuffer(buffer, dtype=np.uint8).reshape(height, width, 3) for buffer in reader]
+    return np.stack(frames)
+
+
+def count_frames(path: Path) -> int:
+    return imageio_ffmpeg.count_frames_and_secs(str(path))[0]
+
+
+class _Reel:
+    """The shot files as moviepy clips of exact length; one shot is held decoded at a time."""
+
+    def __init__(self, fps: int):
+        self.fps = fps
+        self._current: tuple[Path, np.ndarray] | None = None
+
+    def _frames(self, path: Path) -> np.ndarray:
+        if self._current is None or self._current[0] != path:
+            self._current = (path, read_video(path))
+        return self._current[1]
+
+    def clip(self, path: Path, count: int) -> VideoClip:
+        def frame(t: float) -> np.ndarray:
+            frames = self._frames(path)
+            return frames[min(int(round(t * self.fps)), len(frames) - 1)]
+
+        return VideoClip(frame_function=frame, duration=count / self.fps)
+
+
+def assemble(workspace: Workspace, story: Story, fps: int) -> dict[str, int | str]:
+    """Write story.mp4 and story.srt from the finished shots; returns frame counts."""
+    counts = [int(workspace.load_shot_record(shot.id)["frames"]) for shot in story.shots]
+    reel = _Reel(fps)
+    film = concatenate_videoclips([reel.clip(workspace.shot_video(s.id), n) for s, n in zip(story.shots, counts)], method="chain")
+    with atomic_path(workspace.film_path) as temp:
+        film.write_videofile(str(temp), codec=CODEC, fps=fps, audio=False, logger=None, preset="veryfast", ffmpeg_params=["-pix_fmt", "yuv420p"])
+    atomic_write_bytes(workspace.subtitles_path, subtitles(story, counts, fps).encode())
+    return {"frames": sum(counts), "shots": len(counts)}
+
+
+def subtitles(story: Story, frame_counts: list[int], fps: int) -> str:
+    """SubRip text: one cue per shot, spanning exactly that shot's frames in the film."""
+    cues, start = [], 0
+    for number, (shot, count) in enumerate(zip(story.shots, frame_counts), start=1):
+        end = start + count
+        text = f"[{shot.id}] {shot.prompt}"
+        cues.append(f"{number}\n{_timestamp(start / fps)} --> {_timestamp(end / fps)}\n{text}\n")
+        start = end
+    return "\n".join(cues)
+
+
+def _timestamp(seconds: float) -> str:
+    millis = int(round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d},{millis:03d}"

@@ -1,0 +1,43 @@
+"""Choosing a generator backend by name; heavy ones are imported only when asked for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from generator.base import Generator
+
+BACKENDS = ("auto", "preview", "tiny", "wan")
+
+
+class BackendError(ValueError):
+    """An unknown or unusable backend; the message is one readable line."""
+
+
+def resolve_backend(name: str) -> tuple[str, str]:
+    """The concrete backend for a `--backend` name, and a sentence saying why it was picked."""
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+    if name != "auto":
+        return name, f"backend: {name} (as asked)"
+    import torch
+
+    if torch.cuda.is_available():
+        return "wan", f"backend: wan (auto: CUDA GPU found, {torch.cuda.get_device_name(0)})"
+    return "preview", "backend: preview animatic (auto: no CUDA GPU; use --backend tiny to run the real pipeline at toy size)"
+
+
+def load_generator(name: str, cache_dir: Path | None = None, **options) -> Generator:
+    """Build a concrete backend once; the caller keeps it for the whole process."""
+    if name == "preview":
+        from generator.preview import PreviewGenerator
+
+        return PreviewGenerator(**options)
+    if name == "tiny":
+        from generator.wan import WanGenerator
+
+        return WanGenerator.tiny(cache_dir=cache_dir, **options)
+    if name == "wan":
+        from generator.wan import WanGenerator
+
+        return WanGenerator.from_pretrained(**options)
+    raise BackendError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS[1:])}")
