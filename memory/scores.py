@@ -1,0 +1,95 @@
+"""Consistency and prompt-following numbers for the critic, each naming the model behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from memory.bank import MemoryBank
+from memory.vision import ImageEmbedder
+
+
+@dataclass
+class ConsistencyScore:
+    """Cosine similarity of a shot's keyframes to the memory it should agree with.
+
+    `memory` is the mean over keyframes of the best match among the reference entries (those
+    tagged with the shot's characters, or all active ones when none are tagged); `continuity`
+    is the similarity of the shot's first frame to the previous shot's last frame, for
+    continuations. None where there was nothing to compare with.
+    """
+
+    memory: float | None
+    continuity: float | None
+    reference_ids: list[str]
+    embedder: str
+
+
+@dataclass
+class PromptScore:
+    """Mean CLIP text-image similarity of the frames to the shot prompt; None without a text side."""
+
+    value: float | None
+    embedder: str
+
+
+def reference_entries(bank: MemoryBank, characters: Sequence[str] = ()) -> list[str]:
+    """Active entries that show any of `characters`, or every active entry when none do."""
+    wanted = set(characters)
+    tagged = [e.id for e in bank.active() if wanted and wanted.intersection(e.characters)]
+    return tagged or [e.id for e in bank.active()]
+
+
+def _bank_embeddings(bank: MemoryBank, ids: list[str], embedder: ImageEmbedder) -> np.ndarray:
+    """Stored embeddings where they come from `embedder`, the rest computed (once) from the images."""
+    rows: dict[str, np.ndarray] = {}
+    missing = []
+    for entry_id in ids:
+        vector = bank.embedding(entry_id) if bank.entry(entry_id).embedder == embedder.name else None
+        if vector is None:
+            missing.append(entry_id)
+        else:
+            rows[entry_id] = vector
+    if missing:
+        computed = embedder.embed_images([bank.image(i) for i in missing])
+        rows.update(zip(missing, computed))
+    return np.stack([rows[i] for i in ids]).astype(np.float32)
+
+
+def consistency(
+    keyframe_embeddings: np.ndarray,
+    bank: MemoryBank,
+    embedder: ImageEmbedder,
+    characters: Sequence[str] = (),
+    first_frame_embedding: np.ndarray | None = None,
+    previous_last_frame: np.ndarray | None = None,
+    exclude: Sequence[str] = (),
+) -> ConsistencyScore:
+    """How well a new shot agrees with the memory (and, for a continuation, with the last frame).
+
+    Pass the bank as it was before the shot's own keyframes were added, or list them in
+    `exclude`, so that a shot is not compared with itself.
+    """
+    ids = [i for i in reference_entries(bank, characters) if i not in set(exclude)]
+    memory = None
+    keys = np.asarray(keyframe_embeddings, dtype=np.float32)
+    if ids and len(keys):
+        similarity = keys @ _bank_embeddings(bank, ids, embedder).T
+        memory = float(similarity.max(axis=1).mean())
+    continuity = None
+    if previous_last_frame is not None and first_frame_embedding is not None:
+        previous = embedder.embed_images([np.asarray(previous_last_frame)])[0]
+        continuity = float(np.asarray(first_frame_embedding, dtype=np.float32) @ previous)
+    return ConsistencyScore(memory=memory, continuity=continuity, reference_ids=ids, embedder=embedder.name)
+
+
+def prompt_following(frame_embeddings: np.ndarray, prompt: str, embedder: ImageEmbedder) -> PromptScore:
+    """Mean cosine similarity of frame embeddings (from `embedder`) to the prompt's text embedding."""
+    embed_texts = getattr(embedder, "embed_texts", None)
+    frames = np.asarray(frame_embeddings, dtype=np.float32)
+    if embed_texts is None or not len(frames):
+        return PromptScore(value=None, embedder=embedder.name)
+    text = embed_texts([prompt])[0]
+    return PromptScore(value=float((frames @ text).mean()), embedder=embedder.name)
