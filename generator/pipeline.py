@@ -158,6 +158,7 @@ class WanM2VPipeline(WanImageToVideoPipeline):
         latents = retrieve_latents(self.vae.encode(video), sample_mode="argmax")
         return self._normalize_latents(latents.to(torch.float32))
 
+    @torch.no_grad()
     def encode_memory(self, memory: Sequence[ImageLike], height: int, width: int, device: torch.device) -> torch.Tensor:
         """Memory latents (1, C, M, h, w): each image stretched to the video size, encoded alone."""
         if not memory:
@@ -178,6 +179,7 @@ class WanM2VPipeline(WanImageToVideoPipeline):
             latents.append(latent.to(device))
         return torch.cat(latents, dim=2)
 
+    @torch.no_grad()
     def encode_condition_video(
         self, context: Sequence[ImageLike], num_frames: int, height: int, width: int, device: torch.device
     ) -> torch.Tensor:
@@ -384,7 +386,9 @@ class WanM2VPipeline(WanImageToVideoPipeline):
             return (video,)
         return WanPipelineOutput(frames=video)
 
+    @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, output_type: str = "np") -> Any:
+        """Denormalise and VAE-decode video latents (memory latents already removed)."""
         config = self.vae.config
         latents = latents.to(device=get_module_execution_device(self.vae), dtype=self.vae.dtype)
         mean = torch.tensor(config.latents_mean).view(1, config.z_dim, 1, 1, 1).to(latents.device, latents.dtype)

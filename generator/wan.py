@@ -1,0 +1,145 @@
+"""The `tiny` and `wan` generator backends: `generator.base.Generator` over the M2V pipeline.
+
+One `WanGenerator` holds its models for the life of the process and serves any story: memory
+images travel with each `ShotRequest`, and the pipeline caches their latents and the prompt
+embeddings by content. A T2V request uses the Wan T2V experts (shift 12) when loaded; without
+them, or when it carries reference images (MR2V), it runs as M2V with the request's memory
+(none for a plain first shot).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from generator.base import ShotMode, ShotRequest, ShotResult
+from generator.models import DEFAULT_I2V, DEFAULT_T2V, load_m2v_pipeline, load_t2v_pipeline
+from generator.pipeline import DEFAULT_GUIDANCE, M2V_SHIFT, T2V_SHIFT, WAN_NEGATIVE_PROMPT, WanM2VPipeline
+from generator.tiny import TINY_FPS, TINY_FRAMES, TINY_HEIGHT, TINY_WIDTH, default_cache_dir, ensure_tiny_model
+
+MAX_SEQUENCE_LENGTH = 512  # UMT5 tokens, as Wan encodes prompts
+
+
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    """Float frames in [0, 1] (T, H, W, 3) to uint8, rounding like PIL conversion does."""
+    return np.clip(np.round(frames * 255.0), 0, 255).astype(np.uint8)
+
+
+class WanGenerator:
+    """Memory-conditioned Wan video generator (M2V / MI2V / MM2V, T2V for the first shot)."""
+
+    def __init__(
+        self,
+        pipe: WanM2VPipeline,
+        t2v: Any | None = None,
+        *,
+        name: str,
+        width: int,
+        height: int,
+        num_frames: int,
+        fps: int,
+        steps: int,
+        guidance: float = DEFAULT_GUIDANCE,
+        model_ids: dict[str, str | None] | None = None,
+        lora_names: Sequence[str] = (),
+    ):
+        self.pipe = pipe
+        self.t2v = t2v
+        self.name = name
+        self.width, self.height, self.num_frames, self.fps = width, height, num_frames, fps
+        self.steps = steps
+        self.guidance = guidance
+        self.model_ids = dict(model_ids or {})
+        self.lora_names = list(lora_names)
+
+    @classmethod
+    def tiny(cls, cache_dir: Path | None = None, steps: int = 4) -> "WanGenerator":
+        """Random tiny Wan2.2-shaped models (built once into `cache_dir`), float32 on CPU."""
+        folder = ensure_tiny_model(cache_dir if cache_dir is not None else default_cache_dir())
+        pipe = load_m2v_pipeline(str(folder / "i2v"), dtype="float32", offload="none", device="cpu")
+        t2v = load_t2v_pipeline(str(folder / "t2v"), dtype="float32", offload="none", device="cpu")
+        return cls(
+            pipe, t2v, name="tiny", width=TINY_WIDTH, height=TINY_HEIGHT, num_frames=TINY_FRAMES, fps=TINY_FPS,
+            steps=steps, model_ids={"i2v": str(folder / "i2v"), "t2v": str(folder / "t2v")},
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str = DEFAULT_I2V,
+        t2v_model: str | None = DEFAULT_T2V,
+        loras: Sequence[tuple[str, float]] = (),
+        dtype: str = "bfloat16",
+        offload: str = "model",
+        attention: str | None = None,
+        compile: bool = False,
+        device: str | None = None,
+        steps: int = 40,
+    ) -> "WanGenerator":
+        """Real Wan2.2 (or Wan2.1-style) weights from hub ids or local folders, loaded once.
+
+        `loras` are (path, weight) pairs in the public StoryMem format or our own format.
+        Raises `generator.models.ModelNotFoundError` when a model is not available.
+        """
+        options = {"dtype": dtype, "offload": offload, "attention": attention, "compile": compile, "device": device}
+        pipe = load_m2v_pipeline(model, loras=loras, **options)
+        t2v = load_t2v_pipeline(t2v_model, **options) if t2v_model else None
+        return cls(
+            pipe, t2v, name="wan", width=832, height=480, num_frames=81, fps=16, steps=steps,
+            model_ids={"i2v": model, "t2v": t2v_model}, lora_names=[str(path) for path, _ in loras],
+        )
+
+    @torch.no_grad()
+    def generate(self, request: ShotRequest) -> ShotResult:
+        started = time.perf_counter()
+        mode = ShotMode(request.mode)
+        use_t2v = mode is ShotMode.T2V and self.t2v is not None and not request.memory
+        effective = ShotMode.T2V if use_t2v else (ShotMode.M2V if mode is ShotMode.T2V else mode)
+        seed_generator = torch.Generator(device="cpu").manual_seed(request.seed)
+        common = {
+            "height": request.height, "width": request.width, "num_frames": request.num_frames,
+            "num_inference_steps": self.steps, "max_sequence_length": MAX_SEQUENCE_LENGTH, "guidance_scale": self.guidance, "generator": seed_generator,
+        }
+        negative = request.negative_prompt or WAN_NEGATIVE_PROMPT
+        if use_t2v:
+            frames, shift = self._text_to_video(request.prompt, negative, common), T2V_SHIFT
+        else:
+            shift = M2V_SHIFT
+            frames = self.pipe(
+                request.prompt, memory=list(request.memory), mode=effective, context=list(request.context),
+                negative_prompt=negative, shift=shift, **common,
+            ).frames[0]
+        frames = to_uint8(np.asarray(frames))
+        metadata = {
+            "backend": self.name,
+            "mode": mode.value,
+            "effective_mode": effective.value,
+            "M": len(request.memory),
+            "seed": request.seed,
+            "steps": self.steps,
+            "shift": shift,
+            "guidance": self.guidance,
+            "num_frames": int(frames.shape[0]),
+            "timings": {"total_s": round(time.perf_counter() - started, 4)},
+            "model_ids": self.model_ids,
+            "loras": self.lora_names,
+            "experts": [name for _, name in self.pipe.expert_trace] if not use_t2v else [],
+        }
+        return ShotResult(frames=frames, fps=request.fps, metadata=metadata)
+
+    def _text_to_video(self, prompt: str, negative: str, common: dict[str, Any]) -> np.ndarray:
+        """First shot with the T2V experts; prompts are encoded (and cached) by the M2V pipeline,
+        which shares the T2V model's text encoder and VAE, and decodes the latents."""
+        prompt_embeds, negative_embeds = self.pipe.encode_prompt(
+            prompt=prompt, negative_prompt=negative, do_classifier_free_guidance=self.guidance > 1.0,
+            max_sequence_length=MAX_SEQUENCE_LENGTH, device=self.pipe._execution_device,
+        )
+        latents = self.t2v(
+            prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds, output_type="latent", **common
+        ).frames
+        return self.pipe.decode_latents(latents, output_type="np")[0]
