@@ -32,6 +32,13 @@ from director.story import Story, load_script
 TAIL_FRAMES = 5
 
 
+def _file_mode() -> int:
+    """Permissions a plain `open()` would give under the current umask (mkstemp uses 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temp:
@@ -50,6 +57,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
         yield temp
         with open(temp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(temp, _file_mode())
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)

@@ -1,0 +1,329 @@
+"""The director as a LangGraph `StateGraph`.
+
+```
+plan -> prepare_shot -> generate -> remember -> critique --accept/keep_best--> commit -> prepare_shot ...
+              |                ^                    |                                     |
+              |                +----regenerate------+                     (all shots done) v
+              +-------------------------------------------------------------------> assemble -> END
+```
+State is JSON-native (the script, a cursor, attempt records); the generator, memory bank, vision
+models and critic travel in the run context. Frames never enter the state: each attempt is
+written under `shots/attempts/` and read back by the next node, so a resumed run finds them.
+Every loop is bounded: the cursor only moves forward and attempts stop at `max_attempts`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, TypedDict
+
+import numpy as np
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from director.critic import Critic, score_attempt
+from director.planner import DEFAULT_SHOTS, Planner
+from director.story import Story
+from director.workspace import Workspace, atomic_path
+from generator.base import CONTEXT_FRAMES, Generator, ShotMode, ShotRequest
+from memory.bank import MemoryBank
+from memory.select import FrameAnalysis, Keyframe, SelectionConfig, analyse_frames
+from memory.vision import ImageEmbedder, QualityScorer
+
+#: Seeds of successive attempts at one shot differ by this prime, so retries never repeat a seed.
+RETRY_SEED_STEP = 100_003
+
+
+@dataclass
+class DirectorContext:
+    """Everything heavy or stateful a run needs; loaded once per process by the caller."""
+
+    workspace: Workspace
+    generator: Generator
+    bank: MemoryBank
+    embedder: ImageEmbedder
+    scorer: QualityScorer
+    critic: Critic = field(default_factory=Critic)
+    planner: Planner | None = None
+    continuation: ShotMode = ShotMode.MI2V
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    on_shot_done: Callable[[dict[str, Any]], None] | None = None
+
+
+class DirectorState(TypedDict, total=False):
+    logline: str
+    shots_wanted: int
+    seed: int
+    story: dict[str, Any]
+    cursor: int  # index in story.shots of the shot being made
+    attempt: int  # attempts made on that shot so far
+    attempts: list[dict[str, Any]]  # one record per attempt: seed, mode, memory, scores, decision
+    decision: str
+    film: dict[str, Any]
+
+
+def _logged(node: Callable) -> Callable:
+    """Write each node's start and duration to events.jsonl."""
+
+    @wraps(node)
+    def run(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+        workspace = runtime.context.workspace
+        started = time.perf_counter()
+        update = node(state, runtime)
+        workspace.log("node", node=node.__name__, cursor=state.get("cursor"), seconds=round(time.perf_counter() - started, 4))
+        return update
+
+    return run
+
+
+def _story(state: DirectorState) -> Story:
+    return Story.model_validate(state["story"])
+
+
+def _attempt_frames(workspace: Workspace, shot_id: str, number: int):
+    return workspace.inside(f"shots/attempts/{shot_id}_{number}.npy")
+
+
+def _attempt_analysis(workspace: Workspace, shot_id: str, number: int):
+    return workspace.inside(f"shots/attempts/{shot_id}_{number}.analysis.npz")
+
+
+# --- nodes -------------------------------------------------------------------------------------
+
+
+@_logged
+def plan(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+    """Use the folder's script when there is one (a resume), else ask the planner for one."""
+    ctx = runtime.context
+    if ctx.workspace.exists():
+        story = ctx.workspace.load_script()
+    elif state.get("story"):
+        story = Story.model_validate(state["story"])
+        ctx.workspace.save_script(story)
+    else:
+        if ctx.planner is None:
+            raise ValueError("no script in the story folder and no planner to write one")
+        story = ctx.planner.plan(state["logline"], state.get("shots_wanted", DEFAULT_SHOTS), state.get("seed", 0))
+        ctx.workspace.save_script(story)
+    ctx.workspace.log("plan", title=story.title, shots=len(story.shots), scenes=len(story.scenes), fingerprint=story.fingerprint())
+    return {"story": story.model_dump(mode="json"), "cursor": 0}
+
+
+@_logged
+def prepare_shot(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+    """Move to the first unfinished shot and set the memory to what conditions it."""
+    ctx = runtime.context
+    story = _story(state)
+    cursor = state.get("cursor", 0)
+    while cursor < len(story.shots) and ctx.workspace.is_done(story.shots[cursor].id):
+        cursor += 1
+    if cursor == len(story.shots):
+        return {"cursor": cursor}
+    shot = story.shots[cursor]
+    if shot.id in ctx.bank.snapshots:
+        ctx.bank.restore(shot.id)  # a redo after a crash: the memory this shot had, nothing added since
+    else:
+        ctx.bank.record_snapshot(shot.id)
+    ctx.bank.save()
+    shutil.rmtree(ctx.workspace.shots_dir / "attempts", ignore_errors=True)  # leftovers of a killed run
+    return {"cursor": cursor, "attempt": 0, "attempts": []}
+
+
+def shot_mode(story: Story, index: int, has_memory: bool, continuation: ShotMode) -> ShotMode:
+    """Cut -> M2V (T2V when memory is empty); continue -> MI2V or MM2V."""
+    if story.shots[index].transition == "continue" and index > 0:
+        return continuation
+    return ShotMode.M2V if has_memory else ShotMode.T2V
+
+
+@_logged
+def generate(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    story = _story(state)
+    index = state["cursor"]
+    shot = story.shots[index]
+    number = state.get("attempt", 0) + 1
+    memory = ctx.bank.active()
+    mode = shot_mode(story, index, bool(memory), ctx.continuation)
+    context = list(ctx.workspace.load_tail(story.shots[index - 1].id)[-CONTEXT_FRAMES[mode]:]) if CONTEXT_FRAMES[mode] else []
+    scene = story.scene(shot.scene)
+    seed = shot.seed + RETRY_SEED_STEP * (number - 1)
+    gen = ctx.generator
+    request = ShotRequest(
+        shot_id=shot.id,
+        prompt=shot.prompt,
+        mode=mode,
+        seed=seed,
+        memory=[ctx.bank.image(entry.id) for entry in memory],
+        context=context,
+        num_frames=gen.num_frames,
+        width=gen.width,
+        height=gen.height,
+        fps=gen.fps,
+        info={
+            "scene": shot.scene,
+            "shot": story.number_in_scene(shot.id),
+            "camera": shot.camera,
+            "setting": scene.setting,
+            "time_of_day": scene.time_of_day,
+            "characters": shot.characters,
+        },
+    )
+    started = time.perf_counter()
+    result = gen.generate(request)
+    seconds = time.perf_counter() - started
+    path = _attempt_frames(ctx.workspace, shot.id, number)
+    with atomic_path(path) as temp:
+        np.save(temp, result.frames)
+    record = {"number": number, "seed": seed, "mode": mode.value, "memory": [e.id for e in memory], "frames": int(len(result.frames)), "seconds": round(seconds, 3)}
+    ctx.workspace.log("generate", shot=shot.id, backend=gen.name, **record)
+    return {"attempt": number, "attempts": [*state.get("attempts", []), record]}
+
+
+@_logged
+def remember(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+    """Embed and score every frame once, and pick this attempt's keyframe candidates."""
+    ctx = runtime.context
+    shot = _story(state).shots[state["cursor"]]
+    number = state["attempt"]
+    frames = np.load(_attempt_frames(ctx.workspace, shot.id, number), mmap_mode="r")
+    analysis = analyse_frames(frames, ctx.embedder, ctx.scorer, stride=ctx.selection.stride)
+    keyframes = analysis.select(frames, ctx.bank.active_embeddings(ctx.embedder.name), ctx.selection)
+    with atomic_path(_attempt_analysis(ctx.workspace, shot.id, number)) as temp:
+        with open(temp, "wb") as f:
+            np.savez(f, indices=np.array(analysis.indices), embeddings=analysis.embeddings, scores=analysis.scores)
+    attempts = [dict(a) for a in state["attempts"]]
+    attempts[-1]["keyframes"] = [k.frame_index for k in keyframes]
+    attempts[-1]["analysis"] = {"embedder": analysis.embedder_name, "scorer": analysis.scorer_name, "threshold": analysis.threshold}
+    ctx.workspace.log("remember", shot=shot.id, attempt=number, keyframes=attempts[-1]["keyframes"], **attempts[-1]["analysis"])
+    return {"attempts": attempts}
+
+
+def _load_analysis(workspace: Workspace, shot_id: str, number: int, names: dict[str, Any]) -> FrameAnalysis:
+    with np.load(_attempt_analysis(workspace, shot_id, number)) as data:
+        return FrameAnalysis(
+            indices=data["indices"].tolist(),
+            embeddings=data["embeddings"],
+            scores=data["scores"],
+            embedder_name=names["embedder"],
+            scorer_name=names["scorer"],
+            threshold=names["threshold"],
+        )
+
+
+@_logged
+def critique(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    story = _story(state)
+    shot = story.shots[state["cursor"]]
+    attempts = [dict(a) for a in state["attempts"]]
+    current = attempts[-1]
+    analysis = _load_analysis(ctx.workspace, shot.id, current["number"], current["analysis"])
+    prompt_embedding = ctx.embedder.embed_texts([shot.prompt])[0] if hasattr(ctx.embedder, "embed_texts") else None
+    scores = score_attempt(analysis, ctx.bank.active_embeddings(ctx.embedder.name), prompt_embedding)
+    accepted = [
+        r["scores"]["consistency"]
+        for s in story.shots[: state["cursor"]]
+        if ctx.workspace.is_done(s.id) and (r := ctx.workspace.load_shot_record(s.id)).get("scores", {}).get("consistency") is not None
+    ]
+    decision = ctx.critic.decide(scores, current["number"], accepted)
+    current["scores"], current["overall"], current["decision"] = scores.to_dict(), scores.overall(), decision.to_dict()
+    ctx.workspace.log("critique", shot=shot.id, attempt=current["number"], action=decision.action, reason=decision.reason, scores=scores.to_dict())
+    return {"attempts": attempts, "decision": decision.action}
+
+
+@_logged
+def commit(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+    """Keep the chosen attempt: memory first, then the shot files (the record last), so a crash
+    in between is redone cleanly from the shot's memory snapshot."""
+    ctx = runtime.context
+    story = _story(state)
+    shot = story.shots[state["cursor"]]
+    attempts = state["attempts"]
+    chosen = attempts[-1] if state["decision"] == "accept" else max(attempts, key=lambda a: a.get("overall", 0.0))
+    frames = np.load(_attempt_frames(ctx.workspace, shot.id, chosen["number"]))
+    analysis = _load_analysis(ctx.workspace, shot.id, chosen["number"], chosen["analysis"])
+    row = {frame: position for position, frame in enumerate(analysis.indices)}
+    keyframes = [
+        Keyframe(
+            frame_index=i,
+            image=frames[i],
+            embedding=analysis.embeddings[row[i]],
+            score=float(analysis.scores[row[i]]),
+            scorer=analysis.scorer_name,
+            embedder=analysis.embedder_name,
+        )
+        for i in chosen["keyframes"]
+    ]
+    added = ctx.bank.add_keyframes(shot.id, keyframes)
+    ctx.bank.save()
+    record = {
+        "shot_id": shot.id,
+        "mode": chosen["mode"],
+        "seed": chosen["seed"],
+        "attempt": chosen["number"],
+        "attempts": len(attempts),
+        "decision": state["decision"],
+        "scores": chosen.get("scores", {}),
+        "memory": [e.id for e in ctx.bank.snapshot(shot.id)],
+        "keyframes": [e.id for e in added],
+        "backend": ctx.generator.name,
+        "history": [{k: a.get(k) for k in ("number", "seed", "overall", "decision")} for a in attempts],
+    }
+    ctx.workspace.save_shot(shot.id, frames, ctx.generator.fps, record)
+    shutil.rmtree(ctx.workspace.shots_dir / "attempts", ignore_errors=True)
+    ctx.workspace.log("commit", shot=shot.id, attempt=chosen["number"], decision=state["decision"], frames=int(len(frames)), keyframes=record["keyframes"])
+    if ctx.on_shot_done is not None:
+        ctx.on_shot_done({"shot": shot.id, "index": state["cursor"], "total": len(story.shots), "frames": int(len(frames))})
+    return {"cursor": state["cursor"] + 1, "attempts": [], "attempt": 0}
+
+
+@_logged
+def assemble(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+    from director.assemble import assemble as assemble_film
+
+    ctx = runtime.context
+    film = assemble_film(ctx.workspace, _story(state), ctx.generator.fps)
+    ctx.workspace.log("assemble", **film)
+    return {"film": film}
+
+
+# --- routing -----------------------------------------------------------------------------------
+
+
+def after_prepare(state: DirectorState) -> str:
+    return "assemble" if state["cursor"] >= len(state["story"]["shots"]) else "generate"
+
+
+def after_critique(state: DirectorState, runtime: Runtime[DirectorContext]) -> str:
+    if state["decision"] == "regenerate" and state["attempt"] < runtime.context.critic.max_attempts:
+        return "generate"
+    return "commit"
+
+
+def build_graph(checkpointer=None):
+    builder = StateGraph(DirectorState, context_schema=DirectorContext)
+    for node in (plan, prepare_shot, generate, remember, critique, commit, assemble):
+        builder.add_node(node.__name__, node)
+    builder.add_edge(START, "plan")
+    builder.add_edge("plan", "prepare_shot")
+    builder.add_conditional_edges("prepare_shot", after_prepare, ["generate", "assemble"])
+    builder.add_edge("generate", "remember")
+    builder.add_edge("remember", "critique")
+    builder.add_conditional_edges("critique", after_critique, ["generate", "commit"])
+    builder.add_edge("commit", "prepare_shot")
+    builder.add_edge("assemble", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def recursion_limit(shots: int, max_attempts: int) -> int:
+    """Supersteps a whole story can take: per shot a prepare and a commit, plus three per attempt."""
+    return 8 + shots * (2 + 3 * max_attempts)
+
+
+#: The graph for LangGraph's dev server and Studio (they bring their own checkpointer).
+graph = build_graph()
