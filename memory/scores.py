@@ -43,7 +43,7 @@ def reference_entries(bank: MemoryBank, characters: Sequence[str] = ()) -> list[
 
 
 def _bank_embeddings(bank: MemoryBank, ids: list[str], embedder: ImageEmbedder) -> np.ndarray:
-    """Stored embeddings where they come from `embedder`, the rest computed (once) from the images."""
+    """Stored embeddings where they come from `embedder`; the rest computed and stored in the bank."""
     rows: dict[str, np.ndarray] = {}
     missing = []
     for entry_id in ids:
@@ -53,8 +53,9 @@ def _bank_embeddings(bank: MemoryBank, ids: list[str], embedder: ImageEmbedder) 
         else:
             rows[entry_id] = vector
     if missing:
-        computed = embedder.embed_images([bank.image(i) for i in missing])
-        rows.update(zip(missing, computed))
+        for entry_id, vector in zip(missing, embedder.embed_images([bank.image(i) for i in missing])):
+            bank.set_embedding(entry_id, vector, embedder.name)
+            rows[entry_id] = vector
     return np.stack([rows[i] for i in ids]).astype(np.float32)
 
 
