@@ -136,8 +136,11 @@ def expert_files(path: str | Path, experts: Sequence[str]) -> dict[str, Path]:
     return {expert: chosen[expert] for expert in experts if chosen[expert] is not None}
 
 
-def apply_loras(pipe, loras: Sequence[tuple[str, float]]) -> list[str]:
-    """Load (path, weight) LoRAs onto the pipeline's experts and activate them stacked."""
+def apply_loras(pipe, loras: Sequence[tuple[str, float]]) -> dict[str, list[str]]:
+    """Load (path, weight) LoRAs onto the pipeline's experts and activate them stacked.
+
+    Returns the adapter names active on each expert, in the order given.
+    """
     experts = [name for name in EXPERTS if getattr(pipe, name, None) is not None]
     active: dict[str, tuple[list[str], list[float]]] = {name: ([], []) for name in experts}
     for index, (path, weight) in enumerate(loras):
@@ -149,7 +152,7 @@ def apply_loras(pipe, loras: Sequence[tuple[str, float]]) -> list[str]:
     for expert, (names, weights) in active.items():
         if names:
             getattr(pipe, expert).set_adapters(names, weights=weights)
-    return [name for names, _ in active.values() for name in names]
+    return {expert: names for expert, (names, _) in active.items()}
 
 
 def save_pipeline_lora(pipe, folder: str | Path, adapter_name: str) -> Path:
