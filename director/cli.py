@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import shutil
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -67,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--llm-model", help="LLM model name for --planner openai/auto (or STORYMEM_LLM_MODEL)")
     make.add_argument("--llm-base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 (or OPENAI_BASE_URL)")
     make.add_argument("--backend", default="auto", help=f"{' | '.join(BACKENDS)}: auto picks wan on a CUDA GPU, else the preview animatic")
+    make.add_argument("--size", help="frame size WxH (default: the backend's own, 832x480 for preview and wan)")
+    make.add_argument("--frames", type=int, help="frames per generated clip (default: the backend's own, 81 = 5 s at 16 fps)")
     make.add_argument("--continuation", default="mi2v", help="how a 'continue' shot is conditioned: mi2v (last frame) or mm2v (last 5 frames)")
     make.add_argument("--max-attempts", type=int, default=3, help="attempts per shot before the best one is kept (default 3)")
     make.add_argument("--embedder", default="auto", help="memory image embedder: auto (CLIP when its weights are local), clip, colour-structure")
@@ -128,6 +129,7 @@ def make(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-attempts must be at least 1, got {args.max_attempts}")
     if args.continuation not in ("mi2v", "mm2v"):
         raise UsageError(f"unknown --continuation {args.continuation!r}; choose mi2v or mm2v")
+    clip_format = _clip_format(args.size, args.frames)
     script = load_script(args.script) if args.script is not None else None
     if args.logline is None and script is None and args.out is None:
         raise UsageError("give a logline, --script FILE, or --out FOLDER to resume")
@@ -147,21 +149,37 @@ def make(args: argparse.Namespace) -> int:
 
     print(planner_note, file=sys.stderr)
     print(backend_note, file=sys.stderr)
-    return run_story(workspace, story_id, backend, planner, args)
+    return run_story(workspace, story_id, backend, planner, clip_format, args)
 
 
-def run_story(workspace: Workspace, story_id: str, backend: str, planner, args: argparse.Namespace) -> int:
-    from langgraph.checkpoint.sqlite import SqliteSaver
+def _clip_format(size: str | None, frames: int | None) -> dict[str, int]:
+    clip_format = {}
+    if size is not None:
+        try:
+            width, height = (int(v) for v in size.lower().split("x"))
+        except ValueError:
+            raise UsageError(f"--size must look like 832x480, got {size!r}") from None
+        if width < 16 or height < 16 or width % 2 or height % 2:
+            raise UsageError(f"--size needs even sides of at least 16 pixels, got {size}")
+        clip_format.update(width=width, height=height)
+    if frames is not None:
+        if frames < 6:
+            raise UsageError(f"--frames must be at least 6 (a motion continuation copies 5), got {frames}")
+        clip_format["num_frames"] = frames
+    return clip_format
+
+
+def run_story(workspace: Workspace, story_id: str, backend: str, planner, clip_format: dict[str, int], args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from director.critic import Critic
-    from director.graph import DirectorContext, build_graph, recursion_limit
+    from director.graph import DirectorContext, run_director
     from generator.backends import load_generator
     from generator.base import ShotMode
     from memory.bank import MemoryBank
     from memory.vision import load_embedder, load_quality_scorer
 
-    generator = load_generator(backend, cache_dir=Path(".cache") / "storymem")
+    generator = load_generator(backend, cache_dir=Path(".cache") / "storymem", clip_format=clip_format)
     embedder = load_embedder(args.embedder)
     scorer = load_quality_scorer(args.quality_scorer)
     bank = MemoryBank.load(workspace.memory_dir, on_event=lambda event: workspace.log(event.pop("event"), **event))
@@ -191,22 +209,14 @@ def run_story(workspace: Workspace, story_id: str, backend: str, planner, args: 
         on_shot_done=on_shot_done,
     )
     shots = len(workspace.load_script().shots) if workspace.exists() else args.shots
-    config = {"configurable": {"thread_id": story_id}, "recursion_limit": recursion_limit(shots, args.max_attempts)}
-    connection = sqlite3.connect(workspace.state_path, check_same_thread=False)
+    inputs = {"logline": args.logline or "", "shots_wanted": args.shots, "seed": args.seed}
     try:
-        graph = build_graph(SqliteSaver(connection))
-        pending = graph.get_state(config).next
-        inputs = None if pending else {"logline": args.logline or "", "shots_wanted": args.shots, "seed": args.seed}
-        if pending:
-            print(f"resuming {workspace.root} at {', '.join(pending)}", file=sys.stderr)
-        result = graph.invoke(inputs, config, context=context)
+        result = run_director(context, story_id, inputs, shots, args.max_attempts)
     except Exception as error:
         progress.close()
         print(f"storymem: error: {type(error).__name__}: {error}", file=sys.stderr)
         print(f"storymem: finished shots are kept in {workspace.root}; run the same command again to resume", file=sys.stderr)
         return 1
-    finally:
-        connection.close()
     progress.close()
     film = result["film"]
     print(f"film:      {workspace.film_path}  ({film['shots']} shots, {film['frames']} frames at {generator.fps} fps)")

@@ -1,6 +1,7 @@
 """The critic: judge a shot attempt from its scores and decide what to do next.
 
-Scores come from whatever models are loaded (each score names its scorer). Thresholds are the
+Scores come from whatever models are loaded (each score names its scorer; `memory.scores`
+computes them). Thresholds are the
 quality scorer's own gate, and, for consistency, relative to the story's own earlier shots, since
 the fallback embedders have no absolute scale.
 """
@@ -23,6 +24,7 @@ class ShotScores:
     quality_scorer: str | None = None
     consistency: float | None = None
     consistency_scorer: str | None = None
+    continuity: float | None = None
     prompt_following: float | None = None
     prompt_scorer: str | None = None
 
@@ -43,20 +45,6 @@ class Decision:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def score_attempt(analysis, memory_embeddings: np.ndarray | None, prompt_embedding: np.ndarray | None = None) -> ShotScores:
-    """Quality = mean frame score; consistency = how close the shot's frames come to the memory;
-    prompt following = mean text-frame similarity when the embedder has a text side."""
-    scores = ShotScores(quality=float(np.mean(analysis.scores)), quality_scorer=analysis.scorer_name)
-    if memory_embeddings is not None and len(memory_embeddings):
-        similarity = analysis.embeddings @ np.asarray(memory_embeddings).T
-        scores.consistency = float(similarity.max(axis=0).mean())
-        scores.consistency_scorer = analysis.embedder_name
-    if prompt_embedding is not None:
-        scores.prompt_following = float(np.mean(analysis.embeddings @ prompt_embedding))
-        scores.prompt_scorer = analysis.embedder_name
-    return scores
 
 
 class Critic:

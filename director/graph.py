@@ -15,6 +15,7 @@ Every loop is bounded: the cursor only moves forward and attempts stop at `max_a
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,12 +26,14 @@ import numpy as np
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from director.critic import Critic, score_attempt
+from director.critic import Critic, ShotScores
 from director.planner import DEFAULT_SHOTS, Planner
 from director.story import Story
 from director.workspace import Workspace, atomic_path
 from generator.base import CONTEXT_FRAMES, Generator, ShotMode, ShotRequest
 from memory.bank import MemoryBank
+from memory.remember import bank_embeddings
+from memory.scores import consistency, prompt_following
 from memory.select import FrameAnalysis, Keyframe, SelectionConfig, analyse_frames
 from memory.vision import ImageEmbedder, QualityScorer
 
@@ -192,7 +195,7 @@ def remember(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
     number = state["attempt"]
     frames = np.load(_attempt_frames(ctx.workspace, shot.id, number), mmap_mode="r")
     analysis = analyse_frames(frames, ctx.embedder, ctx.scorer, stride=ctx.selection.stride)
-    keyframes = analysis.select(frames, ctx.bank.active_embeddings(ctx.embedder.name), ctx.selection)
+    keyframes = analysis.select(frames, bank_embeddings(ctx.bank, ctx.embedder), ctx.selection)
     with atomic_path(_attempt_analysis(ctx.workspace, shot.id, number)) as temp:
         with open(temp, "wb") as f:
             np.savez(f, indices=np.array(analysis.indices), embeddings=analysis.embeddings, scores=analysis.scores)
@@ -223,8 +226,7 @@ def critique(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
     attempts = [dict(a) for a in state["attempts"]]
     current = attempts[-1]
     analysis = _load_analysis(ctx.workspace, shot.id, current["number"], current["analysis"])
-    prompt_embedding = ctx.embedder.embed_texts([shot.prompt])[0] if hasattr(ctx.embedder, "embed_texts") else None
-    scores = score_attempt(analysis, ctx.bank.active_embeddings(ctx.embedder.name), prompt_embedding)
+    scores = _score(ctx, story, state["cursor"], analysis, current)
     accepted = [
         r["scores"]["consistency"]
         for s in story.shots[: state["cursor"]]
@@ -234,6 +236,33 @@ def critique(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
     current["scores"], current["overall"], current["decision"] = scores.to_dict(), scores.overall(), decision.to_dict()
     ctx.workspace.log("critique", shot=shot.id, attempt=current["number"], action=decision.action, reason=decision.reason, scores=scores.to_dict())
     return {"attempts": attempts, "decision": decision.action}
+
+
+def _score(ctx: DirectorContext, story: Story, index: int, analysis: FrameAnalysis, attempt: dict[str, Any]) -> ShotScores:
+    """Quality: mean frame score. Consistency: the attempt's keyframes (all analysed frames when
+    none passed the gate) against the memory showing the shot's characters. Continuity: first
+    frame against the previous shot's last, for continuations. Prompt: text-frame similarity."""
+    shot = story.shots[index]
+    rows = [analysis.indices.index(i) for i in attempt["keyframes"]] or list(range(len(analysis.indices)))
+    previous = ctx.workspace.load_tail(story.shots[index - 1].id)[-1] if attempt["mode"] in ("mi2v", "mm2v") else None
+    agreement = consistency(
+        analysis.embeddings[rows],
+        ctx.bank,
+        ctx.embedder,
+        characters=shot.characters,
+        first_frame_embedding=analysis.embeddings[0],
+        previous_last_frame=previous,
+    )
+    prompt = prompt_following(analysis.embeddings, shot.prompt, ctx.embedder)
+    return ShotScores(
+        quality=float(np.mean(analysis.scores)),
+        quality_scorer=analysis.scorer_name,
+        consistency=agreement.memory,
+        consistency_scorer=agreement.embedder if agreement.memory is not None else None,
+        continuity=agreement.continuity,
+        prompt_following=prompt.value,
+        prompt_scorer=prompt.embedder if prompt.value is not None else None,
+    )
 
 
 @_logged
@@ -323,6 +352,27 @@ def build_graph(checkpointer=None):
 def recursion_limit(shots: int, max_attempts: int) -> int:
     """Supersteps a whole story can take: per shot a prepare and a commit, plus three per attempt."""
     return 8 + shots * (2 + 3 * max_attempts)
+
+
+def run_director(context: DirectorContext, story_id: str, inputs: dict[str, Any], shots: int, max_attempts: int) -> dict[str, Any]:
+    """Run (or resume) one story with checkpoints in the story folder's state.sqlite.
+
+    A run that stopped part-way has pending nodes in its checkpoint: it is resumed from there.
+    Otherwise the graph starts from `plan`, which reuses the folder's script and skips the shots
+    already on disk, so even a lost checkpoint file only costs the shot that was in flight.
+    """
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    config = {"configurable": {"thread_id": story_id}, "recursion_limit": recursion_limit(shots, max_attempts)}
+    connection = sqlite3.connect(context.workspace.state_path, check_same_thread=False)
+    try:
+        graph = build_graph(SqliteSaver(connection))
+        pending = graph.get_state(config).next
+        if pending:
+            context.workspace.log("resume", at=list(pending))
+        return graph.invoke(None if pending else inputs, config, context=context)
+    finally:
+        connection.close()
 
 
 #: The graph for LangGraph's dev server and Studio (they bring their own checkpointer).

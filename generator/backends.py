@@ -26,18 +26,25 @@ def resolve_backend(name: str) -> tuple[str, str]:
     return "preview", "backend: preview animatic (auto: no CUDA GPU; use --backend tiny to run the real pipeline at toy size)"
 
 
-def load_generator(name: str, cache_dir: Path | None = None, **options) -> Generator:
-    """Build a concrete backend once; the caller keeps it for the whole process."""
+def load_generator(name: str, cache_dir: Path | None = None, clip_format: dict[str, int] | None = None, **options) -> Generator:
+    """Build a concrete backend once; the caller keeps it for the whole process.
+
+    `clip_format` (width, height, num_frames) overrides the backend's native clip format.
+    """
     if name == "preview":
         from generator.preview import PreviewGenerator
 
-        return PreviewGenerator(**options)
-    if name == "tiny":
+        generator = PreviewGenerator(**options)
+    elif name == "tiny":
         from generator.wan import WanGenerator
 
-        return WanGenerator.tiny(cache_dir=cache_dir, **options)
-    if name == "wan":
+        generator = WanGenerator.tiny(cache_dir=cache_dir, **options)
+    elif name == "wan":
         from generator.wan import WanGenerator
 
-        return WanGenerator.from_pretrained(**options)
-    raise BackendError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS[1:])}")
+        generator = WanGenerator.from_pretrained(**options)
+    else:
+        raise BackendError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS[1:])}")
+    for key, value in (clip_format or {}).items():
+        setattr(generator, key, value)
+    return generator

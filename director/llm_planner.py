@@ -1,0 +1,278 @@
+"""The LLM planner: logline -> story bible -> scenes -> shots, one small structured call per step.
+
+Small steps keep each answer short enough for small local models and let code check every step.
+The response models' field descriptions and examples are the instructions the model sees (through
+the JSON schema); the templates in `prompts/` give the task. Whatever the model answers, code
+enforces the script's rules:
+
+- the shot count is exactly the one asked for: the scene plan's shot counts are adjusted to add up
+  (trimming the longest scenes, topping up the shortest), extra shots in a scene are dropped from its
+  end, and a scene that came back short is padded by splitting its last shot into a continuation;
+- the first shot of a scene is a cut; "True"/"False" transitions read as StoryMem's cut flag;
+- ids are `{scene:02d}_{k:02d}`, seeds are `seed + index`;
+- every character a prompt mentions gets their full description in it, word for word.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from director.llm import StructuredLLM
+from director.story import Character, Scene, Shot, Story, guess_time_of_day
+from prompts.schema import render
+
+MAX_CHARACTERS = 4
+MAX_SCENES = 6
+TIMES = ("dawn", "morning", "day", "dusk", "evening", "night")
+
+_CHARACTER = Character.model_fields
+_SCENE = Scene.model_fields
+_SHOT = Shot.model_fields
+_STORY = Story.model_fields
+
+
+class CharacterSpec(BaseModel):
+    name: str = Field(min_length=1, max_length=40, description=_CHARACTER["name"].description, examples=_CHARACTER["name"].examples)
+    description: str = Field(
+        min_length=1, max_length=240, description=_CHARACTER["description"].description, examples=_CHARACTER["description"].examples
+    )
+
+
+class StoryBible(BaseModel):
+    title: str = Field(min_length=1, max_length=80, description=_STORY["title"].description)
+    overview: str = Field(max_length=600, description=_STORY["overview"].description)
+    style: str = Field(max_length=160, description=_STORY["style"].description, examples=_STORY["style"].examples)
+    characters: list[CharacterSpec] = Field(
+        max_length=2 * MAX_CHARACTERS, description=f"The main characters, at most {MAX_CHARACTERS}."
+    )
+
+
+TimeOfDay = Literal["dawn", "morning", "day", "dusk", "evening", "night"]
+
+
+class SceneSpec(BaseModel):
+    setting: str = Field(min_length=1, max_length=160, description=_SCENE["setting"].description, examples=_SCENE["setting"].examples)
+    time_of_day: TimeOfDay = Field(description=_SCENE["time_of_day"].description, examples=_SCENE["time_of_day"].examples)
+    purpose: str = Field(max_length=200, description=_SCENE["purpose"].description)
+    shots: int = Field(ge=1, le=60, description="How many shots the scene gets.")
+
+    @field_validator("time_of_day", mode="before")
+    @classmethod
+    def _known_time(cls, value: Any) -> Any:
+        """'afternoon' or 'under the stars' become one of the six lighting times instead of an error."""
+        if isinstance(value, str) and value.strip().lower() not in TIMES:
+            return guess_time_of_day(value)
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+class SceneOutline(BaseModel):
+    scenes: list[SceneSpec] = Field(min_length=1, description="The scenes, in story order.")
+
+
+class ShotSpec(BaseModel):
+    prompt: str = Field(min_length=1, max_length=700, description=_SHOT["prompt"].description)
+    camera: str = Field(max_length=80, description=_SHOT["camera"].description, examples=_SHOT["camera"].examples)
+    transition: Literal["cut", "continue"] = Field(description=_SHOT["transition"].description)
+    reason: str = Field(max_length=160, description=_SHOT["reason"].description)
+    characters: list[str] = Field(max_length=2 * MAX_CHARACTERS, description=_SHOT["characters"].description)
+
+    @field_validator("transition", mode="before")
+    @classmethod
+    def _cut_flag(cls, value: Any) -> Any:
+        """StoryMem scripts say cut=True/False, often as strings: "False" means a continuation."""
+        text = str(value).strip().lower()
+        if text in ("true", "cut", "hard cut"):
+            return "cut"
+        if text in ("false", "continue", "continuation"):
+            return "continue"
+        return value
+
+    @field_validator("prompt")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+
+class ShotList(BaseModel):
+    shots: list[ShotSpec] = Field(min_length=1, description="The scene's shots, in order.")
+
+
+class RefinedPrompt(BaseModel):
+    prompt: str = Field(min_length=1, max_length=700, description=_SHOT["prompt"].description)
+
+
+class LLMPlanner:
+    """Plans a `Story` with any client that has `generate(schema, messages)` (normally `LLMClient`)."""
+
+    name = "openai"
+
+    def __init__(self, client: StructuredLLM) -> None:
+        self.client = client
+
+    def plan(self, logline: str, shots: int, seed: int) -> Story:
+        bible = self._ask(StoryBible, "plan_story.md", logline=logline, shots=shots, max_characters=MAX_CHARACTERS)
+        characters = _characters(bible.characters)
+        context = _bible_text(bible.title, bible.overview, bible.style, characters)
+        max_scenes = max(1, min(MAX_SCENES, (shots + 1) // 2, shots))
+        outline = self._ask(
+            _with_items(SceneOutline, "scenes", 1, max_scenes), "plan_scenes.md", bible=context, shots=shots, max_scenes=max_scenes
+        )
+        specs = outline.scenes[:max_scenes]
+        counts = _allocate([spec.shots for spec in specs], shots)
+        scenes = [
+            Scene(number=n, setting=spec.setting.strip(), time_of_day=spec.time_of_day, purpose=spec.purpose.strip())
+            for n, spec in enumerate(specs, 1)
+        ]
+        scene_list = "\n".join(f"{_scene_line(s)} ({c} shots)" for s, c in zip(scenes, counts))
+        planned: list[Shot] = []
+        for scene, count in zip(scenes, counts):
+            previous = f"The shot before this scene: {planned[-1].prompt}\n" if planned else ""
+            answer = self._ask(
+                _with_items(ShotList, "shots", count, count),
+                "plan_shots.md",
+                bible=context,
+                scenes=scene_list,
+                count=count,
+                number=scene.number,
+                setting=scene.setting,
+                time_of_day=scene.time_of_day,
+                purpose=scene.purpose,
+                previous=previous,
+            )
+            for k, spec in enumerate(_fit(answer.shots, count), 1):
+                prompt, names = _with_descriptions(spec.prompt, spec.characters, characters)
+                opens_scene = k == 1
+                planned.append(
+                    Shot(
+                        id=f"{scene.number:02d}_{k:02d}",
+                        scene=scene.number,
+                        prompt=prompt,
+                        camera=spec.camera.strip(),
+                        transition="cut" if opens_scene else spec.transition,
+                        reason="opens the scene" if opens_scene and spec.transition != "cut" else spec.reason.strip(),
+                        characters=names,
+                        seed=seed + len(planned),
+                    )
+                )
+        return Story(
+            title=bible.title.strip() or logline[:80],
+            logline=logline,
+            overview=bible.overview.strip(),
+            style=bible.style.strip(),
+            characters=characters,
+            scenes=scenes,
+            shots=planned,
+        )
+
+    def refine_prompt(self, shot: Shot, story: Story, critique: str) -> str:
+        """A rewritten prompt for `shot` that answers the critic; the character descriptions stay verbatim."""
+        scene = story.scene(shot.scene)
+        answer = self._ask(
+            RefinedPrompt,
+            "refine_shot.md",
+            bible=_bible_text(story.title, story.overview, story.style, story.characters),
+            number=scene.number,
+            setting=scene.setting,
+            time_of_day=scene.time_of_day,
+            purpose=scene.purpose,
+            prompt=shot.prompt,
+            critique=critique.strip(),
+        )
+        prompt, _ = _with_descriptions(answer.prompt.strip(), shot.characters, story.characters)
+        return prompt
+
+    def _ask(self, schema: type[BaseModel], template: str, **values: Any) -> Any:
+        messages = [
+            {"role": "system", "content": render("director.md")},
+            {"role": "user", "content": render(template, **values)},
+        ]
+        return self.client.generate(schema, messages)
+
+
+def _with_items(model: type[BaseModel], field: str, low: int, high: int) -> type[BaseModel]:
+    """`model` whose JSON schema asks for low..high items in `field`.
+
+    Only the schema says so (servers with grammars or strict mode then produce the right count);
+    validation stays lenient so that code can trim or pad instead of spending a repair round.
+    """
+
+    def bound(schema: dict[str, Any]) -> None:
+        schema["properties"][field].update(minItems=low, maxItems=high)
+
+    config = ConfigDict(**model.model_config, json_schema_extra=bound)
+    return type(model.__name__, (model,), {"model_config": config, "__module__": __name__})
+
+
+def _allocate(wanted: list[int], total: int) -> list[int]:
+    """Shot counts per scene adding up to `total`: trim the longest scenes, top up the shortest."""
+    counts = [max(1, n) for n in wanted[:total]]
+    while sum(counts) > total:
+        longest = max(range(len(counts)), key=lambda i: (counts[i], i))
+        counts[longest] -= 1
+    while sum(counts) < total:
+        shortest = min(range(len(counts)), key=lambda i: (counts[i], i))
+        counts[shortest] += 1
+    return counts
+
+
+def _fit(shots: list[ShotSpec], count: int) -> list[ShotSpec]:
+    """Exactly `count` shots: drop extras from the end, or split the last shot into a continuation."""
+    shots = list(shots[:count])
+    while len(shots) < count:
+        shots.append(shots[-1].model_copy(update={"transition": "continue", "reason": "the action of the previous shot carries on"}))
+    return shots
+
+
+def _characters(specs: list[CharacterSpec]) -> list[Character]:
+    """The bible's characters, blank and repeated names dropped, at most MAX_CHARACTERS."""
+    characters: list[Character] = []
+    seen: set[str] = set()
+    for spec in specs:
+        name, description = spec.name.strip(), spec.description.strip()
+        if name and description and name.lower() not in seen:
+            seen.add(name.lower())
+            characters.append(Character(name=name, description=description))
+    return characters[:MAX_CHARACTERS]
+
+
+def _with_descriptions(prompt: str, names: list[str], characters: list[Character]) -> tuple[str, list[str]]:
+    """The prompt with each present character's full description, and the canonical names present.
+
+    A character is present when the model listed it or the prompt names it. A missing description
+    goes right after the first mention of the name, or in a closing sentence when the prompt never
+    names the character.
+    """
+    listed = {name.strip().lower() for name in names}
+    present: list[str] = []
+    for character in characters:
+        mention = re.search(rf"\b{re.escape(character.name)}\b", prompt, flags=re.IGNORECASE)
+        if not mention and character.name.lower() not in listed:
+            continue
+        present.append(character.name)
+        if character.description.lower() in prompt.lower():
+            continue
+        if mention:
+            head, tail = prompt[: mention.end()], prompt[mention.end() :]
+            comma = "" if not tail or tail[0] in ",.;:!?" else ","
+            prompt = f"{head}, {character.description}{comma}{tail}"
+        else:
+            prompt = f"{prompt.rstrip()} With {character.name}, {character.description}."
+    return prompt, present
+
+
+def _bible_text(title: str, overview: str, style: str, characters: list[Character]) -> str:
+    lines = [f"Film: {title}", f"Story: {overview}", f"Visual style: {style}"]
+    if characters:
+        lines.append("Characters (repeat these descriptions word for word):")
+        lines += [f"- {c.name}: {c.description}" for c in characters]
+    return "\n".join(lines)
+
+
+def _scene_line(scene: Scene) -> str:
+    purpose = f": {scene.purpose}" if scene.purpose else ""
+    return f"{scene.number}. {scene.setting}, {scene.time_of_day}{purpose}"

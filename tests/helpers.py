@@ -1,0 +1,45 @@
+"""Shared test builders: a director context on the weight-free models, and generator wrappers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from director.critic import Critic
+from director.graph import DirectorContext
+from director.planner import OfflinePlanner
+from director.workspace import Workspace
+from generator.base import ShotRequest, ShotResult
+from generator.preview import PreviewGenerator
+from memory.bank import MemoryBank
+from memory.vision import load_embedder, load_quality_scorer
+
+LOGLINE = "A lighthouse keeper befriends a stray fox during a week-long winter storm."
+
+
+class RecordingGenerator:
+    """Preview frames, remembering every request; raises at `fail_at` (a shot id) if given."""
+
+    def __init__(self, width: int = 128, height: int = 80, num_frames: int = 81, fail_at: str | None = None):
+        self._inner = PreviewGenerator(width, height, num_frames)
+        self.name, self.width, self.height, self.num_frames, self.fps = "preview", width, height, num_frames, 16
+        self.requests: list[ShotRequest] = []
+        self.fail_at = fail_at
+
+    def generate(self, request: ShotRequest) -> ShotResult:
+        if request.shot_id == self.fail_at:
+            raise RuntimeError(f"simulated crash at shot {request.shot_id}")
+        self.requests.append(request)
+        return self._inner.generate(request)
+
+
+def make_context(root: Path, generator, critic: Critic | None = None, scorer=None) -> DirectorContext:
+    workspace = Workspace(root)
+    return DirectorContext(
+        workspace=workspace,
+        generator=generator,
+        bank=MemoryBank.load(workspace.memory_dir, on_event=lambda e: workspace.log(e.pop("event"), **e)),
+        embedder=load_embedder("colour-structure"),
+        scorer=scorer or load_quality_scorer("heuristic"),
+        critic=critic or Critic(max_attempts=3),
+        planner=OfflinePlanner(),
+    )

@@ -1,0 +1,66 @@
+"""The offline planner: deterministic, self-contained prompts, transitions by rule."""
+
+import pytest
+
+from director.planner import OfflinePlanner, PlanError, check_logline, make_planner, read_logline
+
+LOGLINE = "A lighthouse keeper befriends a stray fox during a week-long winter storm."
+
+
+def test_same_logline_and_seed_give_the_same_script():
+    planner = OfflinePlanner()
+    assert planner.plan(LOGLINE, 8, 3) == planner.plan(LOGLINE, 8, 3)
+    assert planner.plan(LOGLINE, 8, 3) != planner.plan(LOGLINE, 8, 4)
+
+
+@pytest.mark.parametrize("shots, scenes", [(2, 2), (5, 2), (8, 3), (12, 4), (20, 4)])
+def test_shot_and_scene_counts(shots, scenes):
+    story = OfflinePlanner().plan(LOGLINE, shots, 0)
+    assert len(story.shots) == shots
+    assert len(story.scenes) == scenes
+    assert {s.scene for s in story.shots} == {s.number for s in story.scenes}
+
+
+def test_prompts_are_self_contained_and_transitions_follow_the_rules():
+    story = OfflinePlanner().plan(LOGLINE, 8, 0)
+    keeper, fox = story.characters
+    assert "keeper" in keeper.name and "fox" in fox.name
+    for shot in story.shots:
+        for name in shot.characters:
+            description = next(c.description for c in story.characters if c.name == name)
+            assert description.lower() in shot.prompt.lower()  # every character described in full, every time
+    first_of_scene = {s.number: next(x for x in story.shots if x.scene == s.number).id for s in story.scenes}
+    for shot in story.shots:
+        if shot.id in first_of_scene.values():
+            assert shot.transition == "cut"
+    continuing = [s for s in story.shots if s.transition == "continue"]
+    assert [s.id for s in continuing] == ["01_03", "02_03"]
+    for shot in continuing:  # same place, same action carried on
+        before = story.shots[story.shot_index(shot.id) - 1]
+        assert before.scene == shot.scene and before.characters == shot.characters
+
+
+def test_reading_finds_characters_and_place():
+    reading = read_logline("A small delivery drone gets lost in a rainforest and is guided home by a toucan.")
+    assert reading.characters == ["small delivery drone", "toucan"]
+    assert reading.place == "rainforest"
+
+
+@pytest.mark.parametrize("logline, message", [("   ", "the logline is empty"), ("x" * 2001, "keep it under 2000")])
+def test_bad_loglines(logline, message):
+    with pytest.raises(PlanError, match=message):
+        check_logline(logline)
+
+
+def test_unknown_planner_name():
+    with pytest.raises(PlanError, match="unknown planner 'gpt'"):
+        make_planner("gpt")
+
+
+def test_auto_planner_without_endpoint_is_offline_and_says_so(monkeypatch):
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "STORYMEM_LLM_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    planner, note = make_planner("auto")
+    assert planner.name == "offline" and "no LLM endpoint configured" in note
+    with pytest.raises(PlanError, match="--planner openai needs an endpoint"):
+        make_planner("openai")
