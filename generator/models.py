@@ -30,7 +30,8 @@ class ModelNotFoundError(RuntimeError):
     def __init__(self, model: str, reason: str):
         hint = (
             f"download it with `hf download {model}` (or run online once), or pass a local folder"
-            if _HUB_ID.match(model) else "pass a folder holding a diffusers model (model_index.json)"
+            if _HUB_ID.match(model)
+            else f"pass a local folder holding a diffusers Wan model (model_index.json) or a hub id like {DEFAULT_I2V}"
         )
         super().__init__(f"Wan model '{model}' not found: {reason}; {hint}.")
         self.model = model

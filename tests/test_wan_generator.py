@@ -1,0 +1,86 @@
+"""WanGenerator end to end on the tiny model through ShotRequest, and clear missing-model errors."""
+
+import numpy as np
+import pytest
+
+from generator.base import Generator, ShotMode, ShotRequest, output_frame_count
+from generator.models import ModelNotFoundError, load_m2v_pipeline
+from generator.tiny import TINY_FRAMES, TINY_HEIGHT, TINY_WIDTH
+from generator.wan import WanGenerator
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return WanGenerator.tiny(cache_dir=tmp_path_factory.mktemp("tiny-cache"), steps=2)
+
+
+def frames(count: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.RandomState(seed)
+    return [rng.randint(0, 256, (TINY_HEIGHT, TINY_WIDTH, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def request(gen: WanGenerator, mode: ShotMode, memory: int = 0, seed: int = 1, **kw) -> ShotRequest:
+    context = frames({ShotMode.MI2V: 1, ShotMode.MM2V: 5}.get(mode, 0), 99)
+    return ShotRequest(shot_id="s1", prompt="a fox in the snow", mode=mode, seed=seed, memory=frames(memory, 7),
+                       context=context, num_frames=gen.num_frames, width=gen.width, height=gen.height, **kw)
+
+
+def test_native_format(tiny):
+    assert isinstance(tiny, Generator)
+    assert (tiny.name, tiny.width, tiny.height, tiny.num_frames, tiny.fps) == ("tiny", 64, 48, 17, 16)
+
+
+@pytest.mark.parametrize("mode, memory, expected", [
+    (ShotMode.T2V, 0, 17), (ShotMode.M2V, 3, 17), (ShotMode.MI2V, 3, 16), (ShotMode.MM2V, 3, 12),
+])
+def test_each_mode_end_to_end(tiny, mode, memory, expected):
+    result = tiny.generate(request(tiny, mode, memory))
+    assert expected == output_frame_count(mode, TINY_FRAMES)
+    assert result.frames.shape == (expected, TINY_HEIGHT, TINY_WIDTH, 3)
+    assert result.frames.dtype == np.uint8
+    meta = result.metadata
+    assert (meta["mode"], meta["M"], meta["seed"], meta["steps"]) == (mode.value, memory, 1, 2)
+    assert meta["effective_mode"] == mode.value
+    assert meta["shift"] == (12.0 if mode is ShotMode.T2V else 4.0)
+    assert meta["timings"]["total_s"] > 0 and meta["model_ids"]["i2v"]
+
+
+def test_same_seed_same_frames_and_seed_matters(tiny):
+    first = tiny.generate(request(tiny, ShotMode.MI2V, memory=2, seed=5)).frames
+    again = tiny.generate(request(tiny, ShotMode.MI2V, memory=2, seed=5)).frames
+    other = tiny.generate(request(tiny, ShotMode.MI2V, memory=2, seed=6)).frames
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_t2v_without_t2v_model_runs_m2v_with_no_memory(tiny):
+    t2v, tiny.t2v = tiny.t2v, None
+    try:
+        result = tiny.generate(request(tiny, ShotMode.T2V))
+    finally:
+        tiny.t2v = t2v
+    assert result.metadata["effective_mode"] == "m2v" and result.metadata["M"] == 0
+    assert result.frames.shape[0] == TINY_FRAMES
+
+
+def test_reference_images_make_t2v_an_m2v_shot(tiny):
+    result = tiny.generate(request(tiny, ShotMode.T2V, memory=2))
+    assert result.metadata["effective_mode"] == "m2v" and result.metadata["M"] == 2
+
+
+def test_missing_local_folder_is_one_clear_error(tmp_path):
+    missing = tmp_path / "no-such-wan"
+    with pytest.raises(ModelNotFoundError) as info:
+        load_m2v_pipeline(str(missing), device="cpu")
+    message = str(info.value)
+    assert "\n" not in message and str(missing) in message and "local folder" in message
+    assert info.value.__cause__ is None and (info.value.__context__ is None or info.value.__suppress_context__)
+
+
+def test_offline_hub_id_is_one_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = "storymem-tests/not-a-real-wan-model"
+    with pytest.raises(ModelNotFoundError) as info:
+        WanGenerator.from_pretrained(model=model, t2v_model=None, device="cpu")
+    message = str(info.value)
+    assert "\n" not in message and model in message and f"hf download {model}" in message
