@@ -192,10 +192,11 @@ def run_story(workspace: Workspace, story_id: str, backend: str, planner, clip_f
     progress = tqdm(total=None, unit="shot", desc="shots", file=sys.stderr, dynamic_ncols=True)
 
     def on_shot_done(info: dict) -> None:
-        progress.total = info["total"]
-        progress.n = info["index"] + 1
-        progress.set_postfix_str(f"{info['shot']}: {info['frames']} frames")
-        progress.refresh()
+        if progress.total is None:
+            progress.reset(total=info["total"])
+            progress.update(info["index"])  # shots already made by an earlier run
+        progress.set_postfix_str(f"{info['shot']}: {info['frames']} frames", refresh=False)
+        progress.update(1)
 
     context = DirectorContext(
         workspace=workspace,
@@ -220,6 +221,7 @@ def run_story(workspace: Workspace, story_id: str, backend: str, planner, clip_f
     progress.close()
     film = result["film"]
     print(f"film:      {workspace.film_path}  ({film['shots']} shots, {film['frames']} frames at {generator.fps} fps)")
+    print(f"report:    {workspace.root / 'report.html'}")
     print(f"subtitles: {workspace.subtitles_path}")
     print(f"script:    {workspace.script_path}")
     print(f"events:    {workspace.events_path}")

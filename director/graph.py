@@ -314,9 +314,12 @@ def commit(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str,
 @_logged
 def assemble(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
     from director.assemble import assemble as assemble_film
+    from director.report import write_report
 
     ctx = runtime.context
-    film = assemble_film(ctx.workspace, _story(state), ctx.generator.fps)
+    story = _story(state)
+    film = assemble_film(ctx.workspace, story, ctx.generator.fps)
+    write_report(ctx.workspace, story)
     ctx.workspace.log("assemble", **film)
     return {"film": film}
 

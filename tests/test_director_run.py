@@ -160,3 +160,15 @@ def test_accept_on_first_attempt_when_scores_pass(tmp_path):
     critiques = [e for e in Workspace(tmp_path).events() if e["event"] == "critique"]
     assert [c["action"] for c in critiques] == ["accept"] * 3
     assert all(c["scores"]["quality_scorer"] == "queue-scorer" for c in critiques)
+
+
+def test_report_shows_every_shot_with_its_frames_and_memory(finished):
+    root, _, _ = finished
+    page = (root / "report.html").read_text()
+    story = Workspace(root).load_script()
+    assert page.count("<section>") == 8 and '<video src="story.mp4"' in page
+    for shot in story.shots:
+        for label in ("first", "middle", "last"):
+            assert (root / "report" / f"{shot.id}_{label}.jpg").is_file()
+    for entry_id in json.loads((root / "memory" / "bank.json").read_text())["snapshots"]["03_02"]:
+        assert f'src="memory/{entry_id}.png"' in page and (root / "memory" / f"{entry_id}.png").is_file()

@@ -1,0 +1,81 @@
+"""report.html: the film, and for every shot its frames, prompt, decision, scores and memory."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from PIL import Image
+
+from director.assemble import read_video
+from director.story import Story
+from director.workspace import Workspace, atomic_path, atomic_write_bytes
+
+THUMB_WIDTH = 240
+
+
+def _thumbnail(image, path: Path) -> None:
+    picture = Image.fromarray(image)
+    picture.thumbnail((THUMB_WIDTH, THUMB_WIDTH))
+    with atomic_path(path) as temp:
+        picture.save(temp, format="JPEG", quality=85)
+
+
+def _scores(scores: dict) -> str:
+    rows = []
+    for label, key, scorer in (
+        ("quality", "quality", "quality_scorer"),
+        ("consistency", "consistency", "consistency_scorer"),
+        ("continuity", "continuity", "consistency_scorer"),
+        ("prompt following", "prompt_following", "prompt_scorer"),
+    ):
+        if scores.get(key) is not None:
+            rows.append(f"<li>{label}: {scores[key]:.3f} <small>({html.escape(str(scores.get(scorer) or ''))})</small></li>")
+    return "<ul>" + "".join(rows) + "</ul>" if rows else "<p><small>no scores</small></p>"
+
+
+def write_report(workspace: Workspace, story: Story) -> Path:
+    """Write report.html plus its thumbnails under report/; returns the page's path."""
+    folder = workspace.inside("report")
+    folder.mkdir(exist_ok=True)
+    sections = []
+    for shot in story.shots:
+        record = workspace.load_shot_record(shot.id)
+        frames = read_video(workspace.shot_video(shot.id))
+        pictures = []
+        for label, index in (("first", 0), ("middle", len(frames) // 2), ("last", len(frames) - 1)):
+            name = f"{shot.id}_{label}.jpg"
+            _thumbnail(frames[index], folder / name)
+            pictures.append(f'<img src="report/{name}" alt="{shot.id} {label} frame">')
+        memory = "".join(
+            f'<img class="memory" src="memory/{entry_id}.png" title="{entry_id}" alt="memory {entry_id}">' for entry_id in record.get("memory", [])
+        )
+        sections.append(
+            f"""<section>
+<h2>Scene {shot.scene} · {html.escape(shot.id)} · {shot.transition} <small>({record['mode']}, {record['frames']} frames,
+attempt {record['attempt']} of {record['attempts']}, {record['decision']})</small></h2>
+<div class="frames">{''.join(pictures)}</div>
+<p>{html.escape(shot.prompt)}</p>
+{_scores(record.get('scores', {}))}
+<p><small>memory that conditioned it ({len(record.get('memory', []))}):</small><br>{memory or '<small>none (first shot)</small>'}</p>
+</section>"""
+        )
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(story.title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 900px; margin: 2em auto; color: #222; }}
+.frames img {{ width: {THUMB_WIDTH}px; margin-right: 6px; border-radius: 4px; }}
+img.memory {{ width: 96px; margin: 2px; border: 1px solid #ccc; }}
+section {{ border-top: 1px solid #ddd; padding-top: 0.5em; }}
+</style></head><body>
+<h1>{html.escape(story.title)}</h1>
+<p><em>{html.escape(story.logline)}</em></p>
+<p>{html.escape(story.overview)}</p>
+<video src="story.mp4" controls width="832"></video>
+<p><small>{len(story.shots)} shots in {len(story.scenes)} scenes · subtitles: story.srt · every decision: events.jsonl</small></p>
+{''.join(sections)}
+</body></html>
+"""
+    path = workspace.root / "report.html"
+    atomic_write_bytes(path, page.encode())
+    return path
