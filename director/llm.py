@@ -241,7 +241,7 @@ def _parse_json(text: str) -> Any:
     if start < 0 or end < start:
         raise ValueError("the answer contains no JSON object")
     try:
-        return json.loads(text[start : end + 1])
+        return json.loads(text[start : end + 1], strict=False)
     except json.JSONDecodeError as error:
         raise ValueError(f"the answer is not valid JSON: {error.msg} at character {error.pos}") from None
 

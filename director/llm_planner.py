@@ -45,9 +45,7 @@ class StoryBible(BaseModel):
     title: str = Field(min_length=1, max_length=80, description=_STORY["title"].description)
     overview: str = Field(max_length=600, description=_STORY["overview"].description)
     style: str = Field(max_length=160, description=_STORY["style"].description, examples=_STORY["style"].examples)
-    characters: list[CharacterSpec] = Field(
-        max_length=2 * MAX_CHARACTERS, description=f"The main characters, at most {MAX_CHARACTERS}."
-    )
+    characters: list[CharacterSpec] = Field(description=f"The main characters, at most {MAX_CHARACTERS}.")
 
 
 TimeOfDay = Literal["dawn", "morning", "day", "dusk", "evening", "night"]
@@ -77,7 +75,7 @@ class ShotSpec(BaseModel):
     camera: str = Field(max_length=80, description=_SHOT["camera"].description, examples=_SHOT["camera"].examples)
     transition: Literal["cut", "continue"] = Field(description=_SHOT["transition"].description)
     reason: str = Field(max_length=160, description=_SHOT["reason"].description)
-    characters: list[str] = Field(max_length=2 * MAX_CHARACTERS, description=_SHOT["characters"].description)
+    characters: list[str] = Field(description=_SHOT["characters"].description)
 
     @field_validator("transition", mode="before")
     @classmethod
@@ -115,7 +113,9 @@ class LLMPlanner:
         self.client = client
 
     def plan(self, logline: str, shots: int, seed: int) -> Story:
-        bible = self._ask(StoryBible, "plan_story.md", logline=logline, shots=shots, max_characters=MAX_CHARACTERS)
+        bible = self._ask(
+            _with_items(StoryBible, "characters", 1, MAX_CHARACTERS),
+            "plan_story.md", logline=logline, shots=shots, max_characters=MAX_CHARACTERS)
         characters = _characters(bible.characters)
         context = _bible_text(bible.title, bible.overview, bible.style, characters)
         max_scenes = max(1, min(MAX_SCENES, (shots + 1) // 2, shots))
