@@ -10,6 +10,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -70,8 +71,21 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--frames", type=int, help="frames per generated clip (default: the backend's own, 81 = 5 s at 16 fps)")
     make.add_argument("--continuation", default="mi2v", help="how a 'continue' shot is conditioned: mi2v (last frame) or mm2v (last 5 frames)")
     make.add_argument("--max-attempts", type=int, default=3, help="attempts per shot before the best one is kept (default 3)")
-    make.add_argument("--embedder", default="auto", help="memory image embedder: auto (CLIP when its weights are local), clip, colour-structure")
+    make.add_argument("--reference", type=Path, action="append", default=[], help="a reference image for the initial memory (repeatable); in a script, give characters reference_images instead")
+    make.add_argument("--embedder", default="auto", help="memory image embedder: auto (CLIP ViT-B-32 when its weights are local), clip, clip:MODEL[@TAG], colour-structure")
+    make.add_argument("--clip-checkpoint", help="a local open_clip checkpoint file for --embedder clip")
     make.add_argument("--quality-scorer", default="auto", help="frame quality scorer: auto (HPSv3 when its weights are local), hpsv3, brisque, heuristic")
+    make.add_argument("--quality-threshold", type=float, help="quality gate for keyframes and the critic (default: the scorer's own, 3.0 for HPSv3)")
+    make.add_argument("--hpsv3-checkpoint", help="HPSv3.safetensors (or its folder) for --quality-scorer hpsv3")
+    wan = make.add_argument_group("wan and tiny backends")
+    wan.add_argument("--model", default="Wan-AI/Wan2.2-I2V-A14B-Diffusers", help="Wan I2V model: hub id or local diffusers folder")
+    wan.add_argument("--t2v-model", default="Wan-AI/Wan2.2-T2V-A14B-Diffusers", help="Wan T2V model for first shots, or 'none' (first shot by M2V with empty memory)")
+    wan.add_argument("--lora", action="append", default=[], help="LoRA file (StoryMem's or our format), optionally PATH:WEIGHT; repeatable to stack")
+    wan.add_argument("--steps", type=int, help="sampling steps (default: 40 for wan, 4 for tiny)")
+    wan.add_argument("--dtype", default="bfloat16", help="bfloat16 | float16 | float32")
+    wan.add_argument("--offload", default="model", help="none | model | group: CPU offload so 14B experts fit 24-48 GB cards")
+    wan.add_argument("--attention", help="diffusers attention backend, e.g. flash or sage")
+    wan.add_argument("--compile", action="store_true", help="torch.compile the repeated transformer blocks")
     make.add_argument("--force", action="store_true", help="replace a different story already in --out")
     return parser
 
@@ -92,31 +106,63 @@ def main(argv: list[str] | None = None) -> int:
 def _source(args: argparse.Namespace, script: Story | None) -> dict:
     """What the user asked for; a folder made from a different source holds a different story."""
     if script is not None:
-        return {"script": script.fingerprint()}
-    return {"logline": args.logline, "shots": args.shots, "seed": args.seed}
+        return {"script": script.fingerprint(), **({"references": [str(p.resolve()) for p in args.reference]} if args.reference else {})}
+    source = {"logline": args.logline, "shots": args.shots, "seed": args.seed}
+    if args.reference:
+        source["references"] = [str(p.resolve()) for p in args.reference]
+    return source
 
 
-def _check_folder(workspace: Workspace, source: dict | None, force: bool) -> dict:
-    """Refuse (or with --force, clear) a folder holding another story; returns the source to use."""
+def _check_folder(workspace: Workspace, source: dict | None, force: bool) -> tuple[dict, bool]:
+    """The source to run, and whether the folder must be cleared first (--force on another story).
+
+    Reads only: a refusal leaves the folder exactly as it was.
+    """
     existing = workspace.load_run().get("source")
     if source is None:
         if existing is None:
             raise UsageError(f"{workspace.root} holds no story to resume; give a logline or --script")
-        return existing
-    if existing is None and workspace.is_empty():
-        return source
-    if existing == source:
-        return source
+        return existing, False
+    if existing == source or (existing is None and workspace.is_empty()):
+        return source, False
     if not force:
         what = f"a different story ({workspace.load_script().title!r})" if workspace.exists() else "files that are not this story"
         raise UsageError(f"{workspace.root} holds {what}; use --force to replace it or --out to choose another folder")
+    return source, True
+
+
+def _clear(workspace: Workspace) -> None:
+    """Remove what storymem wrote in a folder, and nothing else."""
     for name in OWNED:
         path = workspace.root / name
         if path.is_dir():
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
-    return source
+
+
+def _generator_options(backend: str, args: argparse.Namespace) -> dict:
+    if backend == "preview":
+        return {}
+    options = {"steps": args.steps} if args.steps else {}
+    if backend == "wan":
+        loras = []
+        for spec in args.lora:
+            path, _, weight = spec.partition(":") if not Path(spec).exists() else (spec, "", "")
+            try:
+                loras.append((path, float(weight) if weight else 1.0))
+            except ValueError:
+                raise UsageError(f"--lora takes PATH or PATH:WEIGHT, got {spec!r}") from None
+        options.update(
+            model=args.model,
+            t2v_model=None if args.t2v_model == "none" else args.t2v_model,
+            loras=loras,
+            dtype=args.dtype,
+            offload=args.offload,
+            attention=args.attention,
+            compile=args.compile,
+        )
+    return options
 
 
 def make(args: argparse.Namespace) -> int:
@@ -129,6 +175,9 @@ def make(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-attempts must be at least 1, got {args.max_attempts}")
     if args.continuation not in ("mi2v", "mm2v"):
         raise UsageError(f"unknown --continuation {args.continuation!r}; choose mi2v or mm2v")
+    for image in args.reference:
+        if not image.is_file():
+            raise UsageError(f"--reference image not found: {image}")
     clip_format = _clip_format(args.size, args.frames)
     script = load_script(args.script) if args.script is not None else None
     if args.logline is None and script is None and args.out is None:
@@ -138,18 +187,38 @@ def make(args: argparse.Namespace) -> int:
 
     out = args.out or Path("runs") / slugify(script.title if script else args.logline)
     workspace = Workspace(out)
-    source = _check_folder(workspace, _source(args, script) if (script or args.logline) else None, args.force)
-    if args.logline is None and script is None:
+    asked = _source(args, script) if (script or args.logline) else None
+    source, clear = _check_folder(workspace, asked, args.force)
+    if asked is None:
         args.logline, args.shots, args.seed = source.get("logline"), source.get("shots", args.shots), source.get("seed", args.seed)
+        args.reference = [Path(p) for p in source.get("references", [])]
+    print(planner_note, file=sys.stderr)
+    print(backend_note, file=sys.stderr)
+    components = _load_components(backend, clip_format, args)  # slow and fallible: before any write
+
+    if clear:
+        _clear(workspace)
     story_id = f"{workspace.root.name}-{hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()[:8]}"
     workspace.root.mkdir(parents=True, exist_ok=True)
     workspace.save_run({"story_id": story_id, "source": source, "backend": backend, "planner": getattr(planner, "name", None)})
     if script is not None and not workspace.exists():
         workspace.save_script(script)
+    return run_story(workspace, story_id, backend, planner, components, args)
 
-    print(planner_note, file=sys.stderr)
-    print(backend_note, file=sys.stderr)
-    return run_story(workspace, story_id, backend, planner, clip_format, args)
+
+def _load_components(backend: str, clip_format: dict[str, int], args: argparse.Namespace) -> dict:
+    """The generator and vision models, loaded once for the whole run."""
+    from generator.backends import load_generator
+    from memory.vision import load_embedder, load_quality_scorer
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "storymem"
+    try:
+        embedder = load_embedder(args.embedder, checkpoint=args.clip_checkpoint)
+        scorer = load_quality_scorer(args.quality_scorer, checkpoint=args.hpsv3_checkpoint)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    generator = load_generator(backend, cache_dir=cache, clip_format=clip_format, **_generator_options(backend, args))
+    return {"generator": generator, "embedder": embedder, "scorer": scorer}
 
 
 def _clip_format(size: str | None, frames: int | None) -> dict[str, int]:
@@ -169,23 +238,21 @@ def _clip_format(size: str | None, frames: int | None) -> dict[str, int]:
     return clip_format
 
 
-def run_story(workspace: Workspace, story_id: str, backend: str, planner, clip_format: dict[str, int], args: argparse.Namespace) -> int:
+def run_story(workspace: Workspace, story_id: str, backend: str, planner, components: dict, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from director.critic import Critic
     from director.graph import DirectorContext, run_director
-    from generator.backends import load_generator
     from generator.base import ShotMode
     from memory.bank import MemoryBank
-    from memory.vision import load_embedder, load_quality_scorer
+    from memory.select import SelectionConfig
 
-    generator = load_generator(backend, cache_dir=Path(".cache") / "storymem", clip_format=clip_format)
-    embedder = load_embedder(args.embedder)
-    scorer = load_quality_scorer(args.quality_scorer)
+    generator, embedder, scorer = components["generator"], components["embedder"], components["scorer"]
     bank = MemoryBank.load(workspace.memory_dir, on_event=lambda event: workspace.log(event.pop("event"), **event))
+    gate = scorer.threshold if args.quality_threshold is None else args.quality_threshold
     critic = Critic(
         max_attempts=args.max_attempts,
-        quality_threshold=None if backend == "preview" else scorer.threshold,
+        quality_threshold=None if backend == "preview" else gate,
         consistency_margin=0.15 if hasattr(embedder, "embed_texts") else None,
     )
 
@@ -207,10 +274,11 @@ def run_story(workspace: Workspace, story_id: str, backend: str, planner, clip_f
         critic=critic,
         planner=planner,
         continuation=ShotMode(args.continuation),
+        selection=SelectionConfig(quality_threshold=args.quality_threshold),
         on_shot_done=on_shot_done,
     )
     shots = len(workspace.load_script().shots) if workspace.exists() else args.shots
-    inputs = {"logline": args.logline or "", "shots_wanted": args.shots, "seed": args.seed}
+    inputs = {"logline": args.logline or "", "shots_wanted": args.shots, "seed": args.seed, "references": [str(p.resolve()) for p in args.reference]}
     try:
         result = run_director(context, story_id, inputs, shots, args.max_attempts)
     except Exception as error:

@@ -266,6 +266,7 @@ def _has_video_prompts(data: dict[str, Any]) -> bool:
 
 
 def load_script(path: str | Path) -> Story:
+    """Read a script file; reference image paths in it are relative to the file and must exist."""
     path = Path(path)
     if not path.is_file():
         raise ScriptError(f"script file not found: {path}")
@@ -273,7 +274,14 @@ def load_script(path: str | Path) -> Story:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ScriptError(f"{path} is not valid JSON: {error}") from None
-    return parse_script(data)
+    story = parse_script(data)
+    for c_index, character in enumerate(story.characters):
+        for i, image in enumerate(character.reference_images):
+            resolved = (path.parent / image).resolve()
+            if not resolved.is_file():
+                raise ScriptError(f"characters.{c_index}.reference_images.{i}: image not found: {image}")
+            character.reference_images[i] = str(resolved)
+    return story
 
 
 def story_json_schema() -> dict[str, Any]:

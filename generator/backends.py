@@ -40,9 +40,13 @@ def load_generator(name: str, cache_dir: Path | None = None, clip_format: dict[s
 
         generator = WanGenerator.tiny(cache_dir=cache_dir, **options)
     elif name == "wan":
+        from generator.models import ModelNotFoundError
         from generator.wan import WanGenerator
 
-        generator = WanGenerator.from_pretrained(**options)
+        try:
+            generator = WanGenerator.from_pretrained(**options)
+        except ModelNotFoundError as error:
+            raise BackendError(str(error)) from None
     else:
         raise BackendError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS[1:])}")
     for key, value in (clip_format or {}).items():

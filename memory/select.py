@@ -25,6 +25,7 @@ class SelectionConfig(BaseModel):
     max_keyframes: int = Field(default=3, ge=1, description="Rescan with a lower tau while more come out.")
     bank_similarity: float = Field(default=0.9, description="Drop a keyframe more similar than this to a bank entry.")
     stride: int = Field(default=1, ge=1, description="Analyse every stride-th frame only.")
+    quality_threshold: float | None = Field(default=None, description="Quality gate; None uses the scorer's own threshold.")
 
 
 @dataclass
@@ -59,7 +60,10 @@ class FrameAnalysis:
         threshold: float | None = None,
     ) -> list[Keyframe]:
         """Keyframes of this shot, with frame indices into `frames` (strides accounted for)."""
-        gate = self.threshold if threshold is None else threshold
+        if threshold is not None:
+            gate = threshold
+        else:
+            gate = self.threshold if config.quality_threshold is None else config.quality_threshold
         chosen = select_keyframes(self.embeddings, self.scores, gate, bank_embeddings, config)
         return [
             Keyframe(
