@@ -87,6 +87,21 @@ def build_parser() -> argparse.ArgumentParser:
     wan.add_argument("--attention", help="diffusers attention backend, e.g. flash or sage")
     wan.add_argument("--compile", action="store_true", help="torch.compile the repeated transformer blocks")
     make.add_argument("--force", action="store_true", help="replace a different story already in --out")
+
+    memory = commands.add_parser(
+        "memory",
+        help="show or edit a story's memory bank",
+        description="Show the keyframes that condition the next shots, or edit them. Edits are logged in events.jsonl "
+        "and shape every shot made afterwards (a resumed run, a revision).",
+        epilog="examples:\n  storymem memory runs/keeper\n  storymem memory runs/keeper pin m0002\n"
+        "  storymem memory runs/keeper tag m0001 \"the keeper\"\n  storymem memory runs/keeper add face.png --character \"the keeper\"",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    memory.add_argument("folder", type=Path, help="a story folder made by storymem make")
+    memory.add_argument("action", nargs="?", default="list", help="list | pin | unpin | drop | tag | add | replace")
+    memory.add_argument("target", nargs="?", help="entry id (m0001...) or, for add, an image file")
+    memory.add_argument("values", nargs="*", help="tag: character names; replace: the new image file")
+    memory.add_argument("--character", action="append", default=[], help="for add: the character(s) the image shows")
     return parser
 
 
@@ -94,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="storymem: warning: %(message)s")
     try:
         args = build_parser().parse_args(argv)
-        return make(args)
+        return make(args) if args.command == "make" else edit_memory(args)
     except (UsageError, PlanError, ScriptError, BackendError) as error:
         print(f"storymem: error: {error}", file=sys.stderr)
         return 2
@@ -219,6 +234,54 @@ def _load_components(backend: str, clip_format: dict[str, int], args: argparse.N
         raise UsageError(str(error)) from None
     generator = load_generator(backend, cache_dir=cache, clip_format=clip_format, **_generator_options(backend, args))
     return {"generator": generator, "embedder": embedder, "scorer": scorer}
+
+
+MEMORY_ACTIONS = ("list", "pin", "unpin", "drop", "tag", "add", "replace")
+
+
+def edit_memory(args: argparse.Namespace) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from memory.bank import MemoryBank
+
+    workspace = Workspace(args.folder)
+    if not (workspace.memory_dir / "bank.json").is_file():
+        raise UsageError(f"{args.folder} has no memory bank (make a story there first)")
+    if args.action not in MEMORY_ACTIONS:
+        raise UsageError(f"unknown memory action {args.action!r}; choose one of: {', '.join(MEMORY_ACTIONS)}")
+    bank = MemoryBank.load(workspace.memory_dir, on_event=lambda event: workspace.log(event.pop("event"), source="user", **event))
+
+    def image(path: str | None) -> np.ndarray:
+        if path is None or not Path(path).is_file():
+            raise UsageError(f"image not found: {path}")
+        return np.asarray(Image.open(path).convert("RGB"))
+
+    if args.action != "list":
+        if args.target is None:
+            raise UsageError(f"memory {args.action} needs {'an image file' if args.action == 'add' else 'an entry id'}")
+        if args.action != "add" and args.target not in bank.entries:
+            raise UsageError(f"no memory entry {args.target!r} in {args.folder}")
+        try:
+            if args.action == "add":
+                bank.add_reference(image(args.target), characters=args.character)
+            elif args.action == "replace":
+                bank.replace(args.target, image(args.values[0] if args.values else None))
+            elif args.action == "tag":
+                bank.tag(args.target, args.values)
+            else:
+                getattr(bank, args.action)(args.target)
+        except (KeyError, ValueError) as error:
+            raise UsageError(str(error).strip("'\"")) from None
+        bank.save()
+    print(f"memory of {workspace.root} ({len(bank.active())} of {bank.capacity} active, first {bank.sink} are the sink):")
+    for position, entry in enumerate(bank.active()):
+        score = f"{entry.score:.2f} ({entry.scorer})" if entry.score is not None else "-"
+        origin = f"shot {entry.shot_id} frame {entry.frame_index}" if entry.kind == "keyframe" else "reference"
+        flags = " pinned" if entry.pinned else ""
+        tags = f" [{', '.join(entry.characters)}]" if entry.characters else ""
+        print(f"  {entry.id}  {origin:<22} quality {score}{flags}{tags}  {workspace.memory_dir / entry.image}")
+    return 0
 
 
 def _clip_format(size: str | None, frames: int | None) -> dict[str, int]:

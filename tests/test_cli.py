@@ -121,3 +121,34 @@ def test_help_teaches_by_example():
     done = subprocess.run([sys.executable, "-m", "director.cli", "make", "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert "examples:" in done.stdout and "--script" in done.stdout and "resume" in done.stdout
+
+
+def test_memory_command_lists_and_edits_with_events(capsys, tmp_path):
+    folder = tmp_path / "story"
+    assert main(["make", LOGLINE, "--shots", "3", "--out", str(folder), *FAST]) == 0
+    capsys.readouterr()
+    bank = json.loads((folder / "memory" / "bank.json").read_text())
+    first = bank["active"][0]
+    assert main(["memory", str(folder)]) == 0
+    listing = capsys.readouterr().out
+    assert f"  {first}  shot 01_01 frame" in listing and "first 3 are the sink" in listing
+
+    assert main(["memory", str(folder), "pin", first]) == 0
+    assert main(["memory", str(folder), "tag", first, "the lighthouse keeper"]) == 0
+    face = tmp_path / "face.png"
+    from PIL import Image
+
+    Image.new("RGB", (32, 24), (200, 10, 10)).save(face)
+    assert main(["memory", str(folder), "add", str(face), "--character", "the stray fox"]) == 0
+    bank = json.loads((folder / "memory" / "bank.json").read_text())
+    assert bank["entries"][first]["pinned"] and bank["entries"][first]["characters"] == ["the lighthouse keeper"]
+    added = bank["active"][0]  # references come before every keyframe
+    assert bank["entries"][added]["kind"] == "reference" and bank["entries"][added]["characters"] == ["the stray fox"]
+    edits = [e for e in json.loads("[" + ",".join((folder / "events.jsonl").read_text().splitlines()) + "]") if e.get("source") == "user"]
+    assert [e["event"] for e in edits] == ["memory.pin", "memory.tag", "memory.add_reference"]
+
+    capsys.readouterr()
+    assert main(["memory", str(folder), "drop", "m9999"]) == 2
+    assert capsys.readouterr().err.strip() == f"storymem: error: no memory entry 'm9999' in {folder}"
+    assert main(["memory", str(tmp_path / "nowhere")]) == 2
+    assert main(["memory", str(folder), "shuffle", first]) == 2
