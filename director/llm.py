@@ -117,7 +117,7 @@ class LLMClient:
         # Retries are ours (see _complete): a 500 to an unsupported response_format must not be retried.
         self._openai = openai.OpenAI(
             api_key=settings.api_key.get_secret_value(),
-            base_url=settings.base_url,
+            base_url=settings.endpoint,
             timeout=settings.timeout,
             max_retries=0,
             http_client=http_client,

@@ -113,9 +113,15 @@ class LLMPlanner:
         self.client = client
 
     def plan(self, logline: str, shots: int, seed: int) -> Story:
+        if shots < 1:
+            raise ValueError(f"a story needs at least one shot, got {shots}")
         bible = self._ask(
             _with_items(StoryBible, "characters", 1, MAX_CHARACTERS),
-            "plan_story.md", logline=logline, shots=shots, max_characters=MAX_CHARACTERS)
+            "plan_story.md",
+            logline=logline,
+            shots=shots,
+            max_characters=MAX_CHARACTERS,
+        )
         characters = _characters(bible.characters)
         context = _bible_text(bible.title, bible.overview, bible.style, characters)
         max_scenes = max(1, min(MAX_SCENES, (shots + 1) // 2, shots))
