@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-Action = Literal["accept", "regenerate", "keep_best"]
+Action = Literal["accept", "regenerate", "refine_prompt", "edit_memory", "keep_best"]
 
 
 @dataclass
@@ -39,46 +39,85 @@ class ShotScores:
 
 @dataclass
 class Decision:
+    """What to do with an attempt. `drop` lists memory entries to take out before regenerating."""
+
     action: Action
     reason: str
     scores: dict = field(default_factory=dict)
+    drop: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-class Critic:
-    """Accept a shot whose frames pass the quality gate and that is not far less consistent with
-    the memory than the story's accepted shots; otherwise regenerate, at most `max_attempts` times,
-    then keep the best attempt.
+@dataclass
+class Levers:
+    """What the critic may use on this attempt, besides a new seed."""
 
-    Either gate can be off (None): scores are still measured and logged, but not acted on. The
-    director turns the quality gate off for the animatic (its cards are not natural images) and
-    the consistency gate off for colour-only embedders (they cannot tell identity, and every
-    change of scene lowers their similarity).
+    can_refine_prompt: bool = False  # an LLM is there to rewrite the prompt
+    misleading_memory: list[str] = field(default_factory=list)  # entries that could be dropped
+    memory_edited: bool = False  # this shot's memory was edited already
+
+
+class Critic:
+    """Judge an attempt and pick the next move, at most `max_attempts` attempts a shot.
+
+    Problems: quality under the gate; consistency with the memory, or prompt following, clearly
+    under the story's own accepted shots (median minus a margin: the weight-free fallback models
+    have no absolute scale). Moves, in order of preference for each problem:
+      - low consistency: drop the memory entry that misleads (once a shot), then regenerate;
+      - low prompt following, or low quality again: ask the LLM to refine the prompt;
+      - otherwise: regenerate with a new seed;
+    and when attempts run out, keep the best attempt. A gate set to None is measured and logged,
+    but not acted on: the director turns the quality gate off for the animatic (its cards are not
+    natural images) and the consistency and prompt gates off for colour-only embedders.
     """
 
-    def __init__(self, max_attempts: int = 3, quality_threshold: float | None = None, consistency_margin: float | None = 0.15):
+    def __init__(
+        self,
+        max_attempts: int = 3,
+        quality_threshold: float | None = None,
+        consistency_margin: float | None = 0.15,
+        prompt_margin: float | None = 0.03,
+    ):
         if max_attempts < 1:
             raise ValueError("--max-attempts must be at least 1")
         self.max_attempts = max_attempts
         self.quality_threshold = quality_threshold
         self.consistency_margin = consistency_margin
+        self.prompt_margin = prompt_margin
 
-    def decide(self, scores: ShotScores, attempt: int, accepted_consistency: list[float]) -> Decision:
-        """`attempt` counts from 1; `accepted_consistency` holds the story's accepted shots' values."""
+    @staticmethod
+    def _floor(values: list[float], margin: float | None) -> float | None:
+        values = [v for v in values if v is not None]
+        return float(np.median(values)) - margin if margin is not None and len(values) >= 2 else None
+
+    def decide(self, scores: ShotScores, attempt: int, accepted: list[dict], levers: Levers = Levers()) -> Decision:
+        """`attempt` counts from 1; `accepted` holds the story's accepted shots' score dicts."""
+        low_quality = self.quality_threshold is not None and scores.quality is not None and scores.quality < self.quality_threshold
+        consistency_floor = self._floor([a.get("consistency") for a in accepted], self.consistency_margin)
+        low_consistency = consistency_floor is not None and scores.consistency is not None and scores.consistency < consistency_floor
+        prompt_floor = self._floor([a.get("prompt_following") for a in accepted], self.prompt_margin)
+        low_prompt = prompt_floor is not None and scores.prompt_following is not None and scores.prompt_following < prompt_floor
+
         problems = []
-        if self.quality_threshold is not None and scores.quality is not None and scores.quality < self.quality_threshold:
+        if low_quality:
             problems.append(f"quality {scores.quality:.3f} < {self.quality_threshold:.3f} ({scores.quality_scorer})")
-        if self.consistency_margin is not None and scores.consistency is not None and len(accepted_consistency) >= 2:
-            floor = float(np.median(accepted_consistency)) - self.consistency_margin
-            if scores.consistency < floor:
-                problems.append(f"consistency {scores.consistency:.3f} < story median - margin {floor:.3f} ({scores.consistency_scorer})")
+        if low_consistency:
+            problems.append(f"consistency {scores.consistency:.3f} < story median - margin {consistency_floor:.3f} ({scores.consistency_scorer})")
+        if low_prompt:
+            problems.append(f"prompt following {scores.prompt_following:.3f} < story median - margin {prompt_floor:.3f} ({scores.prompt_scorer})")
+        found = "; ".join(problems)
         if not problems:
             return Decision("accept", "scores pass: " + _summary(scores), scores.to_dict())
         if attempt >= self.max_attempts:
-            return Decision("keep_best", f"{attempt} attempts made; keeping the best. Last: " + "; ".join(problems), scores.to_dict())
-        return Decision("regenerate", "; ".join(problems), scores.to_dict())
+            return Decision("keep_best", f"{attempt} attempts made; keeping the best. Last: {found}", scores.to_dict())
+        if low_consistency and levers.misleading_memory and not levers.memory_edited:
+            entry = levers.misleading_memory[0]
+            return Decision("edit_memory", f"{found}; dropping memory entry {entry}, the least like the rest", scores.to_dict(), drop=[entry])
+        if levers.can_refine_prompt and (low_prompt or (low_quality and attempt >= 2)):
+            return Decision("refine_prompt", f"{found}; asking the LLM to refine the prompt", scores.to_dict())
+        return Decision("regenerate", f"{found}; trying a new seed", scores.to_dict())
 
 
 def _summary(scores: ShotScores) -> str:

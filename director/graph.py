@@ -2,8 +2,10 @@
 
 ```
 plan -> prepare_shot -> generate -> remember -> critique --accept/keep_best--> commit -> prepare_shot ...
-              |                ^                    |                                     |
-              |                +----regenerate------+                     (all shots done) v
+              |            ^  ^  ^                  |                                     |
+              |            |  |  +---regenerate-----+                     (all shots done) v
+              |            |  +--- refine_prompt <--+ (LLM rewrites the prompt)
+              |            +------ edit_memory <----+ (drop a misleading keyframe)
               +-------------------------------------------------------------------> assemble -> END
 ```
 State is JSON-native (the script, a cursor, attempt records); the generator, memory bank, vision
@@ -26,14 +28,14 @@ import numpy as np
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from director.critic import Critic, ShotScores
+from director.critic import Critic, Levers, ShotScores
 from director.planner import DEFAULT_SHOTS, Planner
 from director.story import Story
 from director.workspace import Workspace, atomic_path
 from generator.base import CONTEXT_FRAMES, Generator, ShotMode, ShotRequest
 from memory.bank import MemoryBank
 from memory.remember import bank_embeddings
-from memory.scores import consistency, prompt_following
+from memory.scores import consistency, misleading_entries, prompt_following
 from memory.select import FrameAnalysis, Keyframe, SelectionConfig, analyse_frames
 from memory.vision import ImageEmbedder, QualityScorer
 
@@ -199,7 +201,15 @@ def generate(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
     path = _attempt_frames(ctx.workspace, shot.id, number)
     with atomic_path(path) as temp:
         np.save(temp, result.frames)
-    record = {"number": number, "seed": seed, "mode": mode.value, "memory": [e.id for e in memory], "frames": int(len(result.frames)), "seconds": round(seconds, 3)}
+    record = {
+        "number": number,
+        "seed": seed,
+        "mode": mode.value,
+        "prompt": shot.prompt,
+        "memory": [e.id for e in memory],
+        "frames": int(len(result.frames)),
+        "seconds": round(seconds, 3),
+    }
     ctx.workspace.log("generate", shot=shot.id, backend=gen.name, generator=result.metadata, **record)
     return {"attempt": number, "attempts": [*state.get("attempts", []), record]}
 
@@ -245,14 +255,48 @@ def critique(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
     analysis = _load_analysis(ctx.workspace, shot.id, current["number"], current["analysis"])
     scores = _score(ctx, story, state["cursor"], analysis, current)
     accepted = [
-        r["scores"]["consistency"]
-        for s in story.shots[: state["cursor"]]
-        if ctx.workspace.is_done(s.id) and (r := ctx.workspace.load_shot_record(s.id)).get("scores", {}).get("consistency") is not None
+        ctx.workspace.load_shot_record(s.id).get("scores", {}) for s in story.shots[: state["cursor"]] if ctx.workspace.is_done(s.id)
     ]
-    decision = ctx.critic.decide(scores, current["number"], accepted)
+    levers = Levers(
+        can_refine_prompt=callable(getattr(ctx.planner, "refine_prompt", None)),
+        misleading_memory=misleading_entries(ctx.bank, ctx.embedder, shot.characters),
+        memory_edited=any(a.get("decision", {}).get("action") == "edit_memory" for a in attempts),
+    )
+    decision = ctx.critic.decide(scores, current["number"], accepted, levers)
     current["scores"], current["overall"], current["decision"] = scores.to_dict(), scores.overall(), decision.to_dict()
-    ctx.workspace.log("critique", shot=shot.id, attempt=current["number"], action=decision.action, reason=decision.reason, scores=scores.to_dict())
+    ctx.workspace.log("critique", shot=shot.id, attempt=current["number"], action=decision.action, reason=decision.reason, drop=decision.drop, scores=scores.to_dict())
     return {"attempts": attempts, "decision": decision.action}
+
+
+@_logged
+def edit_memory(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+    """Drop the entries the critic found misleading; the next attempt sees the edited memory."""
+    ctx = runtime.context
+    shot = _story(state).shots[state["cursor"]]
+    for entry_id in state["attempts"][-1]["decision"]["drop"]:
+        ctx.bank.drop(entry_id)
+    ctx.bank.record_snapshot(shot.id)
+    ctx.bank.save()
+    return {}
+
+
+@_logged
+def refine_prompt(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+    """Ask the LLM to rewrite the shot's prompt from the critic's words; on failure keep it."""
+    ctx = runtime.context
+    story = _story(state)
+    index = state["cursor"]
+    shot = story.shots[index]
+    critique = state["attempts"][-1]["decision"]["reason"]
+    try:
+        prompt = ctx.planner.refine_prompt(shot, story, critique)
+    except Exception as error:  # an LLM outage must not end the story: the next attempt reseeds
+        ctx.workspace.log("refine_prompt", shot=shot.id, error=f"{type(error).__name__}: {error}")
+        return {}
+    story.shots[index] = shot.model_copy(update={"prompt": prompt})
+    ctx.workspace.save_script(story)
+    ctx.workspace.log("refine_prompt", shot=shot.id, before=shot.prompt, after=prompt)
+    return {"story": story.model_dump(mode="json")}
 
 
 def _score(ctx: DirectorContext, story: Story, index: int, analysis: FrameAnalysis, attempt: dict[str, Any]) -> ShotScores:
@@ -305,8 +349,12 @@ def commit(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str,
         )
         for i in chosen["keyframes"]
     ]
+    ctx.bank.record_snapshot(shot.id, chosen["memory"])  # what conditioned the kept attempt
     added = ctx.bank.add_keyframes(shot.id, keyframes)
     ctx.bank.save()
+    if chosen["prompt"] != shot.prompt:  # the kept attempt came before a prompt refinement
+        story.shots[state["cursor"]] = shot = shot.model_copy(update={"prompt": chosen["prompt"]})
+        ctx.workspace.save_script(story)
     record = {
         "shot_id": shot.id,
         "mode": chosen["mode"],
@@ -315,7 +363,8 @@ def commit(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str,
         "attempts": len(attempts),
         "decision": state["decision"],
         "scores": chosen.get("scores", {}),
-        "memory": [e.id for e in ctx.bank.snapshot(shot.id)],
+        "prompt": chosen["prompt"],
+        "memory": chosen["memory"],
         "keyframes": [e.id for e in added],
         "backend": ctx.generator.name,
         "history": [{k: a.get(k) for k in ("number", "seed", "overall", "decision")} for a in attempts],
@@ -325,7 +374,7 @@ def commit(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str,
     ctx.workspace.log("commit", shot=shot.id, attempt=chosen["number"], decision=state["decision"], frames=int(len(frames)), keyframes=record["keyframes"])
     if ctx.on_shot_done is not None:
         ctx.on_shot_done({"shot": shot.id, "index": state["cursor"], "total": len(story.shots), "frames": int(len(frames))})
-    return {"cursor": state["cursor"] + 1, "attempts": [], "attempt": 0}
+    return {"cursor": state["cursor"] + 1, "attempts": [], "attempt": 0, "story": story.model_dump(mode="json")}
 
 
 @_logged
@@ -349,29 +398,32 @@ def after_prepare(state: DirectorState) -> str:
 
 
 def after_critique(state: DirectorState, runtime: Runtime[DirectorContext]) -> str:
-    if state["decision"] == "regenerate" and state["attempt"] < runtime.context.critic.max_attempts:
-        return "generate"
-    return "commit"
+    if state["decision"] in ("accept", "keep_best") or state["attempt"] >= runtime.context.critic.max_attempts:
+        return "commit"
+    return {"regenerate": "generate", "refine_prompt": "refine_prompt", "edit_memory": "edit_memory"}[state["decision"]]
 
 
 def build_graph(checkpointer=None):
     builder = StateGraph(DirectorState, context_schema=DirectorContext)
-    for node in (plan, prepare_shot, generate, remember, critique, commit, assemble):
+    for node in (plan, prepare_shot, generate, remember, critique, edit_memory, refine_prompt, commit, assemble):
         builder.add_node(node.__name__, node)
     builder.add_edge(START, "plan")
     builder.add_edge("plan", "prepare_shot")
     builder.add_conditional_edges("prepare_shot", after_prepare, ["generate", "assemble"])
     builder.add_edge("generate", "remember")
     builder.add_edge("remember", "critique")
-    builder.add_conditional_edges("critique", after_critique, ["generate", "commit"])
+    builder.add_conditional_edges("critique", after_critique, ["generate", "refine_prompt", "edit_memory", "commit"])
+    builder.add_edge("edit_memory", "generate")
+    builder.add_edge("refine_prompt", "generate")
     builder.add_edge("commit", "prepare_shot")
     builder.add_edge("assemble", END)
     return builder.compile(checkpointer=checkpointer)
 
 
 def recursion_limit(shots: int, max_attempts: int) -> int:
-    """Supersteps a whole story can take: per shot a prepare and a commit, plus three per attempt."""
-    return 8 + shots * (2 + 3 * max_attempts)
+    """Supersteps a whole story can take: per shot a prepare and a commit, plus at most four per
+    attempt (generate, remember, critique, and a memory edit or prompt refinement)."""
+    return 8 + shots * (2 + 4 * max_attempts)
 
 
 def run_director(context: DirectorContext, story_id: str, inputs: dict[str, Any], shots: int, max_attempts: int) -> dict[str, Any]:

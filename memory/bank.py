@@ -288,10 +288,15 @@ class MemoryBank:
         entry.embedder = embedder
         return entry
 
-    def record_snapshot(self, shot_id: str) -> list[str]:
-        """Remember which entries condition `shot_id` (the active ones now) and return their ids."""
-        self.snapshots[shot_id] = list(self.active_ids)
-        return list(self.active_ids)
+    def record_snapshot(self, shot_id: str, entry_ids: Iterable[str] | None = None) -> list[str]:
+        """Remember which entries condition `shot_id`: the active ones now, or `entry_ids` when the
+        shot kept an attempt made before a later memory edit."""
+        ids = list(self.active_ids if entry_ids is None else entry_ids)
+        unknown = [i for i in ids if i not in self.entries]
+        if unknown:
+            raise KeyError(f"unknown memory entries {unknown}")
+        self.snapshots[shot_id] = ids
+        return list(ids)
 
     def restore(self, shot_id: str) -> None:
         """Make the bank exactly what conditioned `shot_id`, to redo it; later entries stay on disk."""

@@ -94,3 +94,20 @@ def prompt_following(frame_embeddings: np.ndarray, prompt: str, embedder: ImageE
         return PromptScore(value=None, embedder=embedder.name)
     text = embed_texts([prompt])[0]
     return PromptScore(value=float((frames @ text).mean()), embedder=embedder.name)
+
+
+def misleading_entries(bank: MemoryBank, embedder: ImageEmbedder, characters: Sequence[str] = ()) -> list[str]:
+    """Keyframes the critic may drop when a shot drifts from its memory, most suspect first.
+
+    An entry that agrees least with the other entries showing the same characters is the likeliest
+    to pull a shot away from them (a bad frame, a wrong face). Pinned entries and user references
+    are never offered. Needs at least three entries to tell an outlier from a disagreement.
+    """
+    ids = reference_entries(bank, characters)
+    if len(ids) < 3:
+        return []
+    vectors = _bank_embeddings(bank, ids, embedder)
+    similarity = vectors @ vectors.T
+    agreement = (similarity.sum(axis=1) - np.diag(similarity)) / (len(ids) - 1)
+    order = np.argsort(agreement, kind="stable")
+    return [ids[i] for i in order if bank.entry(ids[i]).kind == "keyframe" and not bank.entry(ids[i]).pinned]

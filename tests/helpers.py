@@ -43,3 +43,22 @@ def make_context(root: Path, generator, critic: Critic | None = None, scorer=Non
         critic=critic or Critic(max_attempts=3),
         planner=OfflinePlanner(),
     )
+
+
+class HashEmbedder:
+    """Deterministic pseudo-random unit vectors per image: frames look unlike each other, so
+    keyframe selection keeps several per shot and the memory fills up quickly."""
+
+    name = "hash-embedder"
+
+    def embed_images(self, images):
+        import hashlib
+
+        import numpy as np
+
+        rows = []
+        for image in images:
+            seed = int.from_bytes(hashlib.sha256(np.ascontiguousarray(image).tobytes()).digest()[:8], "big")
+            vector = np.random.default_rng(seed).normal(size=32)
+            rows.append(vector / np.linalg.norm(vector))
+        return np.asarray(rows, dtype=np.float32)
