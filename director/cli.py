@@ -324,11 +324,13 @@ def run_story(workspace: Workspace, story_id: str, backend: str, planner, compon
 
     progress = tqdm(total=None, unit="shot", desc="shots", file=sys.stderr, dynamic_ncols=True)
 
-    def on_shot_done(info: dict) -> None:
+    def on_event(event: dict) -> None:
+        if "shot_done" not in event:
+            return
         if progress.total is None:
-            progress.reset(total=info["total"])
-            progress.update(info["index"])  # shots already made by an earlier run
-        progress.set_postfix_str(f"{info['shot']}: {info['frames']} frames", refresh=False)
+            progress.reset(total=event["total"])
+            progress.update(event["index"])  # shots already made by an earlier run
+        progress.set_postfix_str(f"{event['shot_done']}: {event['frames']} frames", refresh=False)
         progress.update(1)
 
     context = DirectorContext(
@@ -341,12 +343,11 @@ def run_story(workspace: Workspace, story_id: str, backend: str, planner, compon
         planner=planner,
         continuation=ShotMode(args.continuation),
         selection=SelectionConfig(quality_threshold=args.quality_threshold),
-        on_shot_done=on_shot_done,
     )
     shots = len(workspace.load_script().shots) if workspace.exists() else args.shots
     inputs = {"logline": args.logline or "", "shots_wanted": args.shots, "seed": args.seed, "references": [str(p.resolve()) for p in args.reference]}
     try:
-        result = run_director(context, story_id, inputs, shots, args.max_attempts)
+        result = run_director(context, story_id, inputs, shots, args.max_attempts, on_event=on_event)
     except Exception as error:
         progress.close()
         print(f"storymem: error: {type(error).__name__}: {error}", file=sys.stderr)

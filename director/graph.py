@@ -56,7 +56,6 @@ class DirectorContext:
     planner: Planner | None = None
     continuation: ShotMode = ShotMode.MI2V
     selection: SelectionConfig = field(default_factory=SelectionConfig)
-    on_shot_done: Callable[[dict[str, Any]], None] | None = None
 
 
 class DirectorState(TypedDict, total=False):
@@ -73,14 +72,16 @@ class DirectorState(TypedDict, total=False):
 
 
 def _logged(node: Callable) -> Callable:
-    """Write each node's start and duration to events.jsonl."""
+    """Write each node's duration to events.jsonl and stream it as a progress event."""
 
     @wraps(node)
     def run(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
         workspace = runtime.context.workspace
         started = time.perf_counter()
         update = node(state, runtime)
-        workspace.log("node", node=node.__name__, cursor=state.get("cursor"), seconds=round(time.perf_counter() - started, 4))
+        event = {"node": node.__name__, "cursor": state.get("cursor"), "seconds": round(time.perf_counter() - started, 4)}
+        workspace.log("node", **event)
+        runtime.stream_writer(event)
         return update
 
     return run
@@ -372,8 +373,7 @@ def commit(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str,
     ctx.workspace.save_shot(shot.id, frames, ctx.generator.fps, record)
     shutil.rmtree(ctx.workspace.shots_dir / "attempts", ignore_errors=True)
     ctx.workspace.log("commit", shot=shot.id, attempt=chosen["number"], decision=state["decision"], frames=int(len(frames)), keyframes=record["keyframes"])
-    if ctx.on_shot_done is not None:
-        ctx.on_shot_done({"shot": shot.id, "index": state["cursor"], "total": len(story.shots), "frames": int(len(frames))})
+    runtime.stream_writer({"shot_done": shot.id, "index": state["cursor"], "total": len(story.shots), "frames": int(len(frames))})
     return {"cursor": state["cursor"] + 1, "attempts": [], "attempt": 0, "story": story.model_dump(mode="json")}
 
 
@@ -426,8 +426,17 @@ def recursion_limit(shots: int, max_attempts: int) -> int:
     return 8 + shots * (2 + 4 * max_attempts)
 
 
-def run_director(context: DirectorContext, story_id: str, inputs: dict[str, Any], shots: int, max_attempts: int) -> dict[str, Any]:
-    """Run (or resume) one story with checkpoints in the story folder's state.sqlite.
+def run_director(
+    context: DirectorContext,
+    story_id: str,
+    inputs: dict[str, Any],
+    shots: int,
+    max_attempts: int,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) one story with checkpoints in the story folder's state.sqlite; returns the
+    final state. `on_event` receives the progress events the nodes stream (LangGraph's "custom"
+    stream mode): one per node finished, and one `shot_done` per committed shot.
 
     A run that stopped part-way has pending nodes in its checkpoint: it is resumed from there.
     Otherwise the graph starts from `plan`, which reuses the folder's script and skips the shots
@@ -442,7 +451,10 @@ def run_director(context: DirectorContext, story_id: str, inputs: dict[str, Any]
         pending = graph.get_state(config).next
         if pending:
             context.workspace.log("resume", at=list(pending))
-        return graph.invoke(None if pending else inputs, config, context=context)
+        for event in graph.stream(None if pending else inputs, config, context=context, stream_mode="custom"):
+            if on_event is not None:
+                on_event(event)
+        return graph.get_state(config).values
     finally:
         connection.close()
 

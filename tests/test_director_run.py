@@ -172,3 +172,13 @@ def test_report_shows_every_shot_with_its_frames_and_memory(finished):
             assert (root / "report" / f"{shot.id}_{label}.jpg").is_file()
     for entry_id in json.loads((root / "memory" / "bank.json").read_text())["snapshots"]["03_02"]:
         assert f'src="memory/{entry_id}.png"' in page and (root / "memory" / f"{entry_id}.png").is_file()
+
+
+def test_progress_streams_one_event_per_node_and_per_committed_shot(tmp_path):
+    events = []
+    run_director(make_context(tmp_path, RecordingGenerator(num_frames=9)), "s", {"logline": LOGLINE, "shots_wanted": 3, "seed": 0}, 3, 3, on_event=events.append)
+    assert [e["shot_done"] for e in events if "shot_done" in e] == ["01_01", "01_02", "02_01"]
+    nodes = [e["node"] for e in events if "node" in e]
+    assert nodes[:5] == ["plan", "prepare_shot", "generate", "remember", "critique"]
+    assert nodes[-2:] == ["prepare_shot", "assemble"] and nodes.count("commit") == 3
+    assert all(e["seconds"] >= 0 for e in events if "node" in e)
