@@ -106,6 +106,8 @@ def _attempt_analysis(workspace: Workspace, shot_id: str, number: int):
 def plan(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
     """Use the folder's script when there is one (a resume), else ask the planner for one."""
     ctx = runtime.context
+    for stale in ctx.workspace.remove_partial_files():
+        ctx.workspace.log("cleanup", removed=str(stale.relative_to(ctx.workspace.root)))
     if ctx.workspace.exists():
         story = ctx.workspace.load_script()
     elif state.get("story"):

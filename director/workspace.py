@@ -125,6 +125,13 @@ class Workspace:
         """A shot is finished once its record exists: the record is written last."""
         return self.shot_record(shot_id).is_file() and self.shot_video(shot_id).is_file()
 
+    def remove_partial_files(self) -> list[Path]:
+        """Temporary files a killed process left behind (never a finished file)."""
+        stale = [p for p in self.root.rglob(".*.partial*") if p.is_file()] if self.root.is_dir() else []
+        for path in stale:
+            path.unlink()
+        return stale
+
     def exists(self) -> bool:
         return self.script_path.is_file()
 

@@ -152,3 +152,33 @@ def test_memory_command_lists_and_edits_with_events(capsys, tmp_path):
     assert capsys.readouterr().err.strip() == f"storymem: error: no memory entry 'm9999' in {folder}"
     assert main(["memory", str(tmp_path / "nowhere")]) == 2
     assert main(["memory", str(folder), "shuffle", first]) == 2
+
+
+def test_a_killed_run_keeps_its_finished_shots_and_the_rerun_completes(tmp_path):
+    """SIGKILL, not an exception: nothing gets to clean up, and the rerun must still be right."""
+    import signal
+    import time
+
+    folder = tmp_path / "killed"
+    command = [str(Path(sys.executable).parent / "storymem"), "make", LOGLINE, "--shots", "8", "--out", str(folder)]
+    command += ["--backend", "preview", "--planner", "offline", "--size", "160x96", "--embedder", "colour-structure", "--quality-scorer", "heuristic"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (folder / "shots" / "01_02.json").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = sorted(p.stem for p in (folder / "shots").glob("*.json"))
+    assert "01_02" in done and len(done) < 8, done
+    kept = {p.name: p.read_bytes() for p in (folder / "shots").iterdir() if p.name.split(".")[0] in done}
+
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    for name, data in kept.items():
+        assert (folder / "shots" / name).read_bytes() == data, name
+    assert count_frames(folder / "story.mp4") == 646
+    assert not list(folder.rglob(".*.partial*"))
+    events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+    rerun_start = max(i for i, e in enumerate(events) if e["event"] == "node" and e["node"] == "plan")
+    missing = [s["id"] for s in json.loads((folder / "script.json").read_text())["shots"] if s["id"] not in done]
+    assert [e["shot"] for e in events[rerun_start:] if e["event"] == "generate"] == missing  # only the missing shots
