@@ -179,6 +179,6 @@ def test_a_killed_run_keeps_its_finished_shots_and_the_rerun_completes(tmp_path)
     assert count_frames(folder / "story.mp4") == 646
     assert not list(folder.rglob(".*.partial*"))
     events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
-    rerun_start = max(i for i, e in enumerate(events) if e["event"] == "node" and e["node"] == "plan")
+    rerun_start = max(i for i, e in enumerate(events) if e["event"] == "resume" or e.get("node") == "plan")
     missing = [s["id"] for s in json.loads((folder / "script.json").read_text())["shots"] if s["id"] not in done]
     assert [e["shot"] for e in events[rerun_start:] if e["event"] == "generate"] == missing  # only the missing shots
