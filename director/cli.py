@@ -213,12 +213,21 @@ def make(args: argparse.Namespace) -> int:
     print(planner_note, file=sys.stderr)
     print(backend_note, file=sys.stderr)
     components = _load_components(backend, clip_format, args)  # slow and fallible: before any write
+    generator = components["generator"]
+    render = {"backend": backend, "size": f"{generator.width}x{generator.height}", "frames": generator.num_frames, "fps": generator.fps}
+    made = workspace.load_run().get("render")
+    if made and made != render and not clear:
+        raise UsageError(
+            f"{workspace.root} was made with {made['backend']} at {made['size']}, {made['frames']} frames a clip; "
+            f"this run asks for {backend} at {render['size']}, {render['frames']}: use the same settings to resume, "
+            "--force to start over, or --out for a new folder"
+        )
 
     if clear:
         _clear(workspace)
     story_id = f"{workspace.root.name}-{hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()[:8]}"
     workspace.root.mkdir(parents=True, exist_ok=True)
-    workspace.save_run({"story_id": story_id, "source": source, "backend": backend, "planner": getattr(planner, "name", None)})
+    workspace.save_run({"story_id": story_id, "source": source, "render": render, "planner": getattr(planner, "name", None)})
     if script is not None and not workspace.exists():
         workspace.save_script(script)
     return run_story(workspace, story_id, backend, planner, components, args)

@@ -182,3 +182,12 @@ def test_a_killed_run_keeps_its_finished_shots_and_the_rerun_completes(tmp_path)
     rerun_start = max(i for i, e in enumerate(events) if e["event"] == "resume" or e.get("node") == "plan")
     missing = [s["id"] for s in json.loads((folder / "script.json").read_text())["shots"] if s["id"] not in done]
     assert [e["shot"] for e in events[rerun_start:] if e["event"] == "generate"] == missing  # only the missing shots
+
+
+def test_resuming_with_other_render_settings_is_refused(capsys, story_folder):
+    before = _state(story_folder)
+    other = [a if a != "17" else "33" for a in FAST]
+    assert main(["make", "--out", str(story_folder), *other]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("storymem: error")]
+    assert len(errors) == 1 and "was made with preview at 64x48, 17 frames a clip; this run asks for preview at 64x48, 33" in errors[0]
+    assert _state(story_folder) == before
