@@ -320,8 +320,8 @@ def _title(reading: _Reading, rng: random.Random) -> str:
 
 
 def _overview(logline: str, characters: list[Character], reading: _Reading) -> str:
-    cast = "; ".join(f"{c.name} is {c.description}" for c in characters)
-    return f"{logline.rstrip('.')}. Set around {reading.place}. {cast}."
+    cast = " ".join(f"{c.name[0].upper()}{c.name[1:]} is {c.description}." for c in characters)
+    return f"{logline.rstrip('.')}. Set around {_with_article(reading.place)}. {cast}"
 
 
 def make_planner(name: str, llm_model: str | None = None, llm_base_url: str | None = None) -> tuple[Planner, str]:
