@@ -316,20 +316,13 @@ def _clip_format(size: str | None, frames: int | None) -> dict[str, int]:
 def run_story(workspace: Workspace, story_id: str, backend: str, planner, components: dict, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from director.critic import Critic
-    from director.graph import DirectorContext, run_director
+    from director.context import Components, make_critic, open_bank
+    from director.graph import run_director
     from generator.base import ShotMode
-    from memory.bank import MemoryBank
     from memory.select import SelectionConfig
 
     generator, embedder, scorer = components["generator"], components["embedder"], components["scorer"]
-    bank = MemoryBank.load(workspace.memory_dir, on_event=lambda event: workspace.log(event.pop("event"), **event))
-    gate = scorer.threshold if args.quality_threshold is None else args.quality_threshold
-    critic = Critic(
-        max_attempts=args.max_attempts,
-        quality_threshold=None if backend == "preview" else gate,
-        consistency_margin=0.15 if hasattr(embedder, "embed_texts") else None,
-    )
+    critic = make_critic(backend, scorer, embedder, args.max_attempts, args.quality_threshold)
 
     progress = tqdm(total=None, unit="shot", desc="shots", file=sys.stderr, dynamic_ncols=True)
 
@@ -342,10 +335,10 @@ def run_story(workspace: Workspace, story_id: str, backend: str, planner, compon
         progress.set_postfix_str(f"{event['shot_done']}: {event['frames']} frames", refresh=False)
         progress.update(1)
 
-    context = DirectorContext(
+    parts = Components(
         workspace=workspace,
         generator=generator,
-        bank=bank,
+        bank=open_bank(workspace),
         embedder=embedder,
         scorer=scorer,
         critic=critic,
@@ -356,7 +349,7 @@ def run_story(workspace: Workspace, story_id: str, backend: str, planner, compon
     shots = len(workspace.load_script().shots) if workspace.exists() else args.shots
     inputs = {"logline": args.logline or "", "shots_wanted": args.shots, "seed": args.seed, "references": [str(p.resolve()) for p in args.reference]}
     try:
-        result = run_director(context, story_id, inputs, shots, args.max_attempts, on_event=on_event)
+        result = run_director(parts, story_id, inputs, shots, args.max_attempts, on_event=on_event)
     except Exception as error:
         progress.close()
         print(f"storymem: error: {type(error).__name__}: {error}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from generator.base import Generator
@@ -26,11 +27,22 @@ def resolve_backend(name: str) -> tuple[str, str]:
     return "preview", "backend: preview animatic (auto: no CUDA GPU; use --backend tiny to run the real pipeline at toy size)"
 
 
+_LOADED: dict[str, Generator] = {}
+
+
 def load_generator(name: str, cache_dir: Path | None = None, clip_format: dict[str, int] | None = None, **options) -> Generator:
-    """Build a concrete backend once; the caller keeps it for the whole process.
+    """A concrete backend, loaded once per process for the same name and options (a server or a
+    batch worker serves many stories with one model).
 
     `clip_format` (width, height, num_frames) overrides the backend's native clip format.
     """
+    key = json.dumps([name, str(cache_dir), clip_format or {}, options], sort_keys=True, default=str)
+    if key not in _LOADED:
+        _LOADED[key] = _build(name, cache_dir, clip_format or {}, options)
+    return _LOADED[key]
+
+
+def _build(name: str, cache_dir: Path | None, clip_format: dict[str, int], options: dict) -> Generator:
     if name == "preview":
         from generator.preview import PreviewGenerator
 
@@ -49,6 +61,6 @@ def load_generator(name: str, cache_dir: Path | None = None, clip_format: dict[s
             raise BackendError(str(error)) from None
     else:
         raise BackendError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS[1:])}")
-    for key, value in (clip_format or {}).items():
+    for key, value in clip_format.items():
         setattr(generator, key, value)
     return generator

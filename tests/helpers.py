@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from director.context import Components, open_bank
 from director.critic import Critic
-from director.graph import DirectorContext
 from director.planner import OfflinePlanner
 from director.workspace import Workspace
 from generator.base import ShotRequest, ShotResult
 from generator.preview import PreviewGenerator
-from memory.bank import MemoryBank
 from memory.vision import load_embedder, load_quality_scorer
 
 LOGLINE = "A lighthouse keeper befriends a stray fox during a week-long winter storm."
@@ -32,12 +31,12 @@ class RecordingGenerator:
         return self._inner.generate(request)
 
 
-def make_context(root: Path, generator, critic: Critic | None = None, scorer=None) -> DirectorContext:
+def make_context(root: Path, generator, critic: Critic | None = None, scorer=None) -> Components:
     workspace = Workspace(root)
-    return DirectorContext(
+    return Components(
         workspace=workspace,
         generator=generator,
-        bank=MemoryBank.load(workspace.memory_dir, on_event=lambda e: workspace.log(e.pop("event"), **e)),
+        bank=open_bank(workspace),
         embedder=load_embedder("colour-structure"),
         scorer=scorer or load_quality_scorer("heuristic"),
         critic=critic or Critic(max_attempts=3),
