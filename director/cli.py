@@ -163,11 +163,13 @@ def _generator_options(backend: str, args: argparse.Namespace) -> dict:
     if backend == "wan":
         loras = []
         for spec in args.lora:
-            path, _, weight = spec.partition(":") if not Path(spec).exists() else (spec, "", "")
+            path, _, weight = (spec, "", "") if Path(spec).exists() or ":" not in spec else spec.rpartition(":")
             try:
                 loras.append((path, float(weight) if weight else 1.0))
             except ValueError:
                 raise UsageError(f"--lora takes PATH or PATH:WEIGHT, got {spec!r}") from None
+            if not Path(path).exists():
+                raise UsageError(f"--lora file not found: {path}")
         options.update(
             model=args.model,
             t2v_model=None if args.t2v_model == "none" else args.t2v_model,

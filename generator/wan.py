@@ -11,16 +11,37 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from diffusers import WanPipeline
 
 from generator.base import ShotMode, ShotRequest, ShotResult
-from generator.models import DEFAULT_I2V, DEFAULT_T2V, load_m2v_pipeline, load_t2v_pipeline
-from generator.pipeline import DEFAULT_GUIDANCE, M2V_SHIFT, T2V_SHIFT, WAN_NEGATIVE_PROMPT, WanM2VPipeline
-from generator.tiny import TINY_FPS, TINY_FRAMES, TINY_HEIGHT, TINY_WIDTH, default_cache_dir, ensure_tiny_model
+from generator.models import (
+    DEFAULT_I2V,
+    DEFAULT_T2V,
+    load_m2v_pipeline,
+    load_t2v_pipeline,
+    resolve_model,
+)
+from generator.pipeline import (
+    DEFAULT_GUIDANCE,
+    M2V_SHIFT,
+    T2V_SHIFT,
+    WAN_NEGATIVE_PROMPT,
+    WanM2VPipeline,
+)
+from generator.tiny import (
+    TINY_FPS,
+    TINY_FRAMES,
+    TINY_HEIGHT,
+    TINY_WIDTH,
+    default_cache_dir,
+    ensure_tiny_model,
+)
 
 MAX_SEQUENCE_LENGTH = 512  # UMT5 tokens, as Wan encodes prompts
 
@@ -36,7 +57,7 @@ class WanGenerator:
     def __init__(
         self,
         pipe: WanM2VPipeline,
-        t2v: Any | None = None,
+        t2v: WanPipeline | partial | None = None,
         *,
         name: str,
         width: int,
@@ -49,7 +70,7 @@ class WanGenerator:
         lora_names: Sequence[str] = (),
     ):
         self.pipe = pipe
-        self.t2v = t2v
+        self._t2v = t2v
         self.name = name
         self.width, self.height, self.num_frames, self.fps = width, height, num_frames, fps
         self.steps = steps
@@ -57,12 +78,24 @@ class WanGenerator:
         self.model_ids = dict(model_ids or {})
         self.lora_names = list(lora_names)
 
+    @property
+    def t2v(self) -> WanPipeline | None:
+        """The T2V experts, loaded on the first shot that needs them: a resumed story or one that
+        starts from reference images never does, and the host keeps two experts fewer."""
+        if isinstance(self._t2v, partial):
+            self._t2v = self._t2v()
+        return self._t2v
+
+    @t2v.setter
+    def t2v(self, value: WanPipeline | partial | None) -> None:
+        self._t2v = value
+
     @classmethod
     def tiny(cls, cache_dir: Path | None = None, steps: int = 4) -> "WanGenerator":
         """Random tiny Wan2.2-shaped models (built once into `cache_dir`), float32 on CPU."""
         folder = ensure_tiny_model(cache_dir if cache_dir is not None else default_cache_dir())
         pipe = load_m2v_pipeline(str(folder / "i2v"), dtype="float32", offload="none", device="cpu")
-        t2v = load_t2v_pipeline(str(folder / "t2v"), dtype="float32", offload="none", device="cpu")
+        t2v = partial(load_t2v_pipeline, str(folder / "t2v"), dtype="float32", offload="none", device="cpu")
         return cls(
             pipe, t2v, name="tiny", width=TINY_WIDTH, height=TINY_HEIGHT, num_frames=TINY_FRAMES, fps=TINY_FPS,
             steps=steps, model_ids={"i2v": str(folder / "i2v"), "t2v": str(folder / "t2v")},
@@ -88,7 +121,9 @@ class WanGenerator:
         """
         options = {"dtype": dtype, "offload": offload, "attention": attention, "compile": compile, "device": device}
         pipe = load_m2v_pipeline(model, loras=loras, **options)
-        t2v = load_t2v_pipeline(t2v_model, **options) if t2v_model else None
+        if t2v_model:
+            resolve_model(t2v_model)  # a missing T2V model is reported now, not at the first shot
+        t2v = partial(load_t2v_pipeline, t2v_model, **options) if t2v_model else None
         return cls(
             pipe, t2v, name="wan", width=832, height=480, num_frames=81, fps=16, steps=steps,
             model_ids={"i2v": model, "t2v": t2v_model}, lora_names=[str(path) for path, _ in loras],
@@ -98,7 +133,7 @@ class WanGenerator:
     def generate(self, request: ShotRequest) -> ShotResult:
         started = time.perf_counter()
         mode = ShotMode(request.mode)
-        use_t2v = mode is ShotMode.T2V and self.t2v is not None and not request.memory
+        use_t2v = mode is ShotMode.T2V and not request.memory and self.t2v is not None
         effective = ShotMode.T2V if use_t2v else (ShotMode.M2V if mode is ShotMode.T2V else mode)
         seed_generator = torch.Generator(device="cpu").manual_seed(request.seed)
         common = {

@@ -84,3 +84,18 @@ def test_offline_hub_id_is_one_clear_error(monkeypatch):
         WanGenerator.from_pretrained(model=model, t2v_model=None, device="cpu")
     message = str(info.value)
     assert "\n" not in message and model in message and f"hf download {model}" in message
+
+
+def test_t2v_experts_load_only_when_a_first_shot_needs_them(tmp_path, monkeypatch):
+    import generator.wan as wan
+
+    loads = []
+    real = wan.load_t2v_pipeline
+    monkeypatch.setattr(wan, "load_t2v_pipeline", lambda *a, **k: loads.append(a) or real(*a, **k))
+    fresh = wan.WanGenerator.tiny(cache_dir=tmp_path, steps=1)
+    fresh.generate(request(fresh, ShotMode.T2V, memory=1))  # MR2V: reference images, no T2V
+    fresh.generate(request(fresh, ShotMode.M2V, memory=1))
+    assert loads == []
+    assert fresh.generate(request(fresh, ShotMode.T2V)).metadata["effective_mode"] == "t2v"
+    fresh.generate(request(fresh, ShotMode.T2V))
+    assert len(loads) == 1
