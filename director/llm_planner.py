@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from director.llm import StructuredLLM
-from director.story import Character, Scene, Shot, Story, guess_time_of_day
+from director.story import Character, NonBlankText, Scene, Shot, Story, guess_time_of_day
 from prompts.schema import render
 
 MAX_CHARACTERS = 4
@@ -71,7 +71,7 @@ class SceneOutline(BaseModel):
 
 
 class ShotSpec(BaseModel):
-    prompt: str = Field(min_length=1, max_length=700, description=_SHOT["prompt"].description)
+    prompt: NonBlankText = Field(min_length=1, max_length=700, description=_SHOT["prompt"].description)
     camera: str = Field(max_length=80, description=_SHOT["camera"].description, examples=_SHOT["camera"].examples)
     transition: Literal["cut", "continue"] = Field(description=_SHOT["transition"].description)
     reason: str = Field(max_length=160, description=_SHOT["reason"].description)
@@ -88,20 +88,13 @@ class ShotSpec(BaseModel):
             return "continue"
         return value
 
-    @field_validator("prompt")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty")
-        return value.strip()
-
 
 class ShotList(BaseModel):
     shots: list[ShotSpec] = Field(min_length=1, description="The scene's shots, in order.")
 
 
 class RefinedPrompt(BaseModel):
-    prompt: str = Field(min_length=1, max_length=700, description=_SHOT["prompt"].description)
+    prompt: NonBlankText = Field(min_length=1, max_length=700, description=_SHOT["prompt"].description)
 
 
 class LLMPlanner:

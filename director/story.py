@@ -11,11 +11,21 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 Transition = Literal["cut", "continue"]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value.strip()
+
+
+#: Text that must say something; surrounding whitespace is dropped.
+NonBlankText = Annotated[str, AfterValidator(_not_blank)]
 
 
 class Character(BaseModel):
@@ -54,7 +64,7 @@ class Shot(BaseModel):
         examples=["01_02"],
     )
     scene: int = Field(ge=1, description="Number of the scene this shot belongs to.")
-    prompt: str = Field(
+    prompt: NonBlankText = Field(
         description="1-4 self-contained sentences for the video model: every character named with their "
         "full visual description, the action, the place, the light, the camera.",
     )
@@ -70,12 +80,6 @@ class Shot(BaseModel):
     first_frame_prompt: str | None = Field(default=None, description="Optional description of the opening frame.")
     seed: int = Field(default=0, ge=0, description="Sampling seed; the same seed gives the same shot.")
 
-    @field_validator("prompt")
-    @classmethod
-    def _prompt_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty")
-        return value.strip()
 
 
 class Story(BaseModel):
