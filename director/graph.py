@@ -315,11 +315,21 @@ def _score(ctx: Components, story: Story, index: int, analysis: FrameAnalysis, a
 
 @_logged
 def commit(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
-    """Keep the chosen attempt: memory first, then the shot files (the record last), so a crash
-    in between is redone cleanly from the shot's memory snapshot."""
+    """Keep the chosen attempt: memory first, then the shot files (the record last).
+
+    A kill can land anywhere in here, and a resumed run runs the node again. So it is idempotent:
+    a shot whose record exists is finished; otherwise the memory is first set back to the shot's
+    snapshot, dropping keyframes a cut-short commit may have saved.
+    """
     ctx = runtime.context.resolve()
     story = _story(state)
     shot = story.shots[state["cursor"]]
+    done = {"cursor": state["cursor"] + 1, "attempts": [], "attempt": 0}
+    if ctx.workspace.is_done(shot.id):
+        story = ctx.workspace.load_script()  # with the kept attempt's prompt
+        frames_made = int(ctx.workspace.load_shot_record(shot.id)["frames"])
+        runtime.stream_writer({"shot_done": shot.id, "index": state["cursor"], "total": len(story.shots), "frames": frames_made})
+        return {**done, "story": story.model_dump(mode="json")}
     attempts = state["attempts"]
     chosen = attempts[-1] if state["decision"] == "accept" else max(attempts, key=lambda a: a.get("overall", 0.0))
     frames = np.load(_attempt_frames(ctx.workspace, shot.id, chosen["number"]))
@@ -336,9 +346,10 @@ def commit(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str,
         )
         for i in chosen["keyframes"]
     ]
-    ctx.bank.record_snapshot(shot.id, chosen["memory"])  # what conditioned the kept attempt
+    ctx.bank.restore(shot.id)
     added = ctx.bank.add_keyframes(shot.id, keyframes)
-    ctx.bank.save()
+    ctx.bank.record_snapshot(shot.id, chosen["memory"])  # what conditioned the kept attempt
+    ctx.bank.save()  # keyframes and snapshot in one atomic write
     if chosen["prompt"] != shot.prompt:  # the kept attempt came before a prompt refinement
         story.shots[state["cursor"]] = shot = shot.model_copy(update={"prompt": chosen["prompt"]})
         ctx.workspace.save_script(story)
@@ -360,7 +371,7 @@ def commit(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str,
     shutil.rmtree(ctx.workspace.shots_dir / "attempts", ignore_errors=True)
     ctx.workspace.log("commit", shot=shot.id, attempt=chosen["number"], decision=state["decision"], frames=int(len(frames)), keyframes=record["keyframes"])
     runtime.stream_writer({"shot_done": shot.id, "index": state["cursor"], "total": len(story.shots), "frames": int(len(frames))})
-    return {"cursor": state["cursor"] + 1, "attempts": [], "attempt": 0, "story": story.model_dump(mode="json")}
+    return {**done, "story": story.model_dump(mode="json")}
 
 
 @_logged

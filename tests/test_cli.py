@@ -161,7 +161,8 @@ def test_a_killed_run_keeps_its_finished_shots_and_the_rerun_completes(tmp_path)
 
     folder = tmp_path / "killed"
     command = [str(Path(sys.executable).parent / "storymem"), "make", LOGLINE, "--shots", "8", "--out", str(folder)]
-    command += ["--backend", "preview", "--planner", "offline", "--size", "160x96", "--embedder", "colour-structure", "--quality-scorer", "heuristic"]
+    # Full 832x480 frames: each shot takes long enough that the kill lands in the middle of the run.
+    command += ["--backend", "preview", "--planner", "offline", "--embedder", "colour-structure", "--quality-scorer", "heuristic"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not (folder / "shots" / "01_02.json").exists() and process.poll() is None and time.monotonic() < deadline:
@@ -172,8 +173,8 @@ def test_a_killed_run_keeps_its_finished_shots_and_the_rerun_completes(tmp_path)
     assert "01_02" in done and len(done) < 8, done
     kept = {p.name: p.read_bytes() for p in (folder / "shots").iterdir() if p.name.split(".")[0] in done}
 
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
     for name, data in kept.items():
         assert (folder / "shots" / name).read_bytes() == data, name
     assert count_frames(folder / "story.mp4") == 646
@@ -181,7 +182,11 @@ def test_a_killed_run_keeps_its_finished_shots_and_the_rerun_completes(tmp_path)
     events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
     rerun_start = max(i for i, e in enumerate(events) if e["event"] == "resume" or e.get("node") == "plan")
     missing = [s["id"] for s in json.loads((folder / "script.json").read_text())["shots"] if s["id"] not in done]
-    assert [e["shot"] for e in events[rerun_start:] if e["event"] == "generate"] == missing  # only the missing shots
+    rerun = events[rerun_start:]
+    assert [e["shot"] for e in rerun if e["event"] == "commit"] == missing  # the rerun finished exactly the missing shots
+    generated = [e["shot"] for e in rerun if e["event"] == "generate"]
+    # ... generating each of them, except one whose attempt was checkpointed before the kill
+    assert generated == missing or generated == missing[1:], (generated, missing)
 
 
 def test_resuming_with_other_render_settings_is_refused(capsys, story_folder):

@@ -182,3 +182,42 @@ def test_progress_streams_one_event_per_node_and_per_committed_shot(tmp_path):
     assert nodes[:5] == ["plan", "prepare_shot", "generate", "remember", "critique"]
     assert nodes[-2:] == ["prepare_shot", "assemble"] and nodes.count("commit") == 3
     assert all(e["seconds"] >= 0 for e in events if "node" in e)
+
+
+def _crash_once_in_save_shot(monkeypatch, shot_id: str, after: bool) -> None:
+    """Make Workspace.save_shot raise once for `shot_id`, before or after it writes the files."""
+    real = Workspace.save_shot
+    state = {"armed": True}
+
+    def save_shot(self, sid, frames, fps, record):
+        if sid == shot_id and state["armed"]:
+            state["armed"] = False
+            if after:
+                real(self, sid, frames, fps, record)
+            raise RuntimeError(f"killed in commit of {sid}")
+        return real(self, sid, frames, fps, record)
+
+    monkeypatch.setattr(Workspace, "save_shot", save_shot)
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before-shot-files", "after-shot-files"])
+def test_a_commit_cut_short_is_finished_on_resume_without_duplicate_keyframes(tmp_path, monkeypatch, after):
+    inputs = {"logline": LOGLINE, "shots_wanted": 4, "seed": 0}
+    _crash_once_in_save_shot(monkeypatch, "01_02", after)
+    with pytest.raises(RuntimeError, match="killed in commit of 01_02"):
+        run_director(make_context(tmp_path, RecordingGenerator(num_frames=9)), "s", inputs, 4, 3)
+    workspace = Workspace(tmp_path)
+    assert workspace.is_done("01_02") == after
+    before = workspace.shot_record("01_02").read_bytes() if after else None
+
+    rerun = RecordingGenerator(num_frames=9)
+    result = run_director(make_context(tmp_path, rerun), "s", inputs, 4, 3)
+
+    assert result["film"]["frames"] == 4 * 9
+    assert [r.shot_id for r in rerun.requests] == ["02_01", "02_02"]  # 01_02's attempt was checkpointed
+    record = workspace.load_shot_record("01_02")
+    if after:
+        assert workspace.shot_record("01_02").read_bytes() == before
+    bank = json.loads((workspace.memory_dir / "bank.json").read_text())
+    from_shot = [i for i in bank["snapshots"]["02_01"] if bank["entries"][i]["shot_id"] == "01_02"]
+    assert from_shot == record["keyframes"]  # added once, whatever the first commit had saved
