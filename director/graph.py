@@ -90,8 +90,7 @@ def _attempt_analysis(workspace: Workspace, shot_id: str, number: int):
 def plan(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
     """Use the folder's script when there is one (a resume), else ask the planner for one."""
     ctx = runtime.context.resolve()
-    for stale in ctx.workspace.remove_partial_files():
-        ctx.workspace.log("cleanup", removed=str(stale.relative_to(ctx.workspace.root)))
+    _remove_partial_files(ctx.workspace)
     if ctx.workspace.exists():
         story = ctx.workspace.load_script()
     elif state.get("story"):
@@ -106,6 +105,12 @@ def plan(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, A
     if not ctx.bank.entries:
         _seed_memory(ctx, story, state.get("references", []))
     return {"story": story.model_dump(mode="json"), "cursor": 0}
+
+
+def _remove_partial_files(workspace: Workspace) -> None:
+    """A run starts by removing temporary files a killed run left behind."""
+    for stale in workspace.remove_partial_files():
+        workspace.log("cleanup", removed=str(stale.relative_to(workspace.root)))
 
 
 def _seed_memory(ctx: Components, story: Story, extra: list[str]) -> None:
@@ -447,8 +452,9 @@ def run_director(
     try:
         graph = build_graph(SqliteSaver(connection))
         pending = graph.get_state(config).next
-        if pending:
+        if pending:  # a resumed run skips `plan`, so it cleans up here
             components.workspace.log("resume", at=list(pending))
+            _remove_partial_files(components.workspace)
         for event in graph.stream(None if pending else inputs, config, context=context, stream_mode="custom"):
             if on_event is not None:
                 on_event(event)

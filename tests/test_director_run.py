@@ -210,9 +210,13 @@ def test_a_commit_cut_short_is_finished_on_resume_without_duplicate_keyframes(tm
     assert workspace.is_done("01_02") == after
     before = workspace.shot_record("01_02").read_bytes() if after else None
 
+    stale = [tmp_path / "shots" / ".01_02.tail.abc.partial.npz", tmp_path / ".story.abc.partial.mp4"]
+    for path in stale:  # what a SIGKILL inside the atomic writes would leave
+        path.write_bytes(b"half")
     rerun = RecordingGenerator(num_frames=9)
     result = run_director(make_context(tmp_path, rerun), "s", inputs, 4, 3)
 
+    assert not any(path.exists() for path in stale)
     assert result["film"]["frames"] == 4 * 9
     assert [r.shot_id for r in rerun.requests] == ["02_01", "02_02"]  # 01_02's attempt was checkpointed
     record = workspace.load_shot_record("01_02")
