@@ -28,11 +28,12 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
-from director.context import Components, DirectorContext
-from director.critic import Levers, ShotScores
-from director.planner import DEFAULT_SHOTS
+from director.run.context import Components, DirectorContext
+from director.run.critic import Levers, ShotScores
+from director.planning.planner import DEFAULT_SHOTS
 from director.story import Story
-from director.workspace import Workspace, atomic_path
+from director.run.files import atomic_path
+from director.run.workspace import Workspace
 from generator.base import CONTEXT_FRAMES, ShotMode, ShotRequest
 from memory.remember import bank_embeddings
 from memory.scores import consistency, misleading_entries, prompt_following
@@ -381,8 +382,8 @@ def commit(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str,
 
 @_logged
 def assemble(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
-    from director.assemble import assemble as assemble_film
-    from director.report import write_report
+    from director.film.assemble import assemble as assemble_film
+    from director.film.report import write_report
 
     ctx = runtime.context.resolve()
     story = _story(state)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from director.context import Components, open_bank
-from director.critic import Critic
-from director.planner import OfflinePlanner
-from director.workspace import Workspace
+from director.run.context import Components, open_bank
+from director.run.critic import Critic
+from director.planning.offline import OfflinePlanner
+from director.run.workspace import Workspace
 from generator.base import ShotRequest, ShotResult
 from generator.preview import PreviewGenerator
 from memory.vision import load_embedder, load_quality_scorer

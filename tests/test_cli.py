@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from director.assemble import count_frames
-from director.cli import main
+from director.film.video import count_frames
+from director.frontends.cli import main
 from helpers import LOGLINE
 
 FAST = ["--backend", "preview", "--planner", "offline", "--size", "64x48", "--frames", "17", "--embedder", "colour-structure", "--quality-scorer", "heuristic"]
@@ -118,7 +118,7 @@ def test_script_run_through_the_installed_console_script(tmp_path):
 
 
 def test_help_teaches_by_example():
-    done = subprocess.run([sys.executable, "-m", "director.cli", "make", "--help"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "director.frontends.cli", "make", "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert "examples:" in done.stdout and "--script" in done.stdout and "resume" in done.stdout
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from director.assemble import count_frames
-from director.cli import main
-from director.workspace import Workspace
+from director.film.video import count_frames
+from director.frontends.cli import main
+from director.run.workspace import Workspace
 from helpers import LOGLINE
 
 LIGHT = ["--embedder", "colour-structure", "--quality-scorer", "heuristic", "--planner", "offline"]

@@ -7,10 +7,10 @@ import json
 import pytest
 
 import director.graph as graph_module
-from director.critic import Critic, Levers, ShotScores
+from director.run.critic import Critic, Levers, ShotScores
 from director.graph import run_director
-from director.planner import OfflinePlanner
-from director.workspace import Workspace
+from director.planning.offline import OfflinePlanner
+from director.run.workspace import Workspace
 from helpers import LOGLINE, HashEmbedder, RecordingGenerator, make_context
 
 

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from director.assemble import count_frames, read_video
-from director.critic import Critic
+from director.film.video import count_frames, read_video
+from director.run.critic import Critic
 from director.graph import RETRY_SEED_STEP, run_director
 from director.story import Story
-from director.workspace import Workspace
+from director.run.workspace import Workspace
 from helpers import LOGLINE, RecordingGenerator, make_context
 
 INPUTS = {"logline": LOGLINE, "shots_wanted": 8, "seed": 0}

@@ -9,7 +9,7 @@ import pytest
 from llm_server import ScriptedEndpoint, completion, status
 from pydantic import BaseModel, Field, SecretStr
 
-from director.llm import (
+from director.planning.llm import (
     PLACEHOLDER_KEY,
     LLMAuthError,
     LLMConnectionError,

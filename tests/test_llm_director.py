@@ -10,11 +10,11 @@ import pytest
 from llm_server import ScriptedEndpoint, completion
 from test_llm_planner import BIBLE, SCENE_1, SCENE_2, SCENES
 
-from director.assemble import count_frames
+from director.film.video import count_frames
 from director.graph import run_director
-from director.llm import LLMRefusalError
-from director.llm_planner import LLMPlanner
-from director.workspace import Workspace
+from director.planning.llm import LLMRefusalError
+from director.planning.llm_planner import LLMPlanner
+from director.run.workspace import Workspace
 from helpers import RecordingGenerator, make_context
 
 LOGLINE = "A lighthouse keeper befriends a stray fox during a winter storm."

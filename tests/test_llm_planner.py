@@ -10,8 +10,8 @@ import pytest
 from llm_server import ScriptedEndpoint, completion
 from pydantic import BaseModel
 
-from director.llm import LLMRefusalError
-from director.llm_planner import LLMPlanner
+from director.planning.llm import LLMRefusalError
+from director.planning.llm_planner import LLMPlanner
 from director.story import Story
 
 LOGLINE = "A lighthouse keeper befriends a stray fox during a winter storm."

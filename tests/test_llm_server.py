@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from llm_server import llama_server, smollm2_gguf
 
-from director.llm import LLMClient, LLMSettings
-from director.llm_planner import LLMPlanner
+from director.planning.llm import LLMClient, LLMSettings
+from director.planning.llm_planner import LLMPlanner
 from director.story import Story
 
 
@@ -44,8 +44,8 @@ def test_real_server_plans_a_valid_story(llama_base_url: str) -> None:
 
 def test_cli_plans_with_the_llm_and_makes_the_film(llama_base_url: str, tmp_path: Path, capsys, monkeypatch) -> None:
     """The user's path: `storymem make --planner openai --llm-base-url ...` against a real server."""
-    from director.assemble import count_frames
-    from director.cli import main
+    from director.film.video import count_frames
+    from director.frontends.cli import main
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     out = tmp_path / "llm-story"

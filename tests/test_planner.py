@@ -2,7 +2,8 @@
 
 import pytest
 
-from director.planner import OfflinePlanner, PlanError, check_logline, make_planner, read_logline
+from director.planning.offline import OfflinePlanner, read_logline
+from director.planning.planner import PlanError, check_logline, make_planner
 
 LOGLINE = "A lighthouse keeper befriends a stray fox during a week-long winter storm."
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from director.assemble import read_video
+from director.film.video import read_video
 from director.story import Story
-from director.workspace import Workspace, atomic_path, atomic_write_bytes
+from director.run.files import atomic_path, atomic_write_bytes
+from director.run.workspace import Workspace
 
 THUMB_WIDTH = 240
 

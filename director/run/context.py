@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from director.critic import Critic
-from director.planner import Planner, make_planner
-from director.workspace import Workspace
+from director.run.critic import Critic
+from director.planning.planner import Planner, make_planner
+from director.run.workspace import Workspace
 from generator.base import Generator, ShotMode
 from memory.bank import MemoryBank
 from memory.select import SelectionConfig

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from director.llm import StructuredLLM
+from director.planning.llm import StructuredLLM
 from director.story import Character, NonBlankText, Scene, Shot, Story, guess_time_of_day
 from prompts.schema import render
 

@@ -18,53 +18,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from director.run.files import atomic_path, atomic_write_json
 from director.story import Story, load_script
 
 TAIL_FRAMES = 5
-
-
-def _file_mode() -> int:
-    """Permissions a plain `open()` would give under the current umask (mkstemp uses 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as temp:
-        temp.write_bytes(data)
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path` (same suffix, so encoders pick the format); on success
-    it replaces `path` in one step, on failure it is removed and `path` is untouched."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
-    os.close(handle)
-    temp = Path(name)
-    try:
-        yield temp
-        with open(temp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(temp, _file_mode())
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
 
 
 class Workspace:
@@ -156,7 +119,7 @@ class Workspace:
 
     def save_shot(self, shot_id: str, frames: np.ndarray, fps: int, record: dict[str, Any]) -> None:
         """Video, tail frames, then the record: a shot counts as done only when all three exist."""
-        from director.assemble import write_video
+        from director.film.video import write_video
 
         write_video(frames, fps, self.shot_video(shot_id))
         with atomic_path(self.shot_tail(shot_id)) as temp:

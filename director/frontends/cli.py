@@ -15,9 +15,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from director.planner import DEFAULT_SHOTS, PLANNERS, PlanError, check_logline, check_shot_count, make_planner
+from director.planning.planner import DEFAULT_SHOTS, PLANNERS, PlanError, check_logline, check_shot_count, make_planner
 from director.story import ScriptError, Story, load_script, slugify
-from director.workspace import Workspace
+from director.run.workspace import Workspace
 from generator.backends import BACKENDS, BackendError, resolve_backend
 
 EXAMPLES = """\
@@ -318,7 +318,7 @@ def _clip_format(size: str | None, frames: int | None) -> dict[str, int]:
 def run_story(workspace: Workspace, story_id: str, backend: str, planner, components: dict, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from director.context import Components, make_critic, open_bank
+    from director.run.context import Components, make_critic, open_bank
     from director.graph import run_director
     from generator.base import ShotMode
     from memory.select import SelectionConfig
