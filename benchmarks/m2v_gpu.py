@@ -30,13 +30,14 @@ def build_transformer(device: torch.device):
 
     with torch.device("meta"):
         model = WanTransformer3DModel(**A14B_I2V)
-    model = model.to_empty(device=device).to(torch.bfloat16)
+    # Cast while still on meta: materialising float32 first would take 57 GB before the bf16 copy.
+    model = model.to(torch.bfloat16).to_empty(device=device)
     keep_fp32 = set(model._keep_in_fp32_modules)
     with torch.no_grad():
-        for name, module in model.named_modules():
+        for name, param in model.named_parameters():
+            # By parameter name, as from_pretrained does: catches `scale_shift_table`, which is no module.
             if keep_fp32 & set(name.split(".")):
-                module.float()
-        for param in model.parameters():
+                param.data = param.data.float()
             param.normal_(0.0, 0.02)
     install_memory_rope(model)  # fresh float32 rotary tables (meta buffers carry no values)
     return model.eval()
