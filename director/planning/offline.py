@@ -1,9 +1,11 @@
 """The offline planner: a `Story` from a logline with no model at all.
 
-It reads the logline with small word lists, invents fixed
-visual descriptions, and lays out scenes and shots by rules. It is deterministic (same logline
-and seed, same script) so a plan can be checked end to end without any service. The LLM planner
-lives in `director.planning.llm_planner`; `director.planning.planner.make_planner` chooses.
+`director.planning.reading` reads the logline (characters with their attributes, pronouns and
+relations; places; times and weather; actions in order). This module keeps all of it: every being
+becomes a character ("two sisters" become two), every place a scene setting, every time or weather
+phrase a scene condition, and the logline's own actions become the beats, spread over a beginning,
+a turn and an end. Invented looks agree with the pronoun and stay fixed per character. It is
+deterministic (same logline and seed, same script) so a plan can be checked without any service.
 """
 
 from __future__ import annotations
@@ -12,104 +14,257 @@ import hashlib
 import random
 import re
 from dataclasses import dataclass
+
 from director.planning.planner import DEFAULT_SHOTS, check_logline, check_shot_count
+from director.planning.reading import Being, Clause, Reading, agree, base_verb, read, singular
 from director.planning.words import (
     ANIMAL_LOOKS,
-    ANIMALS,
-    ARCS,
-    BEATS,
     CAMERAS,
-    CREATURES,
-    DETERMINERS,
+    DAY_ARC,
+    FEMALE,
+    FEMALE_LOOKS,
     LIGHT,
     MACHINE_LOOKS,
     MACHINES,
-    PERSON_LOOKS,
+    MALE,
+    MALE_LOOKS,
+    NEUTRAL_LOOKS,
+    OPENING_CAMERA,
     PLACES,
-    STOP,
+    POSSESSIVES,
+    SEASON_PHRASES,
     STYLES,
-    TIMES,
-    WEATHER,
+    SUBORDINATORS,
+    THING_LOOKS,
+    WEATHER_PHRASES,
 )
 from director.story import Character, Scene, Shot, Story
 
-# --- Reading the logline ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Reading:
-    characters: list[str]  # noun phrases, protagonist first
-    place: str
-    weather: list[str]
+__all__ = ["OfflinePlanner", "read_logline"]
 
 
-def _noun_phrases(logline: str) -> list[tuple[str, str]]:
-    """(phrase, head noun) for every determiner-led noun phrase, in order."""
-    words = re.findall(r"[A-Za-z0-9'-]+", logline)
-    phrases = []
-    i = 0
-    while i < len(words):
-        if words[i].lower() not in DETERMINERS:
-            i += 1
-            continue
-        plural = words[i].lower() in {"two", "three", "some"}
-        j = i + 1
-        body: list[str] = []
-        while j < len(words) and len(body) < 4:
-            word = words[j].lower()
-            if word in STOP or word in DETERMINERS or word.endswith("ly"):
+def read_logline(logline: str) -> Reading:
+    """What the offline planner reads in a logline (see `director.planning.reading`)."""
+    return read(check_logline(logline))
+
+
+# --- Characters --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Cast:
+    character: Character
+    being: int  # index into reading.beings
+    pronoun: str
+
+
+def _article(text: str) -> str:
+    return "an" if text[:1].lower() in "aeiou" else "a"
+
+
+def _look(being: Being, pronoun: str, rng: random.Random) -> str:
+    if being.kind == "animal":
+        return rng.choice(ANIMAL_LOOKS)
+    if being.kind == "machine" or any(w in MACHINES for w in being.phrase.lower().split()):
+        return rng.choice(MACHINE_LOOKS)
+    if being.kind == "thing":
+        return rng.choice(THING_LOOKS)
+    if pronoun == "she":
+        return rng.choice(FEMALE_LOOKS + NEUTRAL_LOOKS)
+    if pronoun == "he":
+        return rng.choice(MALE_LOOKS + NEUTRAL_LOOKS)
+    return rng.choice(NEUTRAL_LOOKS)
+
+
+def _gender_word(being: Being, pronoun: str) -> str:
+    """'a woman' for a person the logline calls "her" when the noun does not say so already."""
+    words = set(being.phrase.lower().split())
+    if being.kind != "person" or words & (FEMALE | MALE):
+        return ""
+    return {"she": "a woman ", "he": "a man "}.get(pronoun, "")
+
+
+_FAMILY = {"sister", "brother", "sibling", "twin", "cousin", "daughter", "son"}
+_ORDINALS = {True: ["elder", "younger", "youngest", "fourth"], False: ["first", "second", "third", "fourth"]}
+
+
+def _characters(reading: Reading, rng: random.Random) -> list[_Cast]:
+    cast: list[_Cast] = []
+    used: set[str] = set()
+    short = {}
+    for index, being in enumerate(reading.beings):
+        words = being.phrase.split()
+        singular_phrase = " ".join([*words[:-1], singular(words[-1])]) if being.count > 1 and not being.proper_name else being.phrase
+        owner = reading.beings[being.owner] if being.owner is not None else None
+        for n in range(max(1, being.count)):
+            pronoun = being.pronoun if being.count == 1 else _split_pronoun(being)
+            if being.proper_name:
+                name = being.proper_name
+                what = being.apposition or ("a person" if being.kind == "person" else being.head)
+                lead = f"{name}, {_article(what)} {what}" if being.apposition else name
+            else:
+                head = singular(being.head) if being.count > 1 else being.head.lower()
+                if being.count > 1:
+                    ordinal = _ORDINALS[head in _FAMILY][n]
+                    name = f"the {ordinal} {head}"
+                    lead = f"the {ordinal} of {_number_word(being.count)} {being.phrase.lower()}"
+                else:
+                    name = f"the {head}"
+                    if name in used:
+                        name = f"the {' '.join(words[-2:]).lower()}"
+                    lead = f"{_article(singular_phrase)} {singular_phrase.lower()}"
+                    if owner is not None:
+                        lead = f"{short[being.owner]}'s {singular_phrase.lower()}"
+            if name in used:
+                name = f"{name} {n + 2}"
+            used.add(name)
+            gender = _gender_word(being, pronoun)
+            look = _look(being, pronoun, rng)
+            description = f"{lead}, {gender}{look}" if gender else f"{lead} {look}"
+            cast.append(_Cast(Character(name=name, description=description), index, pronoun))
+            short.setdefault(index, name.removeprefix("the ") if not being.proper_name else name)
+            if owner is not None and not being.proper_name:
+                short[index] = name
+        short[index] = short.get(index, being.phrase)
+    return cast
+
+
+def _split_pronoun(being: Being) -> str:
+    head = singular(being.head)
+    return "she" if head in FEMALE else "he" if head in MALE else "they"
+
+
+def _number_word(count: int) -> str:
+    return {2: "two", 3: "three", 4: "four"}.get(count, str(count))
+
+
+# --- Places, times and weather --------------------------------------------------------------------
+
+
+def _normalise_place(text: str) -> str:
+    """'their floating market town' -> 'the floating market town' (a setting has no owner)."""
+    words = text.split()
+    if words and words[0].lower() in POSSESSIVES:
+        words[0] = "the"
+    elif words and words[0][0].islower() and words[0].lower() not in ("a", "an", "the") and not words[0][0].isupper():
+        words.insert(0, _article(words[0]))
+    return " ".join(words)
+
+
+def _places(reading: Reading, logline: str) -> list[str]:
+    places: list[str] = []
+    for place in reading.places:
+        if places and re.search(rf"{re.escape(places[-1])} (in|on|at|of) {re.escape(place)}", logline, re.IGNORECASE):
+            places[-1] = re.search(rf"{re.escape(places[-1])} (in|on|at|of) {re.escape(place)}", logline, re.IGNORECASE).group(0)
+        else:
+            places.append(place)
+    if not places:  # "a lighthouse keeper" lives at a lighthouse
+        for being in reading.beings:
+            found = next((w for w in being.phrase.lower().split()[:-1] if w in PLACES), None)
+            if found:
+                places.append(f"{_article(found)} {found}")
                 break
-            looks_like_verb = body and word.endswith("s") and not word.endswith("ss") and not plural and word not in CREATURES
-            if looks_like_verb:
-                break
-            body.append(words[j])
-            j += 1
-        if body:
-            phrases.append((" ".join(body), body[-1].lower()))
-        i = max(j, i + 1)
-    return phrases
+    return [_normalise_place(p) for p in places] or ["an open landscape under a wide sky"]
 
 
-def read_logline(logline: str) -> _Reading:
-    phrases = _noun_phrases(logline)
-    characters: list[str] = []
-    for index, (phrase, head) in enumerate(phrases):
-        if head in PLACES or head in WEATHER:
-            continue
-        if index == 0 or head in CREATURES:
-            if phrase.lower() not in (c.lower() for c in characters):
-                characters.append(phrase)
-    if not characters:
-        characters = ["the wanderer"]
-    lower = logline.lower()
-    place = next((p for p, head in phrases if head in PLACES), "")
-    if not place:
-        place = next((w for w in re.findall(r"[a-z]+", lower) if w in PLACES), "a quiet coastal town")
-    weather = [w for w in WEATHER if re.search(rf"\b{w}", lower)]
-    return _Reading(characters=characters[:3], place=place, weather=weather)
+def _late_weather(reading: Reading) -> set[str]:
+    """Weather that arrives with a subordinate clause ("before a monsoon hits") belongs to the later scenes."""
+    from director.planning.words import WEATHER
+
+    late = set()
+    for clause in reading.clauses:
+        if clause.opener in SUBORDINATORS:
+            for word in clause.subject_text.lower().split():
+                if word in WEATHER:
+                    late.add(WEATHER[word])
+    return late
 
 
-# --- Inventing the look -------------------------------------------------------------------------
-
-def _describe(phrase: str, rng: random.Random) -> tuple[str, str]:
-    """(short name, fixed visual description) for a character phrase."""
-    head = phrase.split()[-1].lower()
-    name = f"the {' '.join(phrase.split()[-2:]).lower()}" if len(phrase.split()) > 1 else f"the {head}"
-    if head in ANIMALS:
-        look = rng.choice(ANIMAL_LOOKS)
-    elif head in MACHINES:
-        look = rng.choice(MACHINE_LOOKS)
-    else:
-        look = rng.choice(PERSON_LOOKS)
-    article = "an" if phrase[0].lower() in "aeiou" else "a"
-    return name, f"{article} {phrase.lower()} {look}"
+# --- Beats ---------------------------------------------------------------------------------------
 
 
-# --- Laying out scenes and shots ---------------------------------------------------------------
+@dataclass
+class _Beat:
+    who: list[int]  # cast positions
+    subject: str
+    verb: str
+    rest: str
+    plural: bool
 
-def _with_article(place: str) -> str:
-    if place.split()[0].lower() in DETERMINERS or place[0].isupper():
-        return place
-    return f"{'an' if place[0] in 'aeiou' else 'a'} {place}"
+    @property
+    def text(self) -> str:
+        return " ".join(part for part in (self.subject, self.verb, self.rest) if part)
+
+
+def _subject_names(clause: Clause, cast: list[_Cast]) -> tuple[list[int], str]:
+    who = [i for i, c in enumerate(cast) if c.being in clause.subject]
+    if not who:
+        words = clause.subject_text.split()
+        if words and words[0].lower() in ("a", "an"):
+            words[0] = "the"
+        return [], " ".join(words)
+    return who, _and([cast[i].character.name for i in who])
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _rename(text: str, reading: Reading, cast: list[_Cast]) -> tuple[str, list[int]]:
+    """The logline's words with each being's phrase replaced by its character name; who is named."""
+    named: list[int] = []
+    for index, being in enumerate(reading.beings):
+        members = [i for i, c in enumerate(cast) if c.being == index]
+        pattern = rf"\b(?:(?:a|an|the|her|his|their|its|two|three|four)\s+)?{re.escape(being.phrase)}\b"
+        if being.proper_name:
+            pattern = rf"\b{re.escape(being.proper_name)}\b"
+        if re.search(pattern, text, re.IGNORECASE):
+            text = re.sub(pattern, _and([cast[i].character.name for i in members]), text, count=1, flags=re.IGNORECASE)
+            named += members
+    return text, named
+
+
+def _beats(reading: Reading, cast: list[_Cast]) -> list[_Beat]:
+    beats = []
+    for clause in reading.clauses:
+        who, subject = _subject_names(clause, cast)
+        plural = clause.plural or len(who) > 1
+        verb = agree(clause.verb, plural) if clause.kind == "goal" else clause.verb
+        rest, named = _rename(clause.rest, reading, cast)
+        beats.append(_Beat(who + [i for i in named if i not in who], subject, verb, rest, plural))
+    if not beats:
+        name = cast[0].character.name if cast else "the place"
+        beats.append(_Beat([0] if cast else [], name, "waits", "", False))
+    return beats
+
+
+def _finally(beat: _Beat) -> _Beat:
+    """The end: the last action carried through, with the logline's own verb."""
+    return _Beat(beat.who, f"at last, {beat.subject}", f"{agree('manage', beat.plural)} to {base_verb(beat.verb)}", beat.rest, beat.plural)
+
+
+def _begins(beat: _Beat) -> _Beat:
+    """The beginning: the first action's subject starting on it."""
+    return _Beat(beat.who, beat.subject, f"{agree('set', beat.plural)} out to {base_verb(beat.verb)}", beat.rest, beat.plural)
+
+
+def _arc(reading: Reading, cast: list[_Cast], count: int) -> list[_Beat]:
+    """`count` scene beats: the logline's actions in order, opened and closed from its own verbs."""
+    beats = _beats(reading, cast)
+    if len(beats) >= count:
+        picks = [round(i * (len(beats) - 1) / (count - 1)) for i in range(count)]
+        return [beats[p] for p in picks]
+    arc = list(beats)
+    if len(arc) < count:
+        arc.append(_finally(beats[-1]))
+    if len(arc) < count:
+        arc.insert(0, _begins(beats[0]))
+    while len(arc) < count:
+        arc.insert(-1, beats[len(arc) % len(beats)])
+    return arc
+
+
+# --- Laying out scenes and shots -----------------------------------------------------------------
 
 
 def _scene_sizes(shots: int) -> list[int]:
@@ -118,8 +273,32 @@ def _scene_sizes(shots: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(count)]
 
 
+def _spread(items: list[str], count: int) -> list[str]:
+    """Scene i of `count` takes items[i] spread evenly from the first to the last."""
+    if count == 1 or len(items) == 1:
+        return [items[0]] * count
+    return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)]
+
+
+def _describe(text: str, cast: list[_Cast], who: list[int]) -> str:
+    """Every character of the shot named with their full description at first mention."""
+    for i in who:
+        character = cast[i].character
+        mention = re.search(rf"\b{re.escape(character.name)}\b", text, re.IGNORECASE)
+        if mention:
+            text = f"{text[: mention.end()]}, {character.description},{text[mention.end():]}"
+        else:
+            text = f"{text}. With {character.name}, {character.description}"
+    return re.sub(r",\s*([.,])", r"\1", text).rstrip(",")
+
+
+def _sentence(text: str) -> str:
+    text = text.strip().rstrip(".")
+    return f"{text[0].upper()}{text[1:]}." if text else ""
+
+
 class OfflinePlanner:
-    """Rule-based planner: no model, same logline and seed give the same script."""
+    """Rule-based planner over a part-of-speech lexicon: same logline and seed give the same script."""
 
     name = "offline"
 
@@ -128,88 +307,100 @@ class OfflinePlanner:
         shots = check_shot_count(shots)
         digest = hashlib.sha256(f"{logline}|{seed}".encode()).digest()
         rng = random.Random(int.from_bytes(digest[:8], "big"))
-        reading = read_logline(logline)
+        reading = read(logline)
 
-        characters = [Character(name=n, description=d) for n, d in (_describe(p, rng) for p in reading.characters)]
-        hero, others = characters[0], characters[1:]
+        cast = _characters(reading, rng)
+        characters = [c.character for c in cast]
         style = rng.choice(STYLES)
-        weather = ", ".join(WEATHER[w] for w in reading.weather[:2])
         sizes = _scene_sizes(shots)
-        times = TIMES[len(sizes)]
-        if "night" in reading.weather:
-            times = ["night"] * len(sizes)
-        arcs = ARCS if len(sizes) == 4 else [ARCS[0], *ARCS[4 - len(sizes) + 1 :]]
+        places = _spread(_places(reading, logline), len(sizes))
+        times = _spread(reading.times, len(sizes)) if reading.times else DAY_ARC[len(sizes)]
+        late = _late_weather(reading)
+        conditions = [c for c in reading.conditions if c.split()[0].lower() in _TIME_PREPOSITIONS]
+        arc = _arc(reading, cast, len(sizes))
 
         scenes, shot_list = [], []
         for s_index, size in enumerate(sizes):
             number = s_index + 1
-            purpose, action = arcs[s_index]
-            setting = _with_article(reading.place) + (f", {weather}" if weather else "")
-            scene = Scene(number=number, setting=setting, time_of_day=times[s_index], purpose=purpose)
+            weather = [w for w in reading.weather if w not in late or s_index >= len(sizes) // 2]
+            air = [WEATHER_PHRASES[w] for w in weather] + [SEASON_PHRASES[s] for s in reading.seasons[:1]]
+            setting = ", ".join([places[s_index], *conditions, *air[:2]])
+            beat = arc[s_index]
+            part = "beginning" if s_index == 0 else "end" if s_index == len(sizes) - 1 else "turn"
+            scene = Scene(number=number, setting=setting, time_of_day=times[s_index], purpose=f"{part}: {beat.text}")
             scenes.append(scene)
-            cast = [hero] + (others if s_index > 0 or not others else [])
+            everyone = beat.who or arc[0].who or list(range(min(1, len(cast))))
             for k in range(size):
-                # The third shot of a longer scene carries the second shot's action on, in place.
                 continues = k == 2
-                who = [hero] if k == 0 else cast
-                people = " and ".join(c.description for c in who)
                 if k == 0:
-                    other = " and ".join(c.description for c in others) or "the place"
-                    what = action.format(hero=hero.description, other=other)
-                    who = [hero, *others] if "{other}" in action and others else [hero]
+                    camera = OPENING_CAMERA
+                    who, what = everyone, beat.text
+                elif continues:
+                    camera = CAMERAS[(1 + s_index) % len(CAMERAS)]
+                    who, what = shot_list[-1][1], f"{shot_list[-1][2]}, the movement carrying on unbroken"
                 else:
-                    what = f"{people} {_agree(BEATS[(k - 1 if continues else k) % len(BEATS)], len(who) > 1)}"
-                camera_type, movement = CAMERAS[0] if k == 0 else CAMERAS[(k + s_index) % len(CAMERAS)]
-                shot_list.append(
-                    self._shot(number, k, scene, who, what, camera_type, movement, style, continues, seed + len(shot_list))
-                )
+                    camera = CAMERAS[(k + s_index) % len(CAMERAS)]
+                    focus = everyone[(k - 1) % len(everyone)] if everyone else None
+                    who = everyone
+                    if focus is not None and len(everyone) > 1 and camera[0] in ("close-up", "over-the-shoulder shot"):
+                        what = f"{beat.text}, seen close on {cast[focus].character.name}"
+                    else:
+                        what = beat.text
+                shot_list.append((number, who, what, camera, continues, scene))
+        planned = [
+            self._shot(number, k, scene, cast, who, what, camera, style, continues, seed + i)
+            for i, (number, who, what, camera, continues, scene) in enumerate(shot_list)
+            for k in [sum(1 for x in shot_list[:i] if x[0] == number)]
+        ]
         return Story(
-            title=_title(reading, rng),
+            title=_title(reading, cast, places[0]),
             logline=logline,
-            overview=_overview(logline, characters, reading),
+            overview=_overview(logline, characters, places),
             style=style,
             characters=characters,
             scenes=scenes,
-            shots=shot_list,
+            shots=planned,
         )
 
     @staticmethod
-    def _shot(scene_number, k, scene, cast, what, camera_type, movement, style, continues, seed) -> Shot:
+    def _shot(number, k, scene, cast, who, what, camera, style, continues, seed) -> Shot:
         if continues:
-            what, reason = f"{what}, the movement carrying on unbroken", "the same action carries on in the same place"
+            reason = "the same action carries on in the same place"
         elif k == 0:
             reason = "a new scene opens on a new place or time"
         else:
             reason = "a new beat: the camera resets to a new angle"
-        prompt = (
-            f"{camera_type.capitalize()} of {scene.setting}, {LIGHT.get(scene.time_of_day, 'soft light')}. "
-            f"{what[0].upper()}{what[1:]}. Camera: {movement}. Style: {style}."
-        )
+        camera_type, movement = camera
+        light = LIGHT.get(scene.time_of_day, "soft light")
+        opening = _sentence(f"{camera_type} of {scene.setting}, {light}")
+        prompt = f"{opening} {_sentence(_describe(what, cast, who))} Camera: {movement}. Style: {style}."
         return Shot(
-            id=f"{scene_number:02d}_{k + 1:02d}",
-            scene=scene_number,
+            id=f"{number:02d}_{k + 1:02d}",
+            scene=number,
             prompt=prompt,
             camera=f"{camera_type}, {movement}",
             transition="continue" if continues else "cut",
             reason=reason,
-            characters=[c.name for c in cast],
+            characters=[cast[i].character.name for i in who],
             seed=seed,
         )
 
 
-def _agree(phrase: str, plural: bool) -> str:
-    return phrase.replace("{s}", "" if plural else "s").replace("{es}", "" if plural else "es")
+_TIME_PREPOSITIONS = {"during", "before", "after", "at", "on", "in", "until", "by", "through", "one", "every", "throughout"}
 
 
-def _title(reading: _Reading, rng: random.Random) -> str:
-    hero = reading.characters[0].split()[-1].title()
-    if len(reading.characters) > 1:
-        return f"The {hero} and the {reading.characters[1].split()[-1].title()}"
-    return f"The {hero} of the {reading.place.split()[-1].title()}"
+def _title(reading: Reading, cast: list[_Cast], place: str) -> str:
+    names = [c.character.name for c in cast]
+    if not names:
+        return f"{place[0].upper()}{place[1:]}"
+    first = names[0].removeprefix("the ").title()
+    if len(names) > 1:
+        second = names[1].removeprefix("the ").title()
+        return f"The {first} and the {second}" if names[1].startswith("the ") else f"The {first} and {second}"
+    return f"The {first} of {place.split()[-1].title()}" if names[0].startswith("the ") else f"{first} of {place.split()[-1].title()}"
 
 
-def _overview(logline: str, characters: list[Character], reading: _Reading) -> str:
+def _overview(logline: str, characters: list[Character], places: list[str]) -> str:
     cast = " ".join(f"{c.name[0].upper()}{c.name[1:]} is {c.description}." for c in characters)
-    return f"{logline.rstrip('.')}. Set around {_with_article(reading.place)}. {cast}"
-
-
+    where = " and ".join(dict.fromkeys(places))
+    return f"{logline.rstrip('.')}. Set in {where}. {cast}"

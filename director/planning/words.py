@@ -1,51 +1,163 @@
-"""The offline planner's vocabulary: what it recognises in a logline and what it invents.
+"""The offline planner's vocabulary: closed word classes, what a head noun denotes, invented looks.
 
-Kept apart from the rules in `director.planning.offline` so the lists can grow without touching them.
+Open-class words (is this a noun, can it be a verb, its base form) come from lemminflect's lexicon
+(`director.planning.reading`); these lists hold only what a lexicon cannot say: which nouns are
+living beings, places, times or weather, which words mark gender, and the looks the planner invents.
 """
 
-CREATURES = set(
-    """keeper fox astronaut granddaughter grandson grandmother grandfather violinist child girl boy woman man
-    drone toucan baker bakers robot cat dog knight princess prince king queen witch wizard dragon detective
-    fisherman fishermen farmer sailor pilot soldier doctor nurse teacher student painter artist musician
-    singer dancer monk nun priest thief pirate explorer scientist inventor chef waiter writer poet owl bird
-    wolf bear deer rabbit horse mouse whale dolphin octopus turtle elephant lion tiger monkey ghost alien
-    boxer runner climber diver hunter guard mother father sister brother son daughter friend stranger
-    orphan widow soldier courier mechanic librarian gardener shepherd miner clown magician puppeteer
-    mermaid giant fairy elf dwarf goblin android cyborg crow raven fox cub puppy kitten heron bee""".split()
+DETERMINERS = {"a", "an", "the", "this", "that", "these", "those", "some", "every", "each", "one", "another"}
+NUMBERS = {"two": 2, "three": 3, "four": 4, "both": 2, "twin": 2, "twins": 2}
+POSSESSIVES = {"her": "she", "his": "he", "their": "they", "its": "it", "my": "I", "our": "we", "your": "you"}
+PRONOUNS = {"she": "she", "he": "he", "they": "they", "him": "he", "them": "they", "it": "it"}
+# Words that open a new clause (or, for the dual ones, a time phrase when no verb follows).
+SUBORDINATORS = {"when", "while", "before", "after", "until", "as", "because", "once", "though", "although", "unless", "whenever", "till"}
+RELATIVES = {"who", "that", "which"}
+PREPOSITIONS = {
+    "in", "on", "at", "during", "from", "to", "with", "for", "of", "by", "into", "through", "across", "over",
+    "under", "above", "below", "beneath", "inside", "outside", "along", "around", "near", "between", "behind",
+    "beyond", "among", "toward", "towards", "past", "within", "without", "upon", "onto", "aboard", "amid",
+    "throughout", "about", "against", "like", "beside", "off", "up", "down",
+}  # fmt: skip
+# Prepositions after which a noun phrase is a place (unless it names a time, weather or a being).
+PLACE_PREPOSITIONS = {
+    "in", "on", "at", "from", "into", "through", "across", "over", "under", "beneath", "inside", "outside", "along",
+    "around", "near", "behind", "beyond", "among", "toward", "towards", "past", "within", "upon", "onto", "aboard",
+    "amid", "throughout", "to", "beside", "below", "above",
+}  # fmt: skip
+AUXILIARIES = {
+    "must", "can", "could", "will", "would", "should", "may", "might", "is", "are", "was", "were", "be", "been",
+    "has", "have", "had", "does", "do", "did", "gets", "get", "got", "tries", "try", "needs", "need", "wants",
+    "want", "learns", "learn", "decides", "decide", "sets", "set", "begins", "begin", "starts", "start",
+}  # fmt: skip
+ADVERBS = {"not", "never", "finally", "secretly", "slowly", "together", "home", "away", "back", "out", "off", "again", "just", "still"}
+
+# Beings: a noun phrase headed by one of these is a character wherever it stands.
+PEOPLE = set(
+    """keeper astronaut granddaughter grandson grandmother grandfather grandma grandpa violinist child girl boy woman
+    man baker robot knight princess prince king queen witch wizard detective fisherman farmer sailor pilot soldier
+    doctor nurse teacher student painter artist musician singer dancer monk nun priest thief pirate captain
+    explorer scientist inventor chef waiter waitress writer poet boxer runner climber diver hunter guard mother
+    father sister brother son daughter friend stranger orphan widow widower courier mechanic librarian gardener
+    shepherd miner clown magician puppeteer mermaid giant fairy elf dwarf goblin android cyborg ghost alien
+    apprentice clockmaker watchmaker blacksmith tailor potter carpenter cook butcher sheriff cowboy samurai ninja
+    monarch emperor empress duke duchess lady lord maid butler nanny kid teenager toddler baby twin aunt uncle
+    niece nephew cousin husband wife bride groom vet ranger photographer journalist reporter lawyer judge
+    mayor thief burglar spy agent cop officer firefighter paramedic surgeon engineer programmer hacker
+    architect mathematician botanist astronomer archaeologist historian professor tutor coach athlete
+    skater surfer swimmer cyclist driver trucker conductor porter beekeeper cheesemaker winemaker
+    vendor merchant shopkeeper grocer florist barber hairdresser actor actress comedian acrobat juggler
+    drummer guitarist pianist cellist composer conductor dj rapper poet storyteller monk healer shaman
+    villager refugee traveller traveler tourist pilgrim nomad hermit veteran survivor rebel outlaw
+    hero heroine villain rival partner neighbour neighbor roommate classmate colleague boss intern
+    sumo wrestler retiree pensioner widow orphan heir heiress mermaid vampire werewolf zombie witch
+    sorcerer sorceress oracle prophet sage scholar scribe cartographer navigator smuggler fisherwoman
+    seamstress weaver dressmaker toymaker locksmith glassblower jeweller jeweler lighthousekeeper
+    ferryman boatman gondolier lumberjack woodcutter hunter trapper rancher shepherdess milkmaid
+    caretaker janitor cleaner gravedigger undertaker detective inspector constable grandparent parent""".split()
+)
+ANIMALS = set(
+    """fox toucan cat dog owl bird wolf bear deer rabbit hare horse pony mouse rat whale dolphin octopus turtle
+    tortoise elephant lion tiger monkey ape gorilla crow raven cub puppy kitten heron bee dragon seal otter
+    penguin parrot eagle hawk falcon swan duck goose chicken hen rooster pig cow goat sheep lamb donkey mule
+    camel llama alpaca frog toad snake lizard chameleon gecko crocodile alligator shark fish goldfish squirrel
+    hedgehog badger beaver raccoon skunk moose elk bison buffalo zebra giraffe hippo rhino kangaroo koala
+    panda sloth bat butterfly moth spider ant beetle snail crab lobster jellyfish unicorn phoenix griffin
+    kraken yeti stag doe fawn foal calf kid bull ox sparrow robin pigeon dove magpie seagull gull pelican
+    flamingo stork crane ostrich peacock hummingbird woodpecker mole ferret weasel lynx leopard cheetah
+    jaguar panther coyote jackal hyena walrus narwhal manatee stingray salmon trout""".split()
+)
+MACHINES = {"drone", "robot", "android", "cyborg", "automaton", "droid", "machine", "golem", "ai", "computer", "car", "truck", "train", "submarine", "rocket", "satellite", "rover"}
+# Adjectives that give an object a will of its own ("a talking teapot").
+AGENCY = {"talking", "sentient", "living", "walking", "singing", "dancing", "runaway", "enchanted", "magic", "magical", "curious", "lonely", "brave", "mischievous", "clockwork", "mechanical"}
+FEMALE = {
+    "woman", "girl", "grandmother", "grandma", "granddaughter", "mother", "mom", "mum", "sister", "daughter", "aunt",
+    "niece", "wife", "bride", "widow", "queen", "princess", "empress", "duchess", "lady", "nun", "witch", "waitress",
+    "actress", "heroine", "heiress", "maid", "mermaid", "sorceress", "seamstress", "fisherwoman", "shepherdess",
+    "milkmaid", "ballerina", "hen", "doe", "cow",
+}  # fmt: skip
+MALE = {
+    "man", "boy", "grandfather", "grandpa", "grandson", "father", "dad", "brother", "son", "uncle", "nephew",
+    "husband", "groom", "widower", "king", "prince", "emperor", "duke", "lord", "monk", "waiter", "actor", "butler",
+    "fisherman", "ferryman", "boatman", "cowboy", "rooster", "bull", "stag",
+}  # fmt: skip
+# A few given names of each gender, from many languages; any other name keeps "they".
+FEMALE_NAMES = set(
+    """mary maria marie ana anna ane hanna hannah sofia sophie lucia lucía elena helena olga irina yuki hana
+    mei ling aiko sakura priya ananya aisha fatima leila layla amara zara nadia ingrid astrid freya sigrid
+    amélie chloé zoë zoe emma olivia ava mia rosa rose lily grace clara alice eva ewa agnieszka katarzyna
+    chiara giulia francesca carmen isabel isabella lucy margaret martha sarah ruth esther miriam noor
+    amina chioma ngozi adaeze kemi xiu mei-lin soo-ah jiwoo nour""".split()
+)
+MALE_NAMES = set(
+    """john james peter pedro pierre jean juan josé jose carlos luis miguel diego mateo ivan dmitri sergei
+    kenji hiro hiroshi takeshi kenta raj arjun rahul omar ahmed hassan ali tariq kwame kofi chidi emeka
+    lars erik björn bjorn sven olaf thomas tom jack oliver noah liam lucas marco luca giovanni paolo
+    hans karl klaus felix max samuel david daniel michael joseph wei jun minho jae-won""".split()
 )
 PLACES = set(
-    """lighthouse island rooftop roof village town city forest rainforest jungle desert mountain mountains
-    valley river lake sea ocean beach harbour harbor port station train ship boat library bakery kitchen
-    cafe bar market street alley garden park field farm castle palace temple church school hospital
-    laboratory lab factory workshop studio theatre theater apartment house home cabin tent cave canyon
-    bridge tower space spaceship planet moon mars orbit subway tunnel museum arena stadium lisbon vienna
-    paris tokyo london rome venice berlin shore coast cliff meadow swamp glacier tundra""".split()
+    """lighthouse island rooftop rooftops roof village town city forest rainforest jungle desert mountain mountains
+    valley river lake sea ocean beach harbour harbor port station library bakery kitchen cafe café bar market
+    street streets alley garden park field fields farm castle palace temple church school hospital laboratory lab
+    factory workshop studio theatre theater apartment house home cabin tent cave canyon bridge tower space
+    spaceship planet moon mars orbit subway tunnel museum arena stadium shore coast cliff cliffs meadow swamp
+    glacier tundra seaside countryside suburb metropolis neighbourhood neighborhood courtyard attic basement
+    cellar barn mill windmill vineyard orchard greenhouse observatory lab bookshop shop store restaurant diner
+    hotel inn motel tavern pub circus fairground carnival zoo aquarium airport runway highway road railway
+    platform dock docks pier wharf marina quay boardwalk promenade square plaza bazaar souk ruins kingdom
+    realm empire capital outskirts slum slums wasteland wilderness woods woodland grove marsh bog delta
+    bay lagoon reef archipelago volcano peak summit ridge hill hills plateau steppe savanna prairie
+    oasis dunes gorge waterfall spring well mine quarry camp base outpost colony station""".split()
 )
+# Places also spoken of without a preposition ("restore the carousel" is a prop; "the town" is a place).
+TIMES = {
+    "night": "night", "midnight": "night", "nightfall": "night", "moonlight": "night", "moonlit": "night",
+    "dawn": "dawn", "sunrise": "dawn", "daybreak": "dawn", "morning": "morning", "noon": "day", "afternoon": "day",
+    "day": "day", "daytime": "day", "dusk": "dusk", "sunset": "dusk", "twilight": "dusk", "evening": "evening",
+    "eve": "evening",
+}  # fmt: skip
+SEASONS = {"winter", "summer", "autumn", "fall", "spring"}
+# Weather words and the sky the animatic draws for them.
 WEATHER = {
-    "storm": "howling wind and driving snow" ,
-    "snow": "falling snow",
-    "winter": "frost and pale winter light",
-    "rain": "steady rain",
-    "fog": "drifting fog",
-    "summer": "warm summer haze",
-    "autumn": "falling autumn leaves",
-    "spring": "fresh spring light",
-    "night": "deep night",
-}
-DETERMINERS = {"a", "an", "the", "two", "three", "her", "his", "their", "its", "my", "our", "some"}
-STOP = {
-    "in", "on", "at", "during", "from", "to", "with", "for", "of", "by", "into", "through", "after", "before",
-    "and", "who", "that", "while", "when", "but", "or", "as", "is", "are", "was", "must", "can", "will", "gets",
-}
+    "storm": "storm", "stormy": "storm", "thunderstorm": "storm", "hurricane": "storm", "typhoon": "storm",
+    "cyclone": "storm", "gale": "storm", "monsoon": "rain", "rain": "rain", "rainy": "rain", "downpour": "rain",
+    "drizzle": "rain", "flood": "rain", "snow": "snow", "snowy": "snow", "snowstorm": "snow", "blizzard": "snow",
+    "snowfall": "snow", "fog": "fog", "foggy": "fog", "mist": "fog", "misty": "fog", "haze": "fog",
+    "heatwave": "heat", "drought": "heat", "sandstorm": "dust", "eclipse": "eclipse", "wind": "wind", "windy": "wind",
+}  # fmt: skip
+EVENTS = {
+    "fair", "festival", "wedding", "war", "carnival", "holiday", "christmas", "race", "tournament", "harvest", "exam",
+    "competition", "concert", "election", "funeral", "parade", "feast", "ceremony", "contest", "game", "match",
+    "championship", "olympics", "coronation", "blackout", "siege", "invasion", "outbreak", "lockdown", "week",
+    "weekend", "year", "month", "summer", "winter", "autumn", "spring", "fall", "season", "dinner", "party",
+}  # fmt: skip
+# How the animatic and the prompts say a weather word in a setting.
+WEATHER_PHRASES = {
+    "storm": "howling wind and driving rain", "rain": "steady rain", "snow": "falling snow", "fog": "drifting fog",
+    "heat": "shimmering heat", "dust": "blowing dust", "eclipse": "the dim light of an eclipse", "wind": "gusting wind",
+}  # fmt: skip
+SEASON_PHRASES = {
+    "winter": "frost and pale winter light", "summer": "warm summer haze", "autumn": "falling autumn leaves",
+    "fall": "falling autumn leaves", "spring": "fresh spring light",
+}  # fmt: skip
 
-
-PERSON_LOOKS = [
-    "with a grey beard and a navy wool coat",
+# Invented looks: (hair or fur, clothes or detail); gendered lists keep "her" from getting a beard.
+NEUTRAL_LOOKS = [
     "with short black hair, round glasses and a mustard scarf",
     "with curly red hair and a green raincoat",
-    "with a shaved head and a weathered leather jacket",
-    "with long silver hair tied back and a white linen shirt",
     "with freckles, a yellow knitted hat and a brown corduroy jacket",
+    "with cropped grey hair and a faded blue work jacket",
+    "with a dark braid and an orange padded vest",
+    "with tousled brown hair and a patched denim coat",
+]
+FEMALE_LOOKS = [
+    "with long silver hair tied back and a white linen blouse",
+    "with a dark bob, gold earrings and a crimson wool coat",
+    "with her hair in a loose bun and a teal cardigan",
+]
+MALE_LOOKS = [
+    "with a grey beard and a navy wool coat",
+    "with a shaved head and a weathered leather jacket",
+    "with a trimmed black moustache and a tan waistcoat",
 ]
 ANIMAL_LOOKS = [
     "with a torn left ear and rust-red fur",
@@ -53,33 +165,27 @@ ANIMAL_LOOKS = [
     "with sleek black fur and a crooked tail",
     "with a speckled grey coat and a blue collar",
 ]
-MACHINE_LOOKS = ["with a scuffed white shell and one blue status light", "with copper panels and a cracked round lens"]
-ANIMALS = set(
-    "fox toucan cat dog owl bird wolf bear deer rabbit horse mouse whale dolphin octopus turtle elephant lion tiger "
-    "monkey crow raven cub puppy kitten heron bee dragon".split()
-)
-MACHINES = {"drone", "robot", "android", "cyborg", "spaceship"}
+MACHINE_LOOKS = [
+    "with a scuffed white shell and one blue status light",
+    "with copper panels and a cracked round lens",
+    "with dented green plating and a yellow warning stripe",
+]
+THING_LOOKS = ["worn smooth with age, with one bright red detail", "painted in faded blue and gold"]
 STYLES = [
     "cinematic, natural light, soft film grain, 35mm",
     "painterly animated film look, warm palette, gentle depth of field",
     "cinematic, muted colours, overcast soft light, anamorphic lens",
 ]
 
-
-ARCS = [
-    ("establish the world and the hero", "{hero} arrives and takes in the place"),
-    ("the meeting", "{hero} notices {other} for the first time and hesitates"),
-    ("the bond grows", "{hero} and {other} share a quiet moment side by side"),
-    ("the turn and the resolution", "{hero} and {other} face the moment that changes everything"),
-]
-TIMES = {2: ["dusk", "morning"], 3: ["dusk", "night", "morning"], 4: ["day", "dusk", "night", "morning"]}
+# Shot sizes and camera moves the animatic knows how to draw.
+OPENING_CAMERA = ("wide establishing shot", "slow push-in")
 CAMERAS = [
-    ("wide establishing shot", "slow push-in"),
-    ("medium shot", "steady camera"),
-    ("close-up", "shallow depth of field"),
-    ("over-the-shoulder shot", "gentle handheld"),
-    ("low angle shot", "slow tilt up"),
-    ("tracking shot", "camera follows the movement"),
+    ("medium shot", "slow pan right"),
+    ("close-up", "slow push-in"),
+    ("over-the-shoulder shot", "steady camera"),
+    ("wide shot", "tracking shot following the movement"),
+    ("medium shot", "slow pan left"),
+    ("close-up", "steady camera"),
 ]
 LIGHT = {
     "dawn": "pale pink dawn light",
@@ -89,13 +195,5 @@ LIGHT = {
     "evening": "warm lamp light against a blue evening",
     "night": "cold blue moonlight and warm practical lights",
 }
-
-
-# Verb phrases with {s}/{es} where the verb agrees with one subject or several.
-BEATS = [
-    "pause{s} and look{s} around",
-    "turn{s}, eyes widening in surprise",
-    "reach{es} out slowly",
-    "move{s} on with new purpose",
-    "stop{s} and listen{s} to the wind",
-]
+# Lighting times for scenes when the logline names none: the story moves through a day.
+DAY_ARC = {2: ["day", "dusk"], 3: ["morning", "day", "dusk"], 4: ["morning", "day", "dusk", "evening"]}

@@ -1,0 +1,544 @@
+"""Reading a logline: its characters, places, times and actions, by a small clause grammar.
+
+lemminflect's lexicon (shipped inside its PyPI wheel, no download) says which parts of speech a
+word can have and gives base forms and inflections; the closed word classes and what a noun denotes
+are in `director.planning.words`. The grammar is the shape of loglines: a subject (noun phrases
+joined by "and", a name with an apposition), verbs, objects and prepositional phrases, then more
+clauses opened by "and"/"but" + verb, "to" + verb (a goal) or a subordinator ("before a monsoon
+hits ..."). A word that can be a noun or a verb ("race", "hits") is the verb when the subject is
+complete and the verb form agrees with it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from lemminflect import getAllLemmas, getInflection
+
+from director.planning.words import (
+    ADVERBS,
+    AGENCY,
+    ANIMALS,
+    AUXILIARIES,
+    DETERMINERS,
+    EVENTS,
+    FEMALE,
+    FEMALE_NAMES,
+    MACHINES,
+    MALE,
+    MALE_NAMES,
+    NUMBERS,
+    PEOPLE,
+    PLACE_PREPOSITIONS,
+    PLACES,
+    POSSESSIVES,
+    PREPOSITIONS,
+    PRONOUNS,
+    RELATIVES,
+    SEASONS,
+    SUBORDINATORS,
+    TIMES,
+    WEATHER,
+)
+
+_CLOSED = DETERMINERS | set(NUMBERS) | set(POSSESSIVES) | set(PRONOUNS) | SUBORDINATORS | RELATIVES | PREPOSITIONS | {"and", "or", "but", "then", "so"}
+
+
+@lru_cache(maxsize=4096)
+def _lemmas(word: str) -> dict[str, tuple[str, ...]]:
+    return getAllLemmas(word.lower())
+
+
+def can_be(word: str, pos: str) -> bool:
+    return pos in _lemmas(word)
+
+
+def base_verb(word: str) -> str:
+    lemmas = _lemmas(word).get("VERB") or _lemmas(word).get("AUX")
+    return lemmas[0] if lemmas else word.lower()
+
+
+def singular(noun: str) -> str:
+    lemmas = _lemmas(noun).get("NOUN")
+    return lemmas[0] if lemmas else noun.lower()
+
+
+def agree(verb: str, plural: bool) -> str:
+    """`verb` (any form) in the present tense for a singular or plural subject."""
+    base = base_verb(verb)
+    if plural:
+        return base
+    forms = getInflection(base, "VBZ")
+    return forms[0] if forms else base + "s"
+
+
+def gerund(verb: str) -> str:
+    forms = getInflection(base_verb(verb), "VBG")
+    return forms[0] if forms else verb + "ing"
+
+
+@dataclass
+class Phrase:
+    """A noun phrase: its words as written, the determiner, and the head noun."""
+
+    words: list[str]
+    determiner: str
+    head: str
+    start: int
+    end: int
+    count: int = 1  # "two sisters" -> 2
+    proper: bool = False
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.words)
+
+    @property
+    def body(self) -> str:
+        """The phrase without its determiner or possessive."""
+        return " ".join(self.words[1:] if self.determiner else self.words)
+
+    @property
+    def plural(self) -> bool:
+        return self.count > 1 or (not self.proper and singular(self.head) != self.head.lower())
+
+
+@dataclass
+class Being:
+    """A character of the logline."""
+
+    phrase: str  # as written, without determiner: "shy robot mechanic"
+    head: str
+    kind: str  # person | animal | machine | thing
+    pronoun: str = "they"
+    proper_name: str = ""
+    apposition: str = ""  # "Kenji, a retired sumo wrestler" -> "retired sumo wrestler"
+    owner: int | None = None  # index of the being whose relation this is ("her apprentice")
+    count: int = 1
+
+
+@dataclass
+class Clause:
+    """One action of the logline: who does it, the verbs as written, and the rest of the clause."""
+
+    subject: list[int]  # indices of beings; empty when the subject is not a character
+    subject_text: str
+    verb: str  # the first verb as written
+    rest: str  # the words after the verb, as written
+    kind: str  # main | and | goal | when (a subordinate clause) ...
+    opener: str = ""  # the subordinator or conjunction that opened it
+    plural: bool = False
+
+
+@dataclass
+class Reading:
+    beings: list[Being] = field(default_factory=list)
+    places: list[str] = field(default_factory=list)  # phrases as written, with determiners
+    conditions: list[str] = field(default_factory=list)  # time and weather phrases as written
+    times: list[str] = field(default_factory=list)  # lighting times named: night, dawn, ...
+    weather: list[str] = field(default_factory=list)  # weather kinds named: rain, snow, storm, ...
+    seasons: list[str] = field(default_factory=list)
+    clauses: list[Clause] = field(default_factory=list)
+    props: list[str] = field(default_factory=list)  # objects acted on: "a flying boat"
+
+    @property
+    def characters(self) -> list[str]:
+        return [b.phrase for b in self.beings]
+
+    @property
+    def place(self) -> str:
+        return _strip_determiner(self.places[0]) if self.places else ""
+
+
+_TOKEN = re.compile(r"[^\W_][\w'’-]*|[,.;:!?]")
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text)
+
+
+def _join(words) -> str:
+    """Words back into text, punctuation against the word before it."""
+    return re.sub(r"\s+([,.;:!?])", r"\1", " ".join(words))
+
+
+def _strip_determiner(text: str) -> str:
+    words = text.split()
+    if words and words[0].lower() in DETERMINERS | set(POSSESSIVES) | set(NUMBERS):
+        words = words[1:]
+    return " ".join(words)
+
+
+def kind_of(head: str, modifiers: list[str]) -> str | None:
+    word = singular(head) if head.islower() else head.lower()
+    if word in PEOPLE or head.lower() in PEOPLE:
+        return "person"
+    if word in ANIMALS:
+        return "animal"
+    if word in MACHINES:
+        return "machine"
+    if any(m.lower() in AGENCY for m in modifiers):
+        return "thing"
+    return None
+
+
+def denotes_time(head: str) -> bool:
+    word = head.lower()
+    return word in TIMES or word in WEATHER or word in SEASONS or word in EVENTS or singular(word) in EVENTS
+
+
+class _Parser:
+    def __init__(self, logline: str) -> None:
+        self.words = tokens(logline)
+        self.lower = [w.lower() for w in self.words]
+        self.i = 0
+        self.reading = Reading()
+        self.phrases: dict[int, int] = {}  # phrase start -> being index
+
+    # --- word classes -------------------------------------------------------------------------
+
+    def _is_name(self, k: int) -> bool:
+        word = self.words[k]
+        if not word[0].isupper() or self.lower[k] in _CLOSED:
+            return False
+        return k > 0 or not _lemmas(word)
+
+    def _content(self, k: int) -> bool:
+        return k < len(self.words) and self.words[k][0].isalnum() and self.lower[k] not in _CLOSED
+
+    def _verb_only(self, k: int) -> bool:
+        lemmas = _lemmas(self.words[k])
+        return ("VERB" in lemmas or "AUX" in lemmas) and "NOUN" not in lemmas and "ADJ" not in lemmas and not self._is_name(k)
+
+    def _agrees(self, k: int, plural: bool) -> bool:
+        """Can words[k] be a finite verb for a subject of this number?"""
+        word = self.lower[k]
+        if word in AUXILIARIES:
+            return True
+        if not (can_be(word, "VERB") or self._verb_only(k)) or self._is_name(k):
+            return False
+        base = base_verb(word)
+        if word.endswith("ed") and base != word:
+            return True
+        return (base != word and word.endswith("s")) != plural
+
+    # --- phrases -----------------------------------------------------------------------------
+
+    def noun_phrase(self, subject_plural: bool | None = None) -> Phrase | None:
+        """The noun phrase at the cursor, or None. With `subject_plural` given, stop before a verb that agrees."""
+        k = self.i
+        determiner, count = "", 1
+        if k < len(self.words) and (self.lower[k] in DETERMINERS or self.lower[k] in POSSESSIVES or self.lower[k] in NUMBERS):
+            determiner = self.lower[k]
+            count = NUMBERS.get(determiner, 1)
+            k += 1
+        start_content = k
+        while self._content(k):
+            if k > start_content and subject_plural is not None:
+                plural = subject_plural or count > 1 or (singular(self.lower[k - 1]) != self.lower[k - 1] and not self._is_name(k - 1))
+                if self._agrees(k, plural) and self._next_fits_verb(k):
+                    break
+            if k > start_content and self._verb_only(k):
+                break
+            if self.lower[k] in ADVERBS or (self.lower[k].endswith("ly") and can_be(self.lower[k], "ADV") and not can_be(self.lower[k], "NOUN")):
+                break
+            if k == start_content and self._verb_only(k) and not determiner:
+                return None
+            k += 1
+        if k == start_content:
+            return None
+        words = self.words[self.i : k]
+        phrase = Phrase(words, determiner, self.words[k - 1], self.i, k, count, proper=self._is_name(k - 1))
+        self.i = k
+        # "the rooftops of Prague": an of-phrase belongs to its noun.
+        if k + 1 < len(self.words) and self.lower[k] == "of" and self._content(k + 1) or (
+            k + 2 < len(self.words) and self.lower[k] == "of" and self.lower[k + 1] in DETERMINERS | set(POSSESSIVES)
+        ):
+            self.i = k + 1
+            tail = self.noun_phrase()
+            if tail is not None:
+                phrase.words = self.words[phrase.start : tail.end]
+                phrase.end = tail.end
+            else:
+                self.i = k
+        return phrase
+
+    def _next_fits_verb(self, k: int) -> bool:
+        """Does what follows words[k] read as a verb's continuation (object, preposition, end)?"""
+        if k + 1 >= len(self.words):
+            return True
+        nxt = self.lower[k + 1]
+        if not self.words[k + 1][0].isalnum():
+            return True
+        if nxt in DETERMINERS or nxt in POSSESSIVES or nxt in PREPOSITIONS or nxt in PRONOUNS or nxt in NUMBERS or nxt in ADVERBS:
+            return True
+        if nxt in SUBORDINATORS or nxt in ("and", "but"):
+            return True
+        return self._is_name(k + 1) or not can_be(nxt, "NOUN") or can_be(nxt, "ADJ")
+
+    # --- beings ------------------------------------------------------------------------------
+
+    def being(self, phrase: Phrase, as_subject: bool) -> int | None:
+        """The being a noun phrase names (added on first mention), or None for a non-character."""
+        head = phrase.head
+        modifiers = phrase.words[1 if phrase.determiner else 0 : -1]
+        kind = kind_of(head, modifiers)
+        if kind is None and phrase.proper:
+            kind = "person"
+        if kind is None and as_subject and not denotes_time(head) and head.lower() not in PLACES:
+            kind = "thing"
+        if kind is None:
+            return None
+        body = _strip_determiner(phrase.text)
+        for index, being in enumerate(self.reading.beings):
+            if being.phrase.lower() == body.lower() or (being.proper_name and being.proper_name.lower() == body.lower()):
+                return index
+        being = Being(phrase=body, head=head if phrase.proper else singular(head), kind=kind, count=phrase.count)
+        if phrase.proper and len(phrase.words) == len(body.split()):
+            being.proper_name = body
+        self._gender(being, phrase)
+        if phrase.determiner in POSSESSIVES:
+            self._own(being, POSSESSIVES[phrase.determiner])
+        self.reading.beings.append(being)
+        return len(self.reading.beings) - 1
+
+    def _gender(self, being: Being, phrase: Phrase) -> None:
+        words = {w.lower() for w in phrase.words}
+        if being.kind in ("animal", "machine", "thing") and not words & (FEMALE | MALE):
+            being.pronoun = "it"
+        if words & FEMALE or being.proper_name.lower() in FEMALE_NAMES:
+            being.pronoun = "she"
+        elif words & MALE or being.proper_name.lower() in MALE_NAMES:
+            being.pronoun = "he"
+        if being.count > 1:
+            being.pronoun = "they"
+
+    def _own(self, being: Being, pronoun: str) -> None:
+        """"her apprentice": the apprentice belongs to the nearest earlier being that can be "her"."""
+        for index in range(len(self.reading.beings) - 1, -1, -1):
+            owner = self.reading.beings[index]
+            if pronoun in ("she", "he") and owner.pronoun in (pronoun, "they") and owner.count == 1 and owner.kind != "thing":
+                if owner.pronoun == "they" and owner.kind == "person":
+                    owner.pronoun = pronoun
+                being.owner = index
+                return
+            if pronoun in ("it",) and owner.pronoun == "it":
+                being.owner = index
+                return
+
+    # --- clauses -----------------------------------------------------------------------------
+
+    def subject(self) -> tuple[list[Phrase], bool]:
+        """Noun phrases of a subject ("A and B", "Kenji, a retired sumo wrestler,"), and whether it is plural."""
+        phrases: list[Phrase] = []
+        plural = False
+        while True:
+            phrase = self.noun_phrase(subject_plural=plural)
+            if phrase is None:
+                break
+            phrases.append(phrase)
+            if self.i < len(self.words) and self.lower[self.i] == "," and phrase.proper:
+                save = self.i
+                self.i += 1
+                apposition = self.noun_phrase(subject_plural=False)
+                if apposition is not None and apposition.determiner in ("a", "an", "the"):
+                    phrase.words = phrase.words + [","] + apposition.words
+                    phrase.head, phrase.proper = apposition.head, True
+                    setattr(phrase, "apposition", apposition.body)
+                    if self.i < len(self.words) and self.lower[self.i] == ",":
+                        self.i += 1
+                else:
+                    self.i = save
+            if self.i < len(self.words) and self.lower[self.i] in ("and", ",") and not self._starts_verb(self.i + 1, True):
+                self.i += 1
+                plural = True
+                continue
+            break
+        plural = plural or any(p.plural for p in phrases)
+        return phrases, plural
+
+    def _starts_verb(self, k: int, plural: bool) -> bool:
+        return k < len(self.words) and (self.lower[k] in AUXILIARIES or self._verb_only(k) or (self._agrees(k, plural) and self._next_fits_verb(k)))
+
+    def clause(self, kind: str, opener: str, subject: list[int], subject_text: str, plural: bool) -> None:
+        """The verb group and the rest of a clause, up to the next clause boundary."""
+        if self.i >= len(self.words):
+            return
+        verb = self.words[self.i]
+        self.i += 1
+        rest_start = self.i
+        while self.i < len(self.words):
+            word = self.lower[self.i]
+            if word in (".", "!", "?", ";"):
+                self.i += 1
+                break
+            if word in ("and", "but", "then", ",") and self._starts_verb(self.i + 1 + (self.lower[self.i + 1 : self.i + 2] == ["then"]), plural):
+                self._close(kind, opener, subject, subject_text, verb, rest_start, plural)
+                self.i += 1
+                if self.i < len(self.words) and self.lower[self.i] == "then":
+                    self.i += 1
+                return self.clause("and", word, subject, subject_text, plural)
+            if word == "to" and self.i + 1 < len(self.words) and self._infinitive(self.i + 1):
+                self._close(kind, opener, subject, subject_text, verb, rest_start, plural)
+                self.i += 1
+                return self.clause("goal", "to", subject, subject_text, plural)
+            if word in SUBORDINATORS or word in RELATIVES:
+                if self._subordinate(word, subject, subject_text, plural, verb, kind, opener, rest_start):
+                    return
+                continue
+            if word in PREPOSITIONS:
+                self._after_preposition(word)
+                continue
+            if word in PRONOUNS or word in ADVERBS or not self.words[self.i][0].isalnum():
+                self.i += 1
+                continue
+            phrase = self.noun_phrase()
+            if phrase is None:
+                self.i += 1
+                continue
+            self._object(phrase)
+        self._close(kind, opener, subject, subject_text, verb, rest_start, plural)
+
+    def _infinitive(self, k: int) -> bool:
+        word = self.lower[k]
+        if word in _CLOSED or self._is_name(k) or word in PLACES:
+            return False
+        return self._verb_only(k) or (can_be(word, "VERB") and base_verb(word) == word)
+
+    def _subordinate(self, word, subject, subject_text, plural, verb, kind, opener, rest_start) -> bool:
+        """At a subordinator: True after reading a new clause; else its time phrase is read and False."""
+        save = self.i
+        self.i += 1
+        if word in RELATIVES:
+            if self.i < len(self.words) and self._starts_verb(self.i, plural):
+                self._close(kind, opener, subject, subject_text, verb, rest_start, plural, end=save)
+                self.clause("and", word, subject, subject_text, plural)
+                return True
+            return False
+        phrases, sub_plural = self.subject()
+        if phrases and self.i < len(self.words) and self._starts_verb(self.i, sub_plural):
+            self._close(kind, opener, subject, subject_text, verb, rest_start, plural, end=save)
+            indices = [b for b in (self.being(p, as_subject=True) for p in phrases) if b is not None]
+            for p in phrases:
+                self._condition_or_place(p, place_context=False)
+            text = " and ".join(_join(p.words) for p in phrases)
+            self.clause(word, word, indices, text, sub_plural)
+            return True
+        if not phrases and self.i < len(self.words) and self.lower[self.i] in PRONOUNS:
+            self.i += 1
+            if self.i < len(self.words):
+                self._close(kind, opener, subject, subject_text, verb, rest_start, plural, end=save)
+                self.clause(word, word, subject, subject_text, plural)
+                return True
+        self.i = save
+        self._after_preposition(word)
+        return False
+
+    def _after_preposition(self, word: str) -> None:
+        """A prepositional phrase: a being, a time or weather condition, a place, or a prop."""
+        self.i += 1
+        phrase = self.noun_phrase()
+        if phrase is None:
+            return
+        if not self._condition_or_place(phrase, place_context=word in PLACE_PREPOSITIONS, text=f"{word} {phrase.text}"):
+            self.reading.props.append(phrase.text)
+
+    def _condition_or_place(self, phrase: Phrase, place_context: bool, text: str | None = None) -> bool:
+        words = [w.lower() for w in phrase.words]
+        timing = [w for w in words if w in TIMES or w in WEATHER or w in SEASONS]
+        if denotes_time(phrase.head) or (timing and phrase.head.lower() not in PLACES):
+            self._note_time(words)
+            self.reading.conditions.append(text or phrase.text)
+            return True
+        self._note_time(words)
+        if kind_of(phrase.head, phrase.words[:-1]) is not None:
+            self.being(phrase, as_subject=False)
+            return True
+        if place_context or singular(phrase.head) in PLACES or phrase.head.lower() in PLACES:
+            if phrase.text not in self.reading.places:
+                self.reading.places.append(phrase.text)
+            return True
+        return False
+
+    def _note_time(self, words: list[str]) -> None:
+        for w in words:
+            if w in TIMES and TIMES[w] not in self.reading.times:
+                self.reading.times.append(TIMES[w])
+            if w in WEATHER and WEATHER[w] not in self.reading.weather:
+                self.reading.weather.append(WEATHER[w])
+            if w in SEASONS and w not in self.reading.seasons:
+                self.reading.seasons.append(w)
+
+    def _object(self, phrase: Phrase) -> None:
+        if phrase.proper and self.being(phrase, as_subject=False) is not None:
+            return
+        if not self._condition_or_place(phrase, place_context=False):
+            self.reading.props.append(phrase.text)
+
+    def _close(self, kind, opener, subject, subject_text, verb, rest_start, plural, end: int | None = None) -> None:
+        rest = _join(w for w in self.words[rest_start : self.i if end is None else end] if w not in (".", "!", "?", ";"))
+        rest = rest.strip(" ,")
+        self.reading.clauses.append(Clause(subject, subject_text, verb, rest, kind, opener, plural))
+
+    # --- the whole logline -------------------------------------------------------------------
+
+    def parse(self) -> Reading:
+        # Leading time or place phrases: "One winter night, ..." / "In 1920s Paris, ..."
+        while self.i < len(self.words) and self.lower[self.i] in PREPOSITIONS:
+            self._after_preposition(self.lower[self.i])
+            if self.i < len(self.words) and self.lower[self.i] == ",":
+                self.i += 1
+        phrases, plural = self.subject()
+        if phrases and self.i < len(self.words) and self.lower[self.i] == ",":
+            self.i += 1
+        while phrases and self.i < len(self.words) and not self._starts_verb(self.i, plural) and self.lower[self.i] not in (".", "!", "?"):
+            # A description between subject and verb ("... with a broken wing ..."): read it as objects.
+            word = self.lower[self.i]
+            if word in PREPOSITIONS:
+                self._after_preposition(word)
+            else:
+                self.i += 1
+        indices = [b for b in (self.being(p, as_subject=True) for p in phrases) if b is not None]
+        for phrase in phrases:
+            appos = getattr(phrase, "apposition", "")
+            if appos:
+                index = self.being(phrase, as_subject=True)
+                if index is not None:
+                    being = self.reading.beings[index]
+                    being.apposition = appos
+                    name = phrase.words[0]
+                    being.phrase, being.proper_name = name, name
+                    self._gender(being, Phrase(phrase.words, "", phrase.head, 0, 0, proper=True))
+        text = " and ".join(_join(p.words) for p in phrases)
+        while self.i < len(self.words):
+            start = self.i
+            self.clause("main" if not self.reading.clauses else "and", "", indices, text, plural)
+            if self.i == start:
+                self.i += 1
+        return self.reading
+
+
+# Verbs whose object does the goal: "teaches a seal to sing" -> the seal sings.
+_OBJECT_CONTROL = {"teach", "help", "ask", "convince", "train", "persuade", "force", "invite", "guide", "encourage", "dare", "beg", "urge", "tell", "inspire", "push", "lead", "coax"}
+
+
+def _goal_subjects(reading: Reading) -> None:
+    for before, goal in zip(reading.clauses, reading.clauses[1:]):
+        if goal.kind != "goal" or base_verb(before.verb) not in _OBJECT_CONTROL:
+            continue
+        for index, being in enumerate(reading.beings):
+            if index not in before.subject and re.search(rf"\b{re.escape(being.phrase)}\b", before.rest, re.IGNORECASE):
+                goal.subject, goal.subject_text, goal.plural = [index], being.phrase, being.count > 1
+                break
+
+
+def read(logline: str) -> Reading:
+    """What the logline says: beings, places, times, weather and actions in order."""
+    reading = _Parser(logline).parse()
+    _goal_subjects(reading)
+    for being in reading.beings:
+        if being.kind == "person" and being.pronoun == "it":
+            being.pronoun = "they"
+    return reading
