@@ -4,6 +4,7 @@ chat completions (including a broken answer that needs a repair round), then the
 from __future__ import annotations
 
 import json
+import re
 
 import httpx2
 import pytest
@@ -42,7 +43,7 @@ def test_a_refusal_stops_before_any_shot_with_a_clear_error(tmp_path):
     endpoint = ScriptedEndpoint(httpx2.Response(200, json=completion(None, refusal="I can't help with that.")))
     context = make_context(tmp_path, RecordingGenerator(num_frames=9))
     context.planner = LLMPlanner(endpoint.client())
-    with pytest.raises(LLMRefusalError) as caught:
+    with pytest.raises(LLMRefusalError, match=re.escape("refused: I can't help with that.")) as caught:
         run_director(context, "llm", {"logline": LOGLINE, "shots_wanted": 4, "seed": 0}, 4, 3)
     assert "\n" not in str(caught.value) and "refused: I can't help with that." in str(caught.value)
     assert not (tmp_path / "shots").exists() and not (tmp_path / "script.json").exists()

@@ -1,6 +1,7 @@
 """LoRA: public StoryMem naming onto diffusers modules with rsLoRA scale, own format round trip."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -40,7 +41,7 @@ def test_name_mapping_covers_attention_and_ffn():
     assert "blocks.0.ffn.net.0.proj.lora_A.weight" in converted
     assert "blocks.1.ffn.net.2.lora_B.weight" in converted
     assert len(converted) == LAYERS * len(MODULE_MAP) * 2
-    with pytest.raises(LoraFormatError):
+    with pytest.raises(LoraFormatError, match=re.escape("1 key(s) are not StoryMem/Wan LoRA keys, e.g. 'base_model.model.head.head.lora_A.weight'")):
         convert_original_state_dict({"base_model.model.head.head.lora_A.weight": torch.zeros(1)})
 
 

@@ -1,6 +1,7 @@
 """Memory bank: sink + window policy, snapshots and restore, persistence, edits."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -76,7 +77,7 @@ def test_snapshot_restores_exactly_what_conditioned_a_shot(tmp_path):
     assert all((tmp_path / f"{i}.png").is_file() for i in later)
     redo = bank.add_keyframes("s5", keyframes(50, 1))
     assert redo[0].id not in later
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match=r"^\"no memory snapshot for shot 'never'\"$"):
         bank.restore("never")
 
 
@@ -128,7 +129,7 @@ def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr("memory.bank.os.replace", broken_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match=r"^disk full$"):
         bank.save()
     assert (tmp_path / "bank.json").read_text() == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
@@ -166,7 +167,7 @@ def test_edits_are_reported_and_keep_files(tmp_path):
     assert np.array_equal(bank.image(new.id), image(200))
     assert (tmp_path / "m0001.png").is_file() and (tmp_path / "m0002.png").is_file()
     assert [e.id for e in bank.snapshot("s2")] == ["m0001", "m0002", "m0003"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^memory entry m0001 is not active$"):
         bank.pin("m0001")
 
 
@@ -185,8 +186,8 @@ def test_pinned_entries_survive_and_count_against_capacity(tmp_path):
 
 
 def test_rejects_bad_images_and_policies(tmp_path):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("need capacity >= 1 and 0 <= sink <= capacity, got 2, 3")):
         MemoryBank(tmp_path, capacity=2, sink=3)
     bank = MemoryBank(tmp_path)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^expected a uint8 image, got float32$"):
         bank.add_reference(np.zeros((4, 4, 3), dtype=np.float32))

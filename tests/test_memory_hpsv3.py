@@ -1,6 +1,7 @@
 """HPSv3 on transformers 5 Qwen2-VL classes, with a tiny random model in the 4.45 key layout."""
 
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -131,10 +132,10 @@ def test_prompt_is_hpsv3s_instruction_with_an_empty_prompt():
 
 
 def test_unexpected_or_missing_keys_are_refused(tmp_path):
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match=re.escape("unexpected keys in HPSv3 checkpoint: ['other.weight']")):
         split_hpsv3_state_dict({"rm_head.0.weight": torch.zeros(1), "other.weight": torch.zeros(1)})
     write_tiny_hpsv3(tmp_path, drop=["model.norm.weight"])
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match=re.escape('Missing key(s) in state_dict: "language_model.norm.weight"')):
         HPSv3Scorer.from_checkpoint(tmp_path, device="cpu")
 
 

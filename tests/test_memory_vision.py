@@ -98,9 +98,9 @@ def test_missing_checkpoint_file_falls_back(caplog, tmp_path):
 
 
 def test_unknown_names_are_errors():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^unknown embedder 'resnet': use auto, clip, "):
         vision.load_embedder("resnet")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^unknown quality scorer 'laion': use auto, hpsv3, brisque or "):
         vision.load_quality_scorer("laion")
 
 

@@ -90,5 +90,5 @@ def test_installed_rope_keeps_transformer_output_without_memory():
 
 def test_memory_needs_the_replacement_module():
     model = tiny_transformer(36, seed=0)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match=r"^memory frames need MemoryRotaryPosEmbed; call install_memory_rope first$"):
         set_memory_frames(model, 1)

@@ -1,5 +1,9 @@
 """WanGenerator end to end on the tiny model through ShotRequest, and clear missing-model errors."""
 
+import re
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -34,7 +38,9 @@ def test_native_format(tiny):
     (ShotMode.T2V, 0, 17), (ShotMode.M2V, 3, 17), (ShotMode.MI2V, 3, 16), (ShotMode.MM2V, 3, 12),
 ])
 def test_each_mode_end_to_end(tiny, mode, memory, expected):
+    started = time.perf_counter()
     result = tiny.generate(request(tiny, mode, memory))
+    elapsed = time.perf_counter() - started
     assert expected == output_frame_count(mode, TINY_FRAMES)
     assert result.frames.shape == (expected, TINY_HEIGHT, TINY_WIDTH, 3)
     assert result.frames.dtype == np.uint8
@@ -42,7 +48,10 @@ def test_each_mode_end_to_end(tiny, mode, memory, expected):
     assert (meta["mode"], meta["M"], meta["seed"], meta["steps"]) == (mode.value, memory, 1, 2)
     assert meta["effective_mode"] == mode.value
     assert meta["shift"] == (12.0 if mode is ShotMode.T2V else 4.0)
-    assert meta["timings"]["total_s"] > 0 and meta["model_ids"]["i2v"]
+    assert meta["num_frames"] == expected
+    # The timing is this call's, in seconds: positive and within the wall time measured around it.
+    assert 0 < meta["timings"]["total_s"] <= round(elapsed, 4) + 1e-4
+    assert Path(meta["model_ids"]["i2v"], "model_index.json").is_file()
 
 
 def test_same_seed_same_frames_and_seed_matters(tiny):
@@ -70,7 +79,7 @@ def test_reference_images_make_t2v_an_m2v_shot(tiny):
 
 def test_missing_local_folder_is_one_clear_error(tmp_path):
     missing = tmp_path / "no-such-wan"
-    with pytest.raises(ModelNotFoundError) as info:
+    with pytest.raises(ModelNotFoundError, match=re.escape(f"Wan model '{missing}' not found: no such folder; pass a local folder")) as info:
         load_m2v_pipeline(str(missing), device="cpu")
     message = str(info.value)
     assert "\n" not in message and str(missing) in message and "local folder" in message
@@ -80,7 +89,7 @@ def test_missing_local_folder_is_one_clear_error(tmp_path):
 def test_offline_hub_id_is_one_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model = "storymem-tests/not-a-real-wan-model"
-    with pytest.raises(ModelNotFoundError) as info:
+    with pytest.raises(ModelNotFoundError, match=re.escape(f"Wan model '{model}' not found: not in the local hub cache and HF_HUB_OFFLINE is set; download it with `hf download {model}`")) as info:
         WanGenerator.from_pretrained(model=model, t2v_model=None, device="cpu")
     message = str(info.value)
     assert "\n" not in message and model in message and f"hf download {model}" in message
