@@ -8,15 +8,17 @@ plan -> prepare_shot -> generate -> remember -> critique --accept/keep_best--> c
               |            +------ edit_memory <----+ (drop a misleading keyframe)
               +-------------------------------------------------------------------> assemble -> END
 ```
-State is JSON-native (the script, a cursor, attempt records); the generator, memory bank, vision
-models and critic travel in the run context. Frames never enter the state: each attempt is
-written under `shots/attempts/` and read back by the next node, so a resumed run finds them.
-Every loop is bounded: the cursor only moves forward and attempts stop at `max_attempts`.
+State is JSON-native (the script, a cursor, the attempts as `Take` records); the generator, memory
+bank, vision models and critic travel in the run context. The graph makes one version of the
+story folder (`director.run.workspace`): every attempt is a take under `takes/<shot>/`, the kept
+one goes into the version's manifest, and shots the version already has are skipped. Frames never
+enter the state: each attempt's frames are written beside its take and read back by the next
+node, so a resumed run finds them. Every loop is bounded: the cursor only moves forward and
+attempts stop at `max_attempts`.
 """
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import time
 from collections.abc import Callable
@@ -28,16 +30,17 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
+from director.planning.planner import DEFAULT_SHOTS, PromptRefiner
 from director.run.context import Components, DirectorContext
 from director.run.critic import Levers, ShotScores
-from director.planning.planner import DEFAULT_SHOTS
-from director.story import Story
 from director.run.files import atomic_path
+from director.run.versions import ShotEntry, Take, Version
 from director.run.workspace import Workspace
+from director.story import Story
 from generator.base import CONTEXT_FRAMES, ShotMode, ShotRequest
-from memory.remember import bank_embeddings
+from memory.remember import Proposal, keep_keyframes, propose_keyframes
 from memory.scores import consistency, misleading_entries, prompt_following
-from memory.select import FrameAnalysis, Keyframe, analyse_frames
+from memory.select import FrameAnalysis
 
 #: Seeds of successive attempts at one shot differ by this prime, so retries never repeat a seed.
 RETRY_SEED_STEP = 100_003
@@ -48,10 +51,12 @@ class DirectorState(TypedDict, total=False):
     shots_wanted: int
     seed: int
     references: list[str]  # extra reference image files for the initial memory (MR2V)
+    thread: str  # the thread id, recorded in the version this run makes
+    note: str  # why the version exists (recorded in it)
     story: dict[str, Any]
     cursor: int  # index in story.shots of the shot being made
     attempt: int  # attempts made on that shot so far
-    attempts: list[dict[str, Any]]  # one record per attempt: seed, mode, memory, scores, decision
+    attempts: list[dict[str, Any]]  # one `Take` record per attempt
     decision: str
     film: dict[str, Any]
 
@@ -76,12 +81,15 @@ def _story(state: DirectorState) -> Story:
     return Story.model_validate(state["story"])
 
 
-def _attempt_frames(workspace: Workspace, shot_id: str, number: int):
-    return workspace.inside(f"shots/attempts/{shot_id}_{number}.npy")
+def _takes(state: DirectorState) -> list[Take]:
+    return [Take.model_validate(a) for a in state.get("attempts", [])]
 
 
-def _attempt_analysis(workspace: Workspace, shot_id: str, number: int):
-    return workspace.inside(f"shots/attempts/{shot_id}_{number}.analysis.npz")
+def _draft(workspace: Workspace) -> Version:
+    version = workspace.draft()
+    if version is None:
+        raise RuntimeError(f"{workspace.root} has no version being made")
+    return version
 
 
 # --- nodes -------------------------------------------------------------------------------------
@@ -89,19 +97,22 @@ def _attempt_analysis(workspace: Workspace, shot_id: str, number: int):
 
 @_logged
 def plan(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
-    """Use the folder's script when there is one (a resume), else ask the planner for one."""
+    """Use the version being made when there is one (a resume), else start one from the given
+    script or from the planner's."""
     ctx = runtime.context.resolve()
     _remove_partial_files(ctx.workspace)
-    if ctx.workspace.exists():
-        story = ctx.workspace.load_script()
-    elif state.get("story"):
-        story = Story.model_validate(state["story"])
-        ctx.workspace.save_script(story)
+    version = ctx.workspace.draft()
+    if version is not None:
+        story = Story.model_validate(version.script)
     else:
-        if ctx.planner is None:
+        if state.get("story"):
+            story = Story.model_validate(state["story"])
+        elif ctx.planner is None:
             raise ValueError("no script in the story folder and no planner to write one")
-        story = ctx.planner.plan(state["logline"], state.get("shots_wanted", DEFAULT_SHOTS), state.get("seed", 0))
-        ctx.workspace.save_script(story)
+        else:
+            story = ctx.planner.plan(state["logline"], state.get("shots_wanted", DEFAULT_SHOTS), state.get("seed", 0))
+        note = state.get("note") or (f"made from the logline: {state['logline']}" if state.get("logline") else "made from a script")
+        ctx.workspace.start_version(story, note=note, thread=state.get("thread", "langgraph"))
     ctx.workspace.log("plan", title=story.title, shots=len(story.shots), scenes=len(story.scenes), fingerprint=story.fingerprint())
     if not ctx.bank.entries:
         _seed_memory(ctx, story, state.get("references", []))
@@ -130,21 +141,22 @@ def _seed_memory(ctx: Components, story: Story, extra: list[str]) -> None:
 
 @_logged
 def prepare_shot(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
-    """Move to the first unfinished shot and set the memory to what conditions it."""
+    """Move to the first shot the version does not have yet and set the memory to what conditions it."""
     ctx = runtime.context.resolve()
     story = _story(state)
+    done = _draft(ctx.workspace).shots
     cursor = state.get("cursor", 0)
-    while cursor < len(story.shots) and ctx.workspace.is_done(story.shots[cursor].id):
+    while cursor < len(story.shots) and story.shots[cursor].id in done:
         cursor += 1
     if cursor == len(story.shots):
         return {"cursor": cursor}
     shot = story.shots[cursor]
     if shot.id in ctx.bank.snapshots:
-        ctx.bank.restore(shot.id)  # a redo after a crash: the memory this shot had, nothing added since
+        ctx.bank.restore(shot.id)  # a redo: the memory this shot had, nothing added since
     else:
         ctx.bank.record_snapshot(shot.id)
     ctx.bank.save()
-    shutil.rmtree(ctx.workspace.shots_dir / "attempts", ignore_errors=True)  # leftovers of a killed run
+    ctx.workspace.remove_scratch(shot.id)  # leftovers of a killed run
     return {"cursor": cursor, "attempt": 0, "attempts": []}
 
 
@@ -157,16 +169,20 @@ def shot_mode(story: Story, index: int, has_memory: bool, continuation: ShotMode
 
 @_logged
 def generate(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+    """Generate one attempt and keep it as a take: its video and record, and its raw frames for
+    the nodes that judge it."""
+    from director.film.video import write_video
+
     ctx = runtime.context.resolve()
     story = _story(state)
     index = state["cursor"]
     shot = story.shots[index]
-    number = state.get("attempt", 0) + 1
+    attempt = state.get("attempt", 0) + 1
     memory = ctx.bank.active()
     mode = shot_mode(story, index, bool(memory), ctx.continuation)
-    context = list(ctx.workspace.load_tail(story.shots[index - 1].id)[-CONTEXT_FRAMES[mode]:]) if CONTEXT_FRAMES[mode] else []
+    previous = _previous_frames(ctx.workspace, story, index, CONTEXT_FRAMES[mode])
     scene = story.scene(shot.scene)
-    seed = shot.seed + RETRY_SEED_STEP * (number - 1)
+    seed = shot.seed + RETRY_SEED_STEP * (attempt - 1)
     gen = ctx.generator
     request = ShotRequest(
         shot_id=shot.id,
@@ -174,7 +190,7 @@ def generate(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
         mode=mode,
         seed=seed,
         memory=[ctx.bank.image(entry.id) for entry in memory],
-        context=context,
+        context=previous,
         num_frames=gen.num_frames,
         width=gen.width,
         height=gen.height,
@@ -191,84 +207,91 @@ def generate(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
     started = time.perf_counter()
     result = gen.generate(request)
     seconds = time.perf_counter() - started
-    path = _attempt_frames(ctx.workspace, shot.id, number)
-    with atomic_path(path) as temp:
+    take = Take(
+        shot_id=shot.id,
+        number=ctx.workspace.next_take(shot.id),
+        attempt=attempt,
+        prompt=shot.prompt,
+        seed=seed,
+        mode=mode.value,
+        memory=[e.id for e in memory],
+        frames=int(len(result.frames)),
+        fps=gen.fps,
+        seconds=round(seconds, 3),
+        backend=gen.name,
+        generator=result.metadata,
+    )
+    with atomic_path(ctx.workspace.take_path(shot.id, take.number, ".frames.npy")) as temp:
         np.save(temp, result.frames)
-    record = {
-        "number": number,
-        "seed": seed,
-        "mode": mode.value,
-        "prompt": shot.prompt,
-        "memory": [e.id for e in memory],
-        "frames": int(len(result.frames)),
-        "seconds": round(seconds, 3),
-    }
-    ctx.workspace.log("generate", shot=shot.id, backend=gen.name, generator=result.metadata, **record)
-    return {"attempt": number, "attempts": [*state.get("attempts", []), record]}
+    write_video(result.frames, gen.fps, ctx.workspace.take_path(shot.id, take.number, ".mp4"))
+    ctx.workspace.save_take(take)  # the record last: a take exists once its record does
+    ctx.workspace.log("generate", shot=shot.id, take=take.name, **take.model_dump(include={"attempt", "seed", "mode", "memory", "frames", "seconds", "generator"}))
+    return {"attempt": attempt, "attempts": [*state.get("attempts", []), take.model_dump(mode="json")]}
+
+
+def _previous_frames(workspace: Workspace, story: Story, index: int, count: int) -> list[np.ndarray]:
+    """The last `count` frames of the previous shot's kept take in this version (lossless)."""
+    if not count:
+        return []
+    previous = story.shots[index - 1].id
+    return list(workspace.take_tail(previous, _draft(workspace).shots[previous].take)[-count:])
+
+
+def _frames(workspace: Workspace, take: Take) -> np.ndarray:
+    return np.load(workspace.take_path(take.shot_id, take.number, ".frames.npy"), mmap_mode="r")
+
+
+def _proposal(workspace: Workspace, take: Take) -> Proposal:
+    return Proposal(FrameAnalysis.load(workspace.take_path(take.shot_id, take.number, ".analysis.npz")), take.keyframes)
 
 
 @_logged
 def remember(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
-    """Embed and score every frame once, and pick this attempt's keyframe candidates."""
+    """Ask memory to analyse the attempt (every frame once) and propose its keyframes."""
     ctx = runtime.context.resolve()
-    shot = _story(state).shots[state["cursor"]]
-    number = state["attempt"]
-    frames = np.load(_attempt_frames(ctx.workspace, shot.id, number), mmap_mode="r")
-    analysis = analyse_frames(frames, ctx.embedder, ctx.scorer, stride=ctx.selection.stride)
-    keyframes = analysis.select(frames, bank_embeddings(ctx.bank, ctx.embedder), ctx.selection)
-    with atomic_path(_attempt_analysis(ctx.workspace, shot.id, number)) as temp:
-        with open(temp, "wb") as f:
-            np.savez(f, indices=np.array(analysis.indices), embeddings=analysis.embeddings, scores=analysis.scores)
-    attempts = [dict(a) for a in state["attempts"]]
-    attempts[-1]["keyframes"] = [k.frame_index for k in keyframes]
-    attempts[-1]["analysis"] = {"embedder": analysis.embedder_name, "scorer": analysis.scorer_name, "threshold": analysis.threshold}
-    ctx.workspace.log("remember", shot=shot.id, attempt=number, keyframes=attempts[-1]["keyframes"], **attempts[-1]["analysis"])
-    return {"attempts": attempts}
-
-
-def _load_analysis(workspace: Workspace, shot_id: str, number: int, names: dict[str, Any]) -> FrameAnalysis:
-    with np.load(_attempt_analysis(workspace, shot_id, number)) as data:
-        return FrameAnalysis(
-            indices=data["indices"].tolist(),
-            embeddings=data["embeddings"],
-            scores=data["scores"],
-            embedder_name=names["embedder"],
-            scorer_name=names["scorer"],
-            threshold=names["threshold"],
-        )
+    takes = _takes(state)
+    take = takes[-1]
+    proposal = propose_keyframes(_frames(ctx.workspace, take), ctx.bank, ctx.embedder, ctx.scorer, ctx.selection)
+    with atomic_path(ctx.workspace.take_path(take.shot_id, take.number, ".analysis.npz")) as temp:
+        proposal.analysis.save(temp)
+    take.keyframes = proposal.keyframes
+    ctx.workspace.save_take(take)
+    names = {"embedder": proposal.analysis.embedder_name, "scorer": proposal.analysis.scorer_name, "threshold": proposal.analysis.threshold}
+    ctx.workspace.log("remember", shot=take.shot_id, take=take.name, keyframes=take.keyframes, **names)
+    return {"attempts": [t.model_dump(mode="json") for t in takes]}
 
 
 @_logged
 def critique(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
     ctx = runtime.context.resolve()
     story = _story(state)
-    shot = story.shots[state["cursor"]]
-    attempts = [dict(a) for a in state["attempts"]]
-    current = attempts[-1]
-    analysis = _load_analysis(ctx.workspace, shot.id, current["number"], current["analysis"])
-    scores = _score(ctx, story, state["cursor"], analysis, current)
-    accepted = [
-        ctx.workspace.load_shot_record(s.id).get("scores", {}) for s in story.shots[: state["cursor"]] if ctx.workspace.is_done(s.id)
-    ]
+    index = state["cursor"]
+    shot = story.shots[index]
+    takes = _takes(state)
+    take = takes[-1]
+    scores = _score(ctx, story, index, _proposal(ctx.workspace, take).analysis, take)
+    version = _draft(ctx.workspace)
+    accepted = [ctx.workspace.load_take(s.id, version.shots[s.id].take).scores for s in story.shots[:index] if s.id in version.shots]
     levers = Levers(
-        can_refine_prompt=callable(getattr(ctx.planner, "refine_prompt", None)),
+        can_refine_prompt=isinstance(ctx.planner, PromptRefiner),
         misleading_memory=misleading_entries(ctx.bank, ctx.embedder, shot.characters),
-        memory_edited=any(a.get("decision", {}).get("action") == "edit_memory" for a in attempts),
+        memory_edited=any((t.decision or {}).get("action") == "drop_memory" for t in takes),
     )
-    decision = ctx.critic.decide(scores, current["number"], accepted, levers)
-    current["scores"], current["overall"], current["decision"] = scores.to_dict(), scores.overall(), decision.to_dict()
-    ctx.workspace.log("critique", shot=shot.id, attempt=current["number"], action=decision.action, reason=decision.reason, drop=decision.drop, scores=scores.to_dict())
-    return {"attempts": attempts, "decision": decision.action}
+    decision = ctx.critic.decide(scores, take.attempt, accepted, levers)
+    take.scores, take.overall, take.decision = scores.to_dict(), scores.overall(), decision.to_dict()
+    ctx.workspace.save_take(take)
+    ctx.workspace.log("critique", shot=shot.id, take=take.name, attempt=take.attempt, action=decision.action, reason=decision.reason, drop=decision.drop, scores=scores.to_dict())
+    return {"attempts": [t.model_dump(mode="json") for t in takes], "decision": decision.action}
 
 
 @_logged
-def edit_memory(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+def drop_memory(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
     """Drop the entries the critic found misleading; the next attempt sees the edited memory."""
     ctx = runtime.context.resolve()
-    shot = _story(state).shots[state["cursor"]]
-    for entry_id in state["attempts"][-1]["decision"]["drop"]:
+    take = _takes(state)[-1]
+    for entry_id in take.decision["drop"]:
         ctx.bank.drop(entry_id)
-    ctx.bank.record_snapshot(shot.id)
+    ctx.bank.record_snapshot(take.shot_id)
     ctx.bank.save()
     return {}
 
@@ -280,25 +303,25 @@ def refine_prompt(state: DirectorState, runtime: Runtime[DirectorContext]) -> di
     story = _story(state)
     index = state["cursor"]
     shot = story.shots[index]
-    critique = state["attempts"][-1]["decision"]["reason"]
+    critique = _takes(state)[-1].decision["reason"]
     try:
         prompt = ctx.planner.refine_prompt(shot, story, critique)
     except Exception as error:  # an LLM outage must not end the story: the next attempt reseeds
         ctx.workspace.log("refine_prompt", shot=shot.id, error=f"{type(error).__name__}: {error}")
         return {}
     story.shots[index] = shot.model_copy(update={"prompt": prompt})
-    ctx.workspace.save_script(story)
+    ctx.workspace.save_draft_script(_draft(ctx.workspace), story)
     ctx.workspace.log("refine_prompt", shot=shot.id, before=shot.prompt, after=prompt)
     return {"story": story.model_dump(mode="json")}
 
 
-def _score(ctx: Components, story: Story, index: int, analysis: FrameAnalysis, attempt: dict[str, Any]) -> ShotScores:
+def _score(ctx: Components, story: Story, index: int, analysis: FrameAnalysis, take: Take) -> ShotScores:
     """Quality: mean frame score. Consistency: the attempt's keyframes (all analysed frames when
     none passed the gate) against the memory showing the shot's characters. Continuity: first
     frame against the previous shot's last, for continuations. Prompt: text-frame similarity."""
     shot = story.shots[index]
-    rows = [analysis.indices.index(i) for i in attempt["keyframes"]] or list(range(len(analysis.indices)))
-    previous = ctx.workspace.load_tail(story.shots[index - 1].id)[-1] if attempt["mode"] in ("mi2v", "mm2v") else None
+    rows = [analysis.indices.index(i) for i in take.keyframes] or list(range(len(analysis.indices)))
+    previous = _previous_frames(ctx.workspace, story, index, 1)[-1] if take.mode in ("mi2v", "mm2v") else None
     agreement = consistency(
         analysis.embeddings[rows],
         ctx.bank,
@@ -321,75 +344,58 @@ def _score(ctx: Components, story: Story, index: int, analysis: FrameAnalysis, a
 
 @_logged
 def commit(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
-    """Keep the chosen attempt: memory first, then the shot files (the record last).
+    """Keep the chosen take: memory first, then the version's manifest (which marks the shot done).
 
     A kill can land anywhere in here, and a resumed run runs the node again. So it is idempotent:
-    a shot whose record exists is finished; otherwise the memory is first set back to the shot's
-    snapshot, dropping keyframes a cut-short commit may have saved.
+    a shot the version has is finished; otherwise memory starts again from the shot's snapshot,
+    dropping keyframes a cut-short commit may have saved.
     """
     ctx = runtime.context.resolve()
     story = _story(state)
     shot = story.shots[state["cursor"]]
     done = {"cursor": state["cursor"] + 1, "attempts": [], "attempt": 0}
-    if ctx.workspace.is_done(shot.id):
-        story = ctx.workspace.load_script()  # with the kept attempt's prompt
-        frames_made = int(ctx.workspace.load_shot_record(shot.id)["frames"])
+    version = _draft(ctx.workspace)
+    if shot.id in version.shots:
+        story = Story.model_validate(version.script)  # with the kept take's prompt
+        frames_made = ctx.workspace.load_take(shot.id, version.shots[shot.id].take).frames
         runtime.stream_writer({"shot_done": shot.id, "index": state["cursor"], "total": len(story.shots), "frames": frames_made})
         return {**done, "story": story.model_dump(mode="json")}
-    attempts = state["attempts"]
-    chosen = attempts[-1] if state["decision"] == "accept" else max(attempts, key=lambda a: a.get("overall", 0.0))
-    frames = np.load(_attempt_frames(ctx.workspace, shot.id, chosen["number"]))
-    analysis = _load_analysis(ctx.workspace, shot.id, chosen["number"], chosen["analysis"])
-    row = {frame: position for position, frame in enumerate(analysis.indices)}
-    keyframes = [
-        Keyframe(
-            frame_index=i,
-            image=frames[i],
-            embedding=analysis.embeddings[row[i]],
-            score=float(analysis.scores[row[i]]),
-            scorer=analysis.scorer_name,
-            embedder=analysis.embedder_name,
-        )
-        for i in chosen["keyframes"]
-    ]
-    ctx.bank.restore(shot.id)
-    added = ctx.bank.add_keyframes(shot.id, keyframes)
-    ctx.bank.record_snapshot(shot.id, chosen["memory"])  # what conditioned the kept attempt
-    ctx.bank.save()  # keyframes and snapshot in one atomic write
-    if chosen["prompt"] != shot.prompt:  # the kept attempt came before a prompt refinement
-        story.shots[state["cursor"]] = shot = shot.model_copy(update={"prompt": chosen["prompt"]})
-        ctx.workspace.save_script(story)
-    record = {
-        "shot_id": shot.id,
-        "mode": chosen["mode"],
-        "seed": chosen["seed"],
-        "attempt": chosen["number"],
-        "attempts": len(attempts),
-        "decision": state["decision"],
-        "scores": chosen.get("scores", {}),
-        "prompt": chosen["prompt"],
-        "memory": chosen["memory"],
-        "keyframes": [e.id for e in added],
-        "backend": ctx.generator.name,
-        "history": [{k: a.get(k) for k in ("number", "seed", "overall", "decision")} for a in attempts],
-    }
-    ctx.workspace.save_shot(shot.id, frames, ctx.generator.fps, record)
-    shutil.rmtree(ctx.workspace.shots_dir / "attempts", ignore_errors=True)
-    ctx.workspace.log("commit", shot=shot.id, attempt=chosen["number"], decision=state["decision"], frames=int(len(frames)), keyframes=record["keyframes"])
-    runtime.stream_writer({"shot_done": shot.id, "index": state["cursor"], "total": len(story.shots), "frames": int(len(frames))})
+    takes = _takes(state)
+    chosen = takes[-1] if state["decision"] == "accept" else max(takes, key=lambda t: t.overall or 0.0)
+    frames = np.load(ctx.workspace.take_path(shot.id, chosen.number, ".frames.npy"))
+    added = keep_keyframes(ctx.bank, shot.id, frames, _proposal(ctx.workspace, chosen), conditioned_on=chosen.memory)
+    if chosen.prompt != shot.prompt:  # the kept take came before a prompt refinement
+        story.shots[state["cursor"]] = shot = shot.model_copy(update={"prompt": chosen.prompt})
+        ctx.workspace.save_draft_script(version, story)
+    entry = ShotEntry(
+        take=chosen.number,
+        attempts=[t.number for t in takes],
+        decision=state["decision"],
+        memory=chosen.memory,
+        keyframes=[e.id for e in added],
+    )
+    ctx.workspace.commit_shot(version, shot.id, entry, frames)
+    ctx.workspace.log("commit", shot=shot.id, take=chosen.name, attempt=chosen.attempt, decision=state["decision"], frames=chosen.frames, keyframes=entry.keyframes)
+    runtime.stream_writer({"shot_done": shot.id, "index": state["cursor"], "total": len(story.shots), "frames": chosen.frames})
     return {**done, "story": story.model_dump(mode="json")}
 
 
 @_logged
 def assemble(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+    """Join the version's takes into its film, make it the current version, write the report."""
     from director.film.assemble import assemble as assemble_film
     from director.film.report import write_report
 
     ctx = runtime.context.resolve()
     story = _story(state)
-    film = assemble_film(ctx.workspace, story, ctx.generator.fps)
+    version = _draft(ctx.workspace)
+    film = assemble_film(ctx.workspace, version, story, ctx.generator.fps)
+    last = story.shots[-1].id
+    parent = ctx.workspace.version(version.parent) if version.parent else None
+    carried = parent is not None and parent.bank is not None and parent.shots.get(last) == version.shots[last]
+    ctx.workspace.finish_version(version, film, parent.bank if carried else list(ctx.bank.active_ids))
     write_report(ctx.workspace, story)
-    ctx.workspace.log("assemble", **film)
+    ctx.workspace.log("assemble", version=version.number, **film)
     return {"film": film}
 
 
@@ -403,20 +409,20 @@ def after_prepare(state: DirectorState) -> str:
 def after_critique(state: DirectorState, runtime: Runtime[DirectorContext]) -> str:
     if state["decision"] in ("accept", "keep_best") or state["attempt"] >= runtime.context.resolve().critic.max_attempts:
         return "commit"
-    return {"regenerate": "generate", "refine_prompt": "refine_prompt", "edit_memory": "edit_memory"}[state["decision"]]
+    return {"regenerate": "generate", "refine_prompt": "refine_prompt", "drop_memory": "drop_memory"}[state["decision"]]
 
 
 def build_graph(checkpointer=None):
     builder = StateGraph(DirectorState, context_schema=DirectorContext)
-    for node in (plan, prepare_shot, generate, remember, critique, edit_memory, refine_prompt, commit, assemble):
+    for node in (plan, prepare_shot, generate, remember, critique, drop_memory, refine_prompt, commit, assemble):
         builder.add_node(node.__name__, node)
     builder.add_edge(START, "plan")
     builder.add_edge("plan", "prepare_shot")
     builder.add_conditional_edges("prepare_shot", after_prepare, ["generate", "assemble"])
     builder.add_edge("generate", "remember")
     builder.add_edge("remember", "critique")
-    builder.add_conditional_edges("critique", after_critique, ["generate", "refine_prompt", "edit_memory", "commit"])
-    builder.add_edge("edit_memory", "generate")
+    builder.add_conditional_edges("critique", after_critique, ["generate", "refine_prompt", "drop_memory", "commit"])
+    builder.add_edge("drop_memory", "generate")
     builder.add_edge("refine_prompt", "generate")
     builder.add_edge("commit", "prepare_shot")
     builder.add_edge("assemble", END)
@@ -431,23 +437,24 @@ def recursion_limit(shots: int, max_attempts: int) -> int:
 
 def run_director(
     components: Components,
-    story_id: str,
+    thread: str,
     inputs: dict[str, Any],
     shots: int,
     max_attempts: int,
     on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) one story with checkpoints in the story folder's state.sqlite; returns the
-    final state. `on_event` receives the progress events the nodes stream (LangGraph's "custom"
-    stream mode): one per node finished, and one `shot_done` per committed shot.
+    """Run (or resume) the making of one version, with checkpoints in the story folder's
+    state.sqlite under `thread`; returns the final state. `on_event` receives the progress events
+    the nodes stream (LangGraph's "custom" stream mode): one per node finished, and one
+    `shot_done` per committed shot.
 
     A run that stopped part-way has pending nodes in its checkpoint: it is resumed from there.
-    Otherwise the graph starts from `plan`, which reuses the folder's script and skips the shots
-    already on disk, so even a lost checkpoint file only costs the shot that was in flight.
+    Otherwise the graph starts from `plan`, which reuses the version being made and skips the
+    shots it already has, so even a lost checkpoint file only costs the shot that was in flight.
     """
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    config = {"configurable": {"thread_id": story_id}, "recursion_limit": recursion_limit(shots, max_attempts)}
+    config = {"configurable": {"thread_id": thread}, "recursion_limit": recursion_limit(shots, max_attempts)}
     context = DirectorContext(max_attempts=max_attempts, components=components)
     connection = sqlite3.connect(components.workspace.state_path, check_same_thread=False)
     try:
@@ -456,7 +463,7 @@ def run_director(
         if pending:  # a resumed run skips `plan`, so it cleans up here
             components.workspace.log("resume", at=list(pending))
             _remove_partial_files(components.workspace)
-        for event in graph.stream(None if pending else inputs, config, context=context, stream_mode="custom"):
+        for event in graph.stream(None if pending else {**inputs, "thread": thread}, config, context=context, stream_mode="custom"):
             if on_event is not None:
                 on_event(event)
         return graph.get_state(config).values

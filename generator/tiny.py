@@ -29,7 +29,10 @@ TEXT_DIM = 32
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("STORYMEM_CACHE") or Path.home() / ".cache" / "storymem")
+    """storymem's one cache folder: $STORYMEM_CACHE, else $XDG_CACHE_HOME/storymem, else ~/.cache/storymem."""
+    if os.environ.get("STORYMEM_CACHE"):
+        return Path(os.environ["STORYMEM_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "storymem"
 
 
 def build_tokenizer() -> T5TokenizerFast:

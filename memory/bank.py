@@ -16,7 +16,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +25,7 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from memory.select import Keyframe
+from memory.vision import ImageEmbedder
 
 __all__ = ["Keyframe", "MemoryBank", "MemoryEntry", "EventCallback"]
 
@@ -178,17 +179,24 @@ class MemoryBank:
         path = self.folder / f"{entry_id}.npy"
         return np.load(path) if path.is_file() else None
 
-    def active_embeddings(self, embedder: str) -> np.ndarray | None:
-        """(N, D) embeddings of the active entries made by `embedder`, or None when there are none.
-
-        Embeddings from another model are not comparable, so they are left out.
-        """
-        rows = []
-        for entry in self.active():
-            vector = self.embedding(entry.id) if entry.embedder == embedder else None
-            if vector is not None:
-                rows.append(vector)
-        return np.stack(rows).astype(np.float32) if rows else None
+    def embeddings(self, entry_ids: Sequence[str], embedder: ImageEmbedder) -> np.ndarray:
+        """(N, D) embeddings of `entry_ids` by `embedder`: stored ones where that model made them,
+        the rest computed once and stored (embeddings from another model are not comparable)."""
+        rows: dict[str, np.ndarray] = {}
+        missing = []
+        for entry_id in entry_ids:
+            vector = self.embedding(entry_id) if self.entry(entry_id).embedder == embedder.name else None
+            if vector is None:
+                missing.append(entry_id)
+            else:
+                rows[entry_id] = vector
+        if missing:
+            for entry_id, vector in zip(missing, embedder.embed_images([self.image(i) for i in missing])):
+                self.set_embedding(entry_id, vector, embedder.name)
+                rows[entry_id] = np.asarray(vector, dtype=np.float32)
+        if not entry_ids:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([rows[i] for i in entry_ids]).astype(np.float32)
 
     def snapshot(self, shot_id: str) -> list[MemoryEntry]:
         """The entries that conditioned `shot_id`, in conditioning order."""

@@ -42,23 +42,6 @@ def reference_entries(bank: MemoryBank, characters: Sequence[str] = ()) -> list[
     return tagged or [e.id for e in bank.active()]
 
 
-def _bank_embeddings(bank: MemoryBank, ids: list[str], embedder: ImageEmbedder) -> np.ndarray:
-    """Stored embeddings where they come from `embedder`; the rest computed and stored in the bank."""
-    rows: dict[str, np.ndarray] = {}
-    missing = []
-    for entry_id in ids:
-        vector = bank.embedding(entry_id) if bank.entry(entry_id).embedder == embedder.name else None
-        if vector is None:
-            missing.append(entry_id)
-        else:
-            rows[entry_id] = vector
-    if missing:
-        for entry_id, vector in zip(missing, embedder.embed_images([bank.image(i) for i in missing])):
-            bank.set_embedding(entry_id, vector, embedder.name)
-            rows[entry_id] = vector
-    return np.stack([rows[i] for i in ids]).astype(np.float32)
-
-
 def consistency(
     keyframe_embeddings: np.ndarray,
     bank: MemoryBank,
@@ -77,7 +60,7 @@ def consistency(
     memory = None
     keys = np.asarray(keyframe_embeddings, dtype=np.float32)
     if ids and len(keys):
-        similarity = keys @ _bank_embeddings(bank, ids, embedder).T
+        similarity = keys @ bank.embeddings(ids, embedder).T
         memory = float(similarity.max(axis=1).mean())
     continuity = None
     if previous_last_frame is not None and first_frame_embedding is not None:
@@ -106,7 +89,7 @@ def misleading_entries(bank: MemoryBank, embedder: ImageEmbedder, characters: Se
     ids = reference_entries(bank, characters)
     if len(ids) < 3:
         return []
-    vectors = _bank_embeddings(bank, ids, embedder)
+    vectors = bank.embeddings(ids, embedder)
     similarity = vectors @ vectors.T
     agreement = (similarity.sum(axis=1) - np.diag(similarity)) / (len(ids) - 1)
     order = np.argsort(agreement, kind="stable")

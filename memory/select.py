@@ -6,8 +6,10 @@ models once per shot and `select_keyframes` only does arithmetic on the cached a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,6 +28,16 @@ class SelectionConfig(BaseModel):
     bank_similarity: float = Field(default=0.9, description="Drop a keyframe more similar than this to a bank entry.")
     stride: int = Field(default=1, ge=1, description="Analyse every stride-th frame only.")
     quality_threshold: float | None = Field(default=None, description="Quality gate; None uses the scorer's own threshold.")
+
+    @classmethod
+    def for_embedder(cls, embedder: object, quality_threshold: float | None = None) -> SelectionConfig:
+        """The published algorithm with the novelty (tau start) and deduplication thresholds the
+        embedder states for its own similarity scale; StoryMem's 0.9 when it states none (CLIP)."""
+        return cls(
+            tau_start=float(getattr(embedder, "novelty_threshold", 0.9)),
+            bank_similarity=float(getattr(embedder, "dedup_threshold", 0.9)),
+            quality_threshold=quality_threshold,
+        )
 
 
 @dataclass
@@ -54,28 +66,50 @@ class FrameAnalysis:
 
     def select(
         self,
-        frames: Sequence[np.ndarray],
         bank_embeddings: np.ndarray | None = None,
         config: SelectionConfig = SelectionConfig(),
         threshold: float | None = None,
-    ) -> list[Keyframe]:
-        """Keyframes of this shot, with frame indices into `frames` (strides accounted for)."""
+    ) -> list[int]:
+        """Frame indices of this shot's keyframes (strides accounted for)."""
         if threshold is not None:
             gate = threshold
         else:
             gate = self.threshold if config.quality_threshold is None else config.quality_threshold
-        chosen = select_keyframes(self.embeddings, self.scores, gate, bank_embeddings, config)
+        return [self.indices[i] for i in select_keyframes(self.embeddings, self.scores, gate, bank_embeddings, config)]
+
+    def keyframes(self, frames: Sequence[np.ndarray], frame_indices: Sequence[int]) -> list[Keyframe]:
+        """The chosen frames as bank-ready keyframes, with the numbers that justified them."""
+        row = {frame: position for position, frame in enumerate(self.indices)}
         return [
             Keyframe(
-                frame_index=self.indices[i],
-                image=np.asarray(frames[self.indices[i]]),
-                embedding=self.embeddings[i],
-                score=float(self.scores[i]),
+                frame_index=int(i),
+                image=np.asarray(frames[i]),
+                embedding=self.embeddings[row[i]],
+                score=float(self.scores[row[i]]),
                 scorer=self.scorer_name,
                 embedder=self.embedder_name,
             )
-            for i in chosen
+            for i in frame_indices
         ]
+
+    def save(self, path: Path) -> None:
+        """Write the analysis to `path` (an .npz); the caller makes the write atomic."""
+        names = json.dumps({"embedder": self.embedder_name, "scorer": self.scorer_name, "threshold": self.threshold})
+        with open(path, "wb") as f:
+            np.savez(f, indices=np.array(self.indices), embeddings=self.embeddings, scores=self.scores, names=np.array(names))
+
+    @classmethod
+    def load(cls, path: Path) -> FrameAnalysis:
+        with np.load(path) as data:
+            names = json.loads(str(data["names"]))
+            return cls(
+                indices=data["indices"].tolist(),
+                embeddings=data["embeddings"],
+                scores=data["scores"],
+                embedder_name=names["embedder"],
+                scorer_name=names["scorer"],
+                threshold=float(names["threshold"]),
+            )
 
 
 def scan(embeddings: np.ndarray, passing: np.ndarray, tau: float) -> list[int]:

@@ -56,7 +56,7 @@ def test_low_consistency_drops_a_misleading_memory_entry_then_regenerates(tmp_pa
     assert queue == []
 
     actions = [e["action"] for e in _events(tmp_path, "critique")]
-    assert actions == ["accept", "accept", "accept", "edit_memory", "accept"]
+    assert actions == ["accept", "accept", "accept", "drop_memory", "accept"]
     edit = _events(tmp_path, "critique")[3]
     dropped = edit["drop"]
     assert len(dropped) == 1 and "consistency 0.500 < story median - margin 0.750" in edit["reason"]
@@ -96,7 +96,7 @@ def test_every_lever_used_then_the_best_attempt_is_kept_within_the_bound(tmp_pat
     critic = Critic(max_attempts=3, quality_threshold=0.5)
     run_director(_context(tmp_path, generator, critic, planner), "s", {"logline": LOGLINE, "shots_wanted": 4, "seed": 0}, 4, 3)
 
-    assert [e["action"] for e in _events(tmp_path, "critique")][3:] == ["edit_memory", "refine_prompt", "keep_best"]
+    assert [e["action"] for e in _events(tmp_path, "critique")][3:] == ["drop_memory", "refine_prompt", "keep_best"]
     assert len(generator.requests) == 3 + 3  # never more than max_attempts for the shot
     workspace = Workspace(tmp_path)
     record = workspace.load_shot_record(workspace.load_script().shots[3].id)
@@ -120,5 +120,5 @@ def test_consistency_and_prompt_gates_are_relative_to_the_story():
     accepted = [{"consistency": 0.3, "prompt_following": 0.2}, {"consistency": 0.32, "prompt_following": 0.22}]
     # Low in absolute terms, but in line with this story's own shots: accepted.
     assert critic.decide(ShotScores(consistency=0.29, prompt_following=0.2), 1, accepted).action == "accept"
-    assert critic.decide(ShotScores(consistency=0.1, prompt_following=0.2), 1, accepted, Levers(misleading_memory=["m1"])).action == "edit_memory"
+    assert critic.decide(ShotScores(consistency=0.1, prompt_following=0.2), 1, accepted, Levers(misleading_memory=["m1"])).action == "drop_memory"
     assert critic.decide(ShotScores(consistency=0.1), 1, accepted[:1]).action == "accept"  # too little history to judge

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_langgraph_json_points_at_the_graph():
     config = json.loads((ROOT / "langgraph.json").read_text())
     assert config["graphs"]["director"] == "./director/graph.py:graph"
-    assert set(graph.get_graph().nodes) >= {"plan", "generate", "remember", "critique", "edit_memory", "refine_prompt", "commit", "assemble"}
+    assert set(graph.get_graph().nodes) >= {"plan", "generate", "remember", "critique", "drop_memory", "refine_prompt", "commit", "assemble"}
 
 
 def test_state_and_context_have_json_schemas():

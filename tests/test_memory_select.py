@@ -145,7 +145,7 @@ def test_stride_analyses_every_nth_frame_and_keeps_true_indices():
     video = frames(81)
     analysis = analyse_frames(video, embedder, scorer, stride=4)
     assert analysis.indices == list(range(0, 81, 4)) and sorted(embedder.images) == analysis.indices
-    keyframes = analysis.select(video)
+    keyframes = analysis.keyframes(video, analysis.select())
     assert keyframes and all(k.frame_index % 4 == 0 for k in keyframes)
     assert all(int(k.image[0, 0, 0]) == k.frame_index for k in keyframes)
 

@@ -1,4 +1,4 @@
-"""Shot files in, film and subtitles out (moviepy, H.264, 16 fps, exact frame counts).
+"""A version's takes in, its film and subtitles out (moviepy, H.264, 16 fps, exact frame counts).
 
 Shots already come without the frames they copied from the previous shot (see
 `generator.base.ShotResult`), so the film is a plain concatenation and a continuation's first
@@ -16,6 +16,7 @@ from moviepy import VideoClip, concatenate_videoclips
 from director.story import Story
 from director.film.video import CODEC, FFMPEG_PARAMS, read_video
 from director.run.files import atomic_path, atomic_write_bytes
+from director.run.versions import Version
 from director.run.workspace import Workspace
 
 class _Reel:
@@ -38,14 +39,16 @@ class _Reel:
         return VideoClip(frame_function=frame, duration=count / self.fps)
 
 
-def assemble(workspace: Workspace, story: Story, fps: int) -> dict[str, int | str]:
-    """Write story.mp4 and story.srt from the finished shots; returns frame counts."""
-    counts = [int(workspace.load_shot_record(shot.id)["frames"]) for shot in story.shots]
+def assemble(workspace: Workspace, version: Version, story: Story, fps: int) -> dict[str, int | str]:
+    """Write a version's film and subtitles from its kept takes; returns frame counts."""
+    takes = [workspace.load_take(shot.id, version.shots[shot.id].take) for shot in story.shots]
+    counts = [take.frames for take in takes]
     reel = _Reel(fps)
-    film = concatenate_videoclips([reel.clip(workspace.shot_video(s.id), n) for s, n in zip(story.shots, counts)], method="chain")
-    with atomic_path(workspace.film_path) as temp:
+    clips = [reel.clip(workspace.take_path(t.shot_id, t.number, ".mp4"), t.frames) for t in takes]
+    film = concatenate_videoclips(clips, method="chain")
+    with atomic_path(workspace.film_of(version)) as temp:
         film.write_videofile(str(temp), codec=CODEC, fps=fps, audio=False, logger=None, preset="veryfast", ffmpeg_params=FFMPEG_PARAMS)
-    atomic_write_bytes(workspace.subtitles_path, subtitles(story, counts, fps).encode())
+    atomic_write_bytes(workspace.subtitles_of(version), subtitles(story, counts, fps).encode())
     return {"frames": sum(counts), "shots": len(counts)}
 
 

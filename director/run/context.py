@@ -1,25 +1,35 @@
-"""What a director run needs: JSON-native settings, and the components they name.
+"""What a director run works with: its settings, and the components they name.
 
-LangGraph's server and Studio send a run's context as JSON, so `DirectorContext` holds only
-settings. The heavy parts (generator, memory bank, vision models, critic, planner) live in a
-`Components` bundle: the CLI and tests build it themselves and pass it in; a run that arrives
-without one (Studio) gets it built from the settings on first use. Generators and vision models
-are cached per process by their loaders, so a server or a batch worker loads them once.
+LangGraph's server and Studio send a run's context as JSON, so `DirectorContext` is the plain
+`RunSettings` plus the story folder. The heavy parts (generator, memory bank, vision models,
+critic, planner) live in a `Components` bundle that `load_components` builds from the settings;
+`director.api` builds it for the CLI, batch workers and tests, and a run that arrives without
+one (Studio) gets it built on first use. Generators and vision models are cached per process by
+their loaders, so a server or a worker loads each model once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from director.run.critic import Critic
+from pydantic import ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
 from director.planning.planner import Planner, make_planner
+from director.run.critic import Critic
+from director.run.settings import RunSettings
 from director.run.workspace import Workspace
+from generator.backends import BACKENDS
 from generator.base import Generator, ShotMode
 from memory.bank import MemoryBank
 from memory.select import SelectionConfig
 from memory.vision import ImageEmbedder, QualityScorer, load_embedder, load_quality_scorer
+
+
+class SettingsError(ValueError):
+    """Settings that cannot work (a missing file, an unknown model name); one readable line."""
 
 
 @dataclass
@@ -35,6 +45,7 @@ class Components:
     planner: Planner | None = None
     continuation: ShotMode = ShotMode.MI2V
     selection: SelectionConfig = field(default_factory=SelectionConfig)
+    notes: list[str] = field(default_factory=list)  # what was chosen and why, for the user
 
 
 def make_critic(backend: str, scorer: QualityScorer, embedder: ImageEmbedder, max_attempts: int, quality_threshold: float | None) -> Critic:
@@ -50,42 +61,87 @@ def make_critic(backend: str, scorer: QualityScorer, embedder: ImageEmbedder, ma
     )
 
 
-def open_bank(workspace: Workspace) -> MemoryBank:
-    """The story's memory bank, its edits logged in events.jsonl."""
-    return MemoryBank.load(workspace.memory_dir, on_event=lambda event: workspace.log(event.pop("event"), **event))
+def open_bank(workspace: Workspace, source: str | None = None) -> MemoryBank:
+    """The story's memory bank, its edits logged in events.jsonl (with `source`, e.g. "user")."""
+    who = {"source": source} if source else {}
+    return MemoryBank.load(workspace.memory_dir, on_event=lambda event: workspace.log(event.pop("event"), **who, **event))
 
 
-@dataclass
-class DirectorContext:
-    """Run settings; `components` is filled from them on first use when not passed in."""
+def parse_loras(specs: list[str]) -> list[tuple[str, float]]:
+    """`PATH` or `PATH:WEIGHT` (split on the last colon, so Windows drives and odd names work)."""
+    loras = []
+    for spec in specs:
+        path, _, weight = (spec, "", "") if Path(spec).exists() or ":" not in spec else spec.rpartition(":")
+        try:
+            loras.append((path, float(weight) if weight else 1.0))
+        except ValueError:
+            raise SettingsError(f"--lora takes PATH or PATH:WEIGHT, got {spec!r}") from None
+        if not Path(path).exists():
+            raise SettingsError(f"--lora file not found: {path}")
+    return loras
 
-    out: str = "runs/studio"
-    backend: str = "preview"
-    planner: str = "auto"
-    embedder: str = "auto"
-    quality_scorer: str = "auto"
-    max_attempts: int = 3
-    continuation: str = "mi2v"
-    quality_threshold: float | None = None
-    components: Any = None  # a prebuilt `Components` (the CLI, tests, batch workers)
+
+def generator_options(backend: str, settings: RunSettings) -> dict[str, Any]:
+    """The loader options `settings` give a backend (the animatic takes none)."""
+    if backend == "preview":
+        return {}
+    options: dict[str, Any] = {"steps": settings.steps} if settings.steps else {}
+    if backend == "wan":
+        options.update(
+            model=settings.model,
+            t2v_model=None if settings.t2v_model == "none" else settings.t2v_model,
+            loras=parse_loras(settings.lora),
+            dtype=settings.dtype,
+            offload=settings.offload,
+            attention=settings.attention,
+            compile=settings.compile,
+        )
+    return options
+
+
+def load_components(settings: RunSettings, workspace: Workspace, planner: Planner | None = None) -> Components:
+    """Every model a run needs, loaded (or taken from the per-process caches) before anything is
+    written: a model that cannot load fails here, with the folder untouched."""
+    from generator.backends import load_generator, resolve_backend
+    from generator.tiny import default_cache_dir
+
+    backend, backend_note = resolve_backend(settings.backend)
+    if planner is None:
+        planner, planner_note = make_planner(settings.planner, settings.llm_model, settings.llm_base_url)
+    else:
+        planner_note = f"planner: {getattr(planner, 'name', type(planner).__name__)} (given)"
+    try:
+        embedder = load_embedder(settings.embedder, checkpoint=settings.clip_checkpoint)
+        scorer = load_quality_scorer(settings.quality_scorer, checkpoint=settings.hpsv3_checkpoint)
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+    generator = load_generator(backend, cache_dir=default_cache_dir(), clip_format=settings.clip_format(), **generator_options(backend, settings))
+    return Components(
+        workspace=workspace,
+        generator=generator,
+        bank=open_bank(workspace),
+        embedder=embedder,
+        scorer=scorer,
+        critic=make_critic(backend, scorer, embedder, settings.max_attempts, settings.quality_threshold),
+        planner=planner,
+        continuation=ShotMode(settings.continuation),
+        selection=SelectionConfig(quality_threshold=settings.quality_threshold),
+        notes=[planner_note, backend_note],
+    )
+
+
+class DirectorContext(RunSettings):
+    """A run's context: its settings and folder; `components` is built from them on first use
+    when not passed in (LangGraph's server and Studio pass plain JSON)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, arbitrary_types_allowed=True)
+
+    out: str = Field("runs/studio", description="the story folder")
+    backend: Literal[BACKENDS] = Field("preview", description="auto | preview | tiny | wan: the server defaults to the animatic; ask for wan explicitly")
+    components: SkipJsonSchema[Any] = Field(None, exclude=True)
 
     def resolve(self) -> Components:
         if self.components is None:
-            from generator.backends import load_generator, resolve_backend
-
-            backend, _ = resolve_backend(self.backend)
-            embedder, scorer = load_embedder(self.embedder), load_quality_scorer(self.quality_scorer)
-            workspace = Workspace(Path(self.out))
-            workspace.root.mkdir(parents=True, exist_ok=True)
-            self.components = Components(
-                workspace=workspace,
-                generator=load_generator(backend),
-                bank=open_bank(workspace),
-                embedder=embedder,
-                scorer=scorer,
-                critic=make_critic(backend, scorer, embedder, self.max_attempts, self.quality_threshold),
-                planner=make_planner(self.planner)[0],
-                continuation=ShotMode(self.continuation),
-                selection=SelectionConfig(quality_threshold=self.quality_threshold),
-            )
+            settings = RunSettings.model_validate(self.model_dump(exclude={"out", "components"}))
+            self.components = load_components(settings, Workspace(Path(self.out)))
         return self.components

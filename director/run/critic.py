@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-Action = Literal["accept", "regenerate", "refine_prompt", "edit_memory", "keep_best"]
+Action = Literal["accept", "regenerate", "refine_prompt", "drop_memory", "keep_best"]
 
 
 @dataclass
@@ -114,7 +114,7 @@ class Critic:
             return Decision("keep_best", f"{attempt} attempts made; keeping the best. Last: {found}", scores.to_dict())
         if low_consistency and levers.misleading_memory and not levers.memory_edited:
             entry = levers.misleading_memory[0]
-            return Decision("edit_memory", f"{found}; dropping memory entry {entry}, the least like the rest", scores.to_dict(), drop=[entry])
+            return Decision("drop_memory", f"{found}; dropping memory entry {entry}, the least like the rest", scores.to_dict(), drop=[entry])
         if levers.can_refine_prompt and (low_prompt or (low_quality and attempt >= 2)):
             return Decision("refine_prompt", f"{found}; asking the LLM to refine the prompt", scores.to_dict())
         return Decision("regenerate", f"{found}; trying a new seed", scores.to_dict())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,3 +48,17 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+
+
+def atomic_link(source: Path, path: Path) -> None:
+    """Make `path` the same file as `source`: a hard link (no copy, byte-identical by construction),
+    or a copy where the file system has no hard links; replaced in one step either way."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and os.path.samefile(source, path):
+        return
+    with atomic_path(path) as temp:
+        temp.unlink()
+        try:
+            os.link(source, temp)
+        except OSError:
+            shutil.copyfile(source, temp)

@@ -1,0 +1,71 @@
+"""Every option of a story run, in one JSON-native model.
+
+The command line's `make` flags, the LangGraph run context, batch job lines and the studio's
+form are all this model: a field added here is an option everywhere. Field names are the long
+options' names (`max_attempts` is `--max-attempts`); `description` is the help text, and
+`json_schema_extra` says how the command line shows it (`metavar`, `group`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from director.planning.planner import DEFAULT_SHOTS, PLANNERS
+from generator.backends import BACKENDS
+
+
+def _cli(metavar: str | None = None, group: str = "story") -> dict:
+    return {"metavar": metavar, "group": group}
+
+
+class RunSettings(BaseModel):
+    """How to make a story: planner, generator, memory models, critic."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    shots: int = Field(DEFAULT_SHOTS, ge=2, le=60, description=f"number of shots to plan (2-60, default {DEFAULT_SHOTS})", json_schema_extra=_cli("N"))
+    seed: int = Field(0, description="base seed: same logline and seed, same script and film (default 0)", json_schema_extra=_cli("N"))
+    planner: Literal[PLANNERS] = Field("auto", description="auto | openai | offline: auto uses an LLM when one is configured, else offline", json_schema_extra=_cli("NAME"))
+    llm_model: str | None = Field(None, description="LLM model name for --planner openai/auto (or STORYMEM_LLM_MODEL)", json_schema_extra=_cli("NAME"))
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 (or OPENAI_BASE_URL)", json_schema_extra=_cli("URL"))
+    backend: Literal[BACKENDS] = Field("auto", description="auto | preview | tiny | wan: auto picks wan on a CUDA GPU, else the preview animatic", json_schema_extra=_cli("NAME"))
+    size: str | None = Field(None, pattern=r"^\d+x\d+$", description="frame size WxH (default: the backend's own, 832x480 for preview and wan)", json_schema_extra=_cli("WxH"))
+    frames: int | None = Field(None, ge=6, description="frames per generated clip, at least 6 (default: the backend's own, 81 = 5 s at 16 fps)", json_schema_extra=_cli("N"))
+    continuation: Literal["mi2v", "mm2v"] = Field("mi2v", description="how a 'continue' shot is conditioned: mi2v (last frame) or mm2v (last 5 frames)", json_schema_extra=_cli("MODE"))
+    max_attempts: int = Field(3, ge=1, description="attempts per shot before the best one is kept (default 3)", json_schema_extra=_cli("N", "critic"))
+    keep_takes: int | None = Field(None, ge=0, description="takes no version keeps to leave per shot; older ones are deleted (default: keep all)", json_schema_extra=_cli("N", "critic"))
+    reference: list[str] = Field(default_factory=list, description="a reference image for the initial memory (repeatable); in a script, give characters reference_images instead", json_schema_extra=_cli("IMAGE", "memory"))
+    embedder: str = Field("auto", description="memory image embedder: auto (CLIP ViT-B-32 when its weights are local), clip, clip:MODEL[@TAG], colour-structure", json_schema_extra=_cli("NAME", "memory"))
+    clip_checkpoint: str | None = Field(None, description="a local open_clip checkpoint file for --embedder clip", json_schema_extra=_cli("FILE", "memory"))
+    quality_scorer: str = Field("auto", description="frame quality scorer: auto (HPSv3 when its weights are local), hpsv3, brisque, heuristic", json_schema_extra=_cli("NAME", "memory"))
+    quality_threshold: float | None = Field(None, description="quality gate for keyframes and the critic (default: the scorer's own, 3.0 for HPSv3)", json_schema_extra=_cli("X", "memory"))
+    hpsv3_checkpoint: str | None = Field(None, description="HPSv3.safetensors (or its folder) for --quality-scorer hpsv3", json_schema_extra=_cli("PATH", "memory"))
+    model: str = Field("Wan-AI/Wan2.2-I2V-A14B-Diffusers", description="Wan I2V model: hub id or local diffusers folder", json_schema_extra=_cli("ID_OR_FOLDER", "wan"))
+    t2v_model: str = Field("Wan-AI/Wan2.2-T2V-A14B-Diffusers", description="Wan T2V model for first shots, or 'none' (first shot by M2V with empty memory)", json_schema_extra=_cli("ID_OR_FOLDER", "wan"))
+    lora: list[str] = Field(default_factory=list, description="LoRA file (StoryMem's or our format), optionally PATH:WEIGHT; repeatable to stack", json_schema_extra=_cli("PATH[:WEIGHT]", "wan"))
+    steps: int | None = Field(None, ge=1, description="sampling steps (default: 40 for wan, 4 for tiny)", json_schema_extra=_cli("N", "wan"))
+    dtype: Literal["bfloat16", "float16", "float32"] = Field("bfloat16", description="bfloat16 | float16 | float32", json_schema_extra=_cli("TYPE", "wan"))
+    offload: Literal["none", "model", "group"] = Field("model", description="none | model | group: CPU offload so 14B experts fit 24-48 GB cards", json_schema_extra=_cli("MODE", "wan"))
+    attention: str | None = Field(None, description="diffusers attention backend, e.g. flash or sage", json_schema_extra=_cli("NAME", "wan"))
+    compile: bool = Field(False, description="torch.compile the repeated transformer blocks", json_schema_extra=_cli(None, "wan"))
+
+    @field_validator("size")
+    @classmethod
+    def _even_size(cls, size: str | None) -> str | None:
+        if size is not None:
+            width, height = (int(v) for v in size.split("x"))
+            if width < 16 or height < 16 or width % 2 or height % 2:
+                raise ValueError(f"needs even sides of at least 16 pixels, got {size}")
+        return size
+
+    def clip_format(self) -> dict[str, int]:
+        """The clip format asked for (width, height, num_frames); empty keys take the backend's own."""
+        clip_format: dict[str, int] = {}
+        if self.size is not None:
+            width, height = (int(v) for v in self.size.split("x"))
+            clip_format.update(width=width, height=height)
+        if self.frames is not None:
+            clip_format["num_frames"] = self.frames
+        return clip_format
