@@ -57,9 +57,14 @@ def cached_pretrained_file(model: str, tag: str) -> str | None:
 class ClipEmbedder:
     """An open_clip model: image-image and text-image cosine similarity.
 
+    The novelty and deduplication thresholds are StoryMem's, published for CLIP ViT-B/32.
+
     Frames are squashed to the model's input size without cropping, as StoryMem does, then
     normalised with the model's own mean and std.
     """
+
+    novelty_threshold = 0.9
+    dedup_threshold = 0.9
 
     def __init__(
         self,
