@@ -202,6 +202,7 @@ def generate(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
             "setting": scene.setting,
             "time_of_day": scene.time_of_day,
             "characters": shot.characters,
+            "descriptions": {c.name: c.description for c in story.characters if c.name in shot.characters},
         },
     )
     started = time.perf_counter()

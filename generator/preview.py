@@ -196,7 +196,7 @@ class PreviewGenerator:
             phase = t / max(1, total - 1)
             frame = self._camera_view(backdrop, width, height, zoom, framing.move, phase, clock)
             draw = ImageDraw.Draw(frame)
-            self._draw_figures(draw, figures, framing, width, height, clock, phase)
+            self._draw_figures(draw, figures, framing, width, height, clock, phase, request.seed)
             _draw_weather(draw, weather, flakes, width, height, clock)
             frame.paste(caption, (0, height - caption.height))
             frames[t] = np.asarray(frame)
@@ -293,7 +293,8 @@ class PreviewGenerator:
 
     # --- the people ---------------------------------------------------------------------------
 
-    def _draw_figures(self, draw: ImageDraw.ImageDraw, figures: list[Figure], framing: Framing, width: int, height: int, clock: float, phase: float) -> None:
+    def _draw_figures(self, draw: ImageDraw.ImageDraw, figures: list[Figure], framing: Framing, width: int, height: int, clock: float, phase: float, seed: int) -> None:
+        """The seed sets the blocking (where each figure stands, how it drifts), so a new take looks different."""
         count = len(figures)
         size = _HEIGHTS[framing.shot] * height
         if framing.move == "push":
@@ -312,8 +313,9 @@ class PreviewGenerator:
             shown = figures
             slots = [(i + 1) / (count + 1) for i in range(count)]
         for figure, slot in zip(shown, slots):
-            speed = ((_hash(figure.name) % 7) - 3) * 0.004 if framing.move != "track" else 0.0
-            x = width * (slot + _bounce(speed * clock))
+            take = _hash(f"{figure.name}|{seed}")
+            speed = ((take % 7) - 3) * 0.004 if framing.move != "track" else 0.0
+            x = width * (slot + ((take // 7) % 9 - 4) * 0.015 + _bounce(speed * clock))
             bob = np.sin(clock * 6.0 + _hash(figure.name) % 10) * size * 0.015
             _draw_one(draw, figure, x, ground + bob, size, self._font(max(10, height // 30)))
         if framing.shot == "ots":

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from director.run.context import Components, open_bank
+from director.run.context import Components, make_critic, open_bank
 from director.run.critic import Critic
 from director.planning.offline import OfflinePlanner
 from director.run.workspace import Workspace
 from generator.base import ShotRequest, ShotResult
 from generator.preview import PreviewGenerator
+from memory.select import SelectionConfig
 from memory.vision import load_embedder, load_quality_scorer
 
 LOGLINE = "A lighthouse keeper befriends a stray fox during a week-long winter storm."
@@ -32,15 +33,18 @@ class RecordingGenerator:
 
 
 def make_context(root: Path, generator, critic: Critic | None = None, scorer=None) -> Components:
+    """The weight-free models with the gates and thresholds a real run gives them (`load_components`)."""
     workspace = Workspace(root)
+    embedder, scorer = load_embedder("colour-structure"), scorer or load_quality_scorer("heuristic")
     return Components(
         workspace=workspace,
         generator=generator,
         bank=open_bank(workspace),
-        embedder=load_embedder("colour-structure"),
-        scorer=scorer or load_quality_scorer("heuristic"),
-        critic=critic or Critic(max_attempts=3),
+        embedder=embedder,
+        scorer=scorer,
+        critic=critic or make_critic("preview", scorer, embedder, 3, None),
         planner=OfflinePlanner(),
+        selection=SelectionConfig.for_embedder(embedder),
     )
 
 

@@ -125,7 +125,7 @@ def load_components(settings: RunSettings, workspace: Workspace, planner: Planne
         critic=make_critic(backend, scorer, embedder, settings.max_attempts, settings.quality_threshold),
         planner=planner,
         continuation=ShotMode(settings.continuation),
-        selection=SelectionConfig(quality_threshold=settings.quality_threshold),
+        selection=SelectionConfig.for_embedder(embedder, quality_threshold=settings.quality_threshold),
         notes=[planner_note, backend_note],
     )
 

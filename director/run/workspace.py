@@ -260,7 +260,6 @@ class Workspace:
         atomic_link(self.take_path(shot_id, entry.take, ".tail.npz"), self.shot_tail(shot_id))
         record = {
             "shot_id": shot_id,
-            "version": version.number,
             "take": take.name,
             "mode": take.mode,
             "seed": take.seed,
