@@ -73,7 +73,7 @@ class ScriptedEndpoint:
 
     def client(self, **settings: Any) -> LLMClient:
         """An LLMClient on this script; a fresh host each time, so no mode is remembered from another test."""
-        values: dict[str, Any] = {"model": "test-model", "base_url": f"http://llm-{next(_hosts)}.test/v1", "backoff": 0.0}
+        values: dict[str, Any] = {"model": "test-model", "base_url": f"http://llm-{next(_hosts)}.test/v1"}
         values.update(settings)
         return LLMClient(LLMSettings(**values), http_client=httpx2.Client(transport=httpx2.MockTransport(self)))
 

@@ -117,7 +117,7 @@ def test_connection_refused_is_a_connection_error() -> None:
 def test_server_errors_exhaust_retries_with_backoff() -> None:
     # The first call settles the mode; after that a 500 is a server error to retry, not a format probe.
     endpoint = ScriptedEndpoint(DOG, status(500), status(503), status(500))
-    client = endpoint.client(max_retries=2, backoff=0.01)
+    client = endpoint.client(max_retries=2)
     client.generate(Pet, MESSAGES)
     with pytest.raises(LLMServerError, match=r"answered HTTP 500 for model 'test-model' after 3 attempts"):
         client.generate(Pet, MESSAGES)

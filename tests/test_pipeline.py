@@ -1,6 +1,5 @@
 """The M2V pipeline on tiny random Wan2.2-shaped models: layout, frame counts, stock parity, caches."""
 
-import math
 
 import numpy as np
 import PIL.Image

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import re
-import time
 from typing import Any, Literal, Protocol, TypeVar
 
 import httpx2
@@ -36,7 +35,6 @@ OPENAI_URL = "https://api.openai.com/v1"
 PLACEHOLDER_KEY = "not-needed"
 # Status codes with which servers turn down a response_format they do not implement.
 _UNSUPPORTED = {400, 422, 500, 501}
-_MAX_BACKOFF = 8.0
 
 # (base_url, model) -> the mode that server accepted, for the rest of the process.
 _working_modes: dict[tuple[str, str], Mode] = {}
@@ -86,7 +84,6 @@ class LLMSettings(BaseModel):
     api_key: SecretStr = SecretStr(PLACEHOLDER_KEY)
     timeout: float = Field(default=120.0, gt=0, description="Seconds per HTTP request.")
     max_retries: int = Field(default=2, ge=0, description="Retries after a timeout, connection error, 429 or 5xx.")
-    backoff: float = Field(default=0.5, ge=0, description="First retry delay in seconds; doubles each retry.")
     max_tokens: int = Field(default=4096, gt=0)
     temperature: float | None = None
     repairs: int = Field(default=2, ge=0, description="Rounds that send a validation error back to the model.")
@@ -114,14 +111,16 @@ class LLMClient:
 
     def __init__(self, settings: LLMSettings, http_client: httpx2.Client | None = None) -> None:
         self.settings = settings
-        # Retries are ours (see _complete): a 500 to an unsupported response_format must not be retried.
+        # The SDK retries timeouts, 429 and 5xx with backoff and honours retry-after. A format probe
+        # goes through a client that never retries: a 500 there means "unsupported", not "try again".
         self._openai = openai.OpenAI(
             api_key=settings.api_key.get_secret_value(),
             base_url=settings.endpoint,
             timeout=settings.timeout,
-            max_retries=0,
+            max_retries=settings.max_retries,
             http_client=http_client,
         )
+        self._probe = self._openai.with_options(max_retries=0)
 
     def __repr__(self) -> str:
         return f"LLMClient(model={self.settings.model!r}, endpoint={self.settings.endpoint!r})"
@@ -161,8 +160,19 @@ class LLMClient:
             f"{self.settings.model} gave no valid {schema.__name__} after {self.settings.repairs} repair rounds: {problem}"
         )
 
+    def _send(self, request: dict[str, Any], probing: bool):
+        """A probe is sent once; if it never reached the server, the rest of the retries follow."""
+        if not probing:
+            return self._openai.chat.completions.create(**request)
+        try:
+            return self._probe.chat.completions.create(**request)
+        except openai.APIConnectionError:
+            if self.settings.max_retries == 0:
+                raise
+            return self._openai.with_options(max_retries=self.settings.max_retries - 1).chat.completions.create(**request)
+
     def _complete(self, conversation: list[dict[str, Any]], schema: type[BaseModel], mode: Mode, probing: bool) -> str:
-        """One chat completion with bounded retries; returns the answer's text."""
+        """One chat completion (the SDK retries what is worth retrying); returns the answer's text."""
         settings = self.settings
         request: dict[str, Any] = {"model": settings.model, "messages": conversation, "max_tokens": settings.max_tokens}
         if settings.temperature is not None:
@@ -174,30 +184,19 @@ class LLMClient:
             }
         elif mode == "json_object":
             request["response_format"] = {"type": "json_object", "schema": model_schema(schema)}
-        attempts = settings.max_retries + 1
-        for attempt in range(attempts):
-            try:
-                response = self._openai.chat.completions.create(**request)
-                break
-            except (openai.AuthenticationError, openai.PermissionDeniedError) as error:
-                raise LLMAuthError(
-                    f"{settings.endpoint} refused the API key (HTTP {error.status_code}): check OPENAI_API_KEY"
-                ) from None
-            except openai.APIStatusError as error:
-                if probing and error.status_code in _UNSUPPORTED:
-                    raise _Unsupported(f"HTTP {error.status_code}") from None
-                retry = error.status_code == 429 or error.status_code >= 500
-                if not retry or attempt == attempts - 1:
-                    raise LLMServerError(
-                        f"{settings.endpoint} answered HTTP {error.status_code} for model {settings.model!r}"
-                        f"{_after(attempt)}: {_one_line(error.message)}"
-                    ) from None
-                self._sleep(attempt, error.response.headers.get("retry-after"))
-            except openai.APIConnectionError as error:
-                if attempt == attempts - 1:
-                    what = f"timed out after {settings.timeout:g} s" if isinstance(error, openai.APITimeoutError) else "could not connect"
-                    raise LLMConnectionError(f"{settings.endpoint} {what}{_after(attempt)}") from None
-                self._sleep(attempt, None)
+        try:
+            response = self._send(request, probing)
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as error:
+            raise LLMAuthError(f"{settings.endpoint} refused the API key (HTTP {error.status_code}): check OPENAI_API_KEY") from None
+        except openai.APIStatusError as error:
+            if probing and error.status_code in _UNSUPPORTED:
+                raise _Unsupported(f"HTTP {error.status_code}") from None
+            raise LLMServerError(
+                f"{settings.endpoint} answered HTTP {error.status_code} for model {settings.model!r}{_after(settings.max_retries)}: {_one_line(error.message)}"
+            ) from None
+        except openai.APIConnectionError as error:
+            what = f"timed out after {settings.timeout:g} s" if isinstance(error, openai.APITimeoutError) else "could not connect"
+            raise LLMConnectionError(f"{settings.endpoint} {what}{_after(settings.max_retries)}") from None
         if not response.choices:
             raise LLMServerError(f"{settings.endpoint} answered with no choices")
         choice = response.choices[0]
@@ -211,14 +210,6 @@ class LLMClient:
                 f"{settings.model}'s answer for {schema.__name__} was cut off at max_tokens={settings.max_tokens}"
             )
         return choice.message.content or ""
-
-    def _sleep(self, attempt: int, retry_after: str | None) -> None:
-        delay = min(self.settings.backoff * 2**attempt, _MAX_BACKOFF)
-        try:
-            delay = min(max(float(retry_after), 0.0), 60.0) if retry_after else delay
-        except ValueError:
-            pass
-        time.sleep(delay)
 
 
 class _Unsupported(Exception):
