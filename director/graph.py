@@ -190,7 +190,7 @@ def generate(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
         mode=mode,
         seed=seed,
         memory=[ctx.bank.image(entry.id) for entry in memory],
-        context=previous,
+        previous_frames=previous,
         num_frames=gen.num_frames,
         width=gen.width,
         height=gen.height,

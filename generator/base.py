@@ -36,7 +36,7 @@ def output_frame_count(mode: ShotMode, num_frames: int) -> int:
 class ShotRequest:
     """One shot to generate.
 
-    `memory` holds RGB uint8 images (H, W, 3), oldest first; `context` holds the previous
+    `memory` holds RGB uint8 images (H, W, 3), oldest first; `previous_frames` holds the previous
     shot's last frames for MI2V (1) / MM2V (5). `info` carries display-only facts (scene and
     shot numbers, camera, setting, time of day) that the preview renderer draws; model
     backends ignore it.
@@ -47,7 +47,7 @@ class ShotRequest:
     mode: ShotMode
     seed: int
     memory: list[np.ndarray] = field(default_factory=list)
-    context: list[np.ndarray] = field(default_factory=list)
+    previous_frames: list[np.ndarray] = field(default_factory=list)
     num_frames: int = 81
     width: int = 832
     height: int = 480
@@ -58,8 +58,8 @@ class ShotRequest:
     def __post_init__(self) -> None:
         self.mode = ShotMode(self.mode)
         need = CONTEXT_FRAMES[self.mode]
-        if len(self.context) < need:
-            raise ValueError(f"{self.mode.value} needs {need} context frame(s), got {len(self.context)}")
+        if len(self.previous_frames) < need:
+            raise ValueError(f"{self.mode.value} needs {need} context frame(s), got {len(self.previous_frames)}")
 
 
 @dataclass

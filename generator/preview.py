@@ -205,7 +205,7 @@ class PreviewGenerator:
 
         context = CONTEXT_FRAMES[request.mode]
         if context:
-            frames = self._continue_from(frames, request.context[-context:])
+            frames = self._continue_from(frames, request.previous_frames[-context:])
         return ShotResult(
             frames=frames[context:],
             fps=self.fps,

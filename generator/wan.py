@@ -146,7 +146,7 @@ class WanGenerator:
         else:
             shift = M2V_SHIFT
             frames = self.pipe(
-                request.prompt, memory=list(request.memory), mode=effective, context=list(request.context),
+                request.prompt, memory=list(request.memory), mode=effective, context=list(request.previous_frames),
                 negative_prompt=negative, shift=shift, **common,
             ).frames[0]
         frames = to_uint8(np.asarray(frames))

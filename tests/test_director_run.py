@@ -47,7 +47,7 @@ def test_modes_follow_transitions_and_continuations_start_from_the_last_frame(fi
     continuation = next(r for r in generator.requests if r.mode.value == "mi2v")
     previous = story.shots[story.shot_index(continuation.shot_id) - 1]
     tail = workspace.load_tail(previous.id)
-    assert np.array_equal(continuation.context[0], tail[-1])  # lossless tail, exactly the last frame
+    assert np.array_equal(continuation.previous_frames[0], tail[-1])  # lossless tail, exactly the last frame
 
 
 def test_film_does_not_repeat_a_continuations_first_frame(finished):

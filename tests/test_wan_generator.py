@@ -26,7 +26,7 @@ def frames(count: int, seed: int) -> list[np.ndarray]:
 def request(gen: WanGenerator, mode: ShotMode, memory: int = 0, seed: int = 1, **kw) -> ShotRequest:
     context = frames({ShotMode.MI2V: 1, ShotMode.MM2V: 5}.get(mode, 0), 99)
     return ShotRequest(shot_id="s1", prompt="a fox in the snow", mode=mode, seed=seed, memory=frames(memory, 7),
-                       context=context, num_frames=gen.num_frames, width=gen.width, height=gen.height, **kw)
+                       previous_frames=context, num_frames=gen.num_frames, width=gen.width, height=gen.height, **kw)
 
 
 def test_native_format(tiny):
