@@ -33,7 +33,8 @@ def test_real_server_plans_a_valid_story(llama_base_url: str) -> None:
     assert client.mode == "json_object"
     Story.model_validate(story.model_dump())
     assert len(story.shots) == 3 and [s.seed for s in story.shots] == [5, 6, 7]
-    assert all(s.prompt.strip() for s in story.shots)
+    names = {c.name for c in story.characters}
+    assert all(set(s.characters) <= names for s in story.shots)  # shots name only the story's characters
     for shot in story.shots:
         assert shot.id == f"{shot.scene:02d}_{story.number_in_scene(shot.id):02d}"
         if story.number_in_scene(shot.id) == 1:

@@ -186,25 +186,23 @@ def make(args: argparse.Namespace) -> int:
     if args.logline is None and args.script is None and args.out is None:
         raise UsageError("give a logline, --script FILE, or --out FOLDER to resume")
     settings = settings_from(args)
-    with _Progress() as progress:
-        try:
-            result = api.make_story(args.out, logline=args.logline, script=args.script, settings=settings, on_event=progress, force=args.force)
-        except USER_ERRORS:
-            raise
-        except Exception as error:
-            return progress.failed(error, args.out)
-    _print_result(result)
-    return 0
+    return _with_progress(args.out, lambda progress: api.make_story(args.out, logline=args.logline, script=args.script, settings=settings, on_event=progress, force=args.force))
 
 
 def redo(args: argparse.Namespace) -> int:
+    return _with_progress(args.folder, lambda progress: api.redo_shots(args.folder, args.shots, seeds=args.seed, on_event=progress))
+
+
+def _with_progress(folder: Path | None, run: Callable[[_Progress], api.StoryResult]) -> int:
+    """Run a generating call with the progress display; a failure that is not the user's says
+    what happened and that the finished shots are kept."""
     with _Progress() as progress:
         try:
-            result = api.redo_shots(args.folder, args.shots, seeds=args.seed, on_event=progress)
+            result = run(progress)
         except USER_ERRORS:
             raise
         except Exception as error:
-            return progress.failed(error, args.folder)
+            return progress.failed(error, folder)
     _print_result(result)
     return 0
 
