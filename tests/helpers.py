@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from director.run.context import Components, make_critic, open_bank
+from director.run.context import Components, load_components
 from director.run.critic import Critic
-from director.planning.offline import OfflinePlanner
+from director.run.settings import RunSettings
 from director.run.workspace import Workspace
 from generator.base import ShotRequest, ShotResult
 from generator.preview import PreviewGenerator
-from memory.select import SelectionConfig
-from memory.vision import load_embedder, load_quality_scorer
 
 LOGLINE = "A lighthouse keeper befriends a stray fox during a week-long winter storm."
 
@@ -32,20 +30,17 @@ class RecordingGenerator:
         return self._inner.generate(request)
 
 
+#: The weight-free models, as a user without weights gets them.
+SETTINGS = RunSettings(backend="preview", planner="offline", embedder="colour-structure", quality_scorer="heuristic")
+
+
 def make_context(root: Path, generator, critic: Critic | None = None, scorer=None) -> Components:
-    """The weight-free models with the gates and thresholds a real run gives them (`load_components`)."""
-    workspace = Workspace(root)
-    embedder, scorer = load_embedder("colour-structure"), scorer or load_quality_scorer("heuristic")
-    return Components(
-        workspace=workspace,
-        generator=generator,
-        bank=open_bank(workspace),
-        embedder=embedder,
-        scorer=scorer,
-        critic=critic or make_critic("preview", scorer, embedder, 3, None),
-        planner=OfflinePlanner(),
-        selection=SelectionConfig.for_embedder(embedder),
-    )
+    """The components a real run builds (`load_components`), with a test's generator, scorer or critic."""
+    components = load_components(SETTINGS, Workspace(root))
+    components.generator = generator
+    components.scorer = scorer or components.scorer
+    components.critic = critic or components.critic
+    return components
 
 
 class HashEmbedder:
