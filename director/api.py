@@ -30,7 +30,7 @@ from director.run.workspace import OWNED, Workspace
 from director.story import Story, load_script, slugify
 from memory.bank import MemoryBank
 
-__all__ = ["RunSettings", "StoryResult", "UsageError", "make_story", "redo_shots", "undo", "checkout", "history", "edit_memory"]
+__all__ = ["RunSettings", "StoryResult", "UsageError", "make_story", "redo_shots", "undo", "checkout", "history", "current_version", "edit_memory"]
 
 EventHandler = Callable[[dict[str, Any]], None]
 
@@ -113,7 +113,8 @@ def make_story(
         _clear(workspace)
     story_id = f"{workspace.root.name}-{hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()[:8]}"
     workspace.root.mkdir(parents=True, exist_ok=True)
-    workspace.save_run({"story_id": story_id, "source": source, "render": render, "planner": getattr(components.planner, "name", None)})
+    recorded = settings.model_dump(mode="json", exclude={"reference"})
+    workspace.save_run({"story_id": story_id, "source": source, "render": render, "planner": getattr(components.planner, "name", None), "settings": recorded})
     if workspace.is_unversioned():
         workspace.adopt_unversioned(thread=story_id)
         emit({"note": f"{workspace.root} was made before versions: adopted as version 1"})
@@ -124,7 +125,7 @@ def make_story(
     inputs = {"logline": logline or "", "shots_wanted": settings.shots, "seed": settings.seed, "references": [str(Path(p).resolve()) for p in settings.reference]}
     if story is not None:
         inputs["story"] = story.model_dump(mode="json")
-    return _run(workspace, components, settings, story_id, inputs, emit)
+    return _run(workspace, components, settings, story_id, inputs, emit, resumed=workspace.draft() is not None)
 
 
 def redo_shots(
@@ -147,9 +148,16 @@ def redo_shots(
         raise UsageError(f"{workspace.root} has no finished version to change yet; run make on it first")
     base = workspace.version(draft.parent) if draft is not None and draft.parent else current
     story = Story.model_validate(base.script)
-    ids = [_shot_id(story, shot) for shot in shots]
+    ids = list(dict.fromkeys(_shot_id(story, shot) for shot in shots))
     if not ids:
         raise UsageError("name at least one shot to regenerate")
+    if seeds is not None and len(seeds) != len(ids):
+        raise UsageError(f"give one seed per shot: {len(ids)} shot{'s' if len(ids) > 1 else ''}, {len(seeds)} seed{'s' if len(seeds) != 1 else ''}")
+    if draft is not None:
+        pending = {s.id for s in Story.model_validate(draft.script).shots if s.id not in draft.shots}
+        redone = pending | {s for s, entry in draft.shots.items() if base.shots.get(s) != entry}
+        if draft.parent is None or redone != set(ids):
+            raise UsageError(f"version {draft.number} is still being made ({draft.note}); run the command that started it again to finish it first")
     settings = settings or _settings_of(workspace)
     run = workspace.load_run()
     components = components or load_components(settings, workspace)
@@ -163,13 +171,16 @@ def redo_shots(
             updates[shot_id] = shot.model_copy(update={"seed": seed})
         story = story.model_copy(update={"shots": [updates.get(s.id, s) for s in story.shots]})
         number = max(v.number for v in workspace.versions()) + 1
-        text = note or f"regenerate shot{'s' if len(ids) > 1 else ''} {', '.join(str(story.shot_index(i) + 1) for i in ids)} with a new seed"
+        numbers = ", ".join(str(story.shot_index(i) + 1) for i in ids)
+        text = note or f"regenerate shot{'s' if len(ids) > 1 else ''} {numbers} with a new seed"
         workspace.start_version(story, note=text, thread=f"{run['story_id']}-v{number}", parent=base, keep=tuple(s for s in base.shots if s not in ids))
         components.bank = open_bank(workspace)
         _restore_bank(components, base)
+        _emit(on_event, {"note": f"version {number}: regenerating shot{'s' if len(ids) > 1 else ''} {numbers} of {len(story.shots)}; the others keep their takes"})
     else:
         components.bank = open_bank(workspace)
-    return _run(workspace, components, settings, run["story_id"], {"logline": "", "shots_wanted": len(story.shots), "seed": 0, "references": []}, on_event or (lambda e: None))
+    inputs = {"logline": "", "shots_wanted": len(story.shots), "seed": 0, "references": []}
+    return _run(workspace, components, settings, run["story_id"], inputs, on_event or (lambda e: None), resumed=draft is not None)
 
 
 def undo(out: str | Path) -> StoryResult:
@@ -256,17 +267,25 @@ def history(out: str | Path) -> list[Version]:
     return _story_folder(out).versions()
 
 
+def current_version(out: str | Path) -> int | None:
+    """The number of the version the folder shows, or None while the first is being made."""
+    current = _story_folder(out).current()
+    return current.number if current else None
+
+
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _run(workspace: Workspace, components: Components, settings: RunSettings, story_id: str, inputs: dict[str, Any], emit: EventHandler) -> StoryResult:
+def _run(
+    workspace: Workspace, components: Components, settings: RunSettings, story_id: str, inputs: dict[str, Any], emit: EventHandler, resumed: bool
+) -> StoryResult:
     from director.graph import run_director
 
     draft = workspace.draft()
     thread = draft.thread if draft is not None else story_id
     shots = len(Story.model_validate(draft.script).shots) if draft is not None else settings.shots
     kept_before = dict(draft.shots) if draft is not None else {}
-    if kept_before:
+    if resumed and draft is not None:
         emit({"note": f"resuming version {draft.number}: {len(kept_before)} of {shots} shots already kept"})
     run_director(components, thread, inputs, shots, settings.max_attempts, on_event=emit)
     if settings.keep_takes is not None:
@@ -339,8 +358,12 @@ def _story_folder(out: str | Path) -> Workspace:
 
 
 def _settings_of(workspace: Workspace) -> RunSettings:
-    """The settings a folder was made with, as far as they decide what a new take looks like."""
-    render = workspace.load_run().get("render", {})
+    """The settings the folder was made with (models, LoRAs, critic), so a new take matches the others;
+    folders made before settings were recorded give their render settings."""
+    run = workspace.load_run()
+    if "settings" in run:
+        return RunSettings.model_validate(run["settings"])
+    render = run.get("render", {})
     return RunSettings(backend=render.get("backend", "auto"), size=render.get("size"), frames=render.get("frames"))
 
 

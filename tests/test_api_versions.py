@@ -56,6 +56,8 @@ def test_a_second_version_regenerates_exactly_the_named_shot_with_a_new_seed(ver
     record = json.loads(v2["shots/01_02.json"])
     assert record["take"] == "t002" and record["seed"] == seeds[1]
     assert record["memory"] == json.loads(v1["shots/01_02.json"])["memory"]  # redone from the memory it had
+    remembered = [e for e in (folder / "events.jsonl").read_text().splitlines() if '"event": "remember"' in e]
+    assert len(remembered) == 5 and all(json.loads(e)["scorer"] == json.loads(remembered[0])["scorer"] == "heuristic-sharpness-exposure" for e in remembered)  # the redo used the story's own models
 
 
 def test_undo_restores_version_1_byte_for_byte_and_version_2_stays_playable(versions):
@@ -76,6 +78,8 @@ def test_undo_with_one_version_and_bad_shot_numbers_are_one_line_errors(tmp_path
         undo(folder)
     with pytest.raises(api.UsageError, match=r"there is no shot 9; shots are 1-4"):
         redo_shots(folder, [9])
+    with pytest.raises(api.UsageError, match=r"give one seed per shot: 2 shots, 1 seed$"):
+        redo_shots(folder, [1, 2], seeds=[5])
     with pytest.raises(api.UsageError, match=r"no finished version 'v7' .* versions: v1"):
         api.checkout(folder, "v7")
     with pytest.raises(api.UsageError, match="is not a story folder"):
@@ -111,7 +115,9 @@ def test_a_revision_that_dies_leaves_version_1_current_and_the_rerun_finishes_it
     draft = Workspace(folder).draft()
     assert draft.number == 2 and sorted(draft.shots) == ["01_01", "01_02", "02_02"]
 
-    finished = redo_shots(folder, [1, 3])  # the same command again completes version 2
+    with pytest.raises(api.UsageError, match=r"version 2 is still being made \(regenerate shots 1, 3 with a new seed\)"):
+        redo_shots(folder, [2])  # another change must wait: the pending one would be lost
+    finished = redo_shots(folder, [3, 1, 1])  # the same change again (any order) completes version 2
     assert finished.version == 2 and finished.generated == 1  # only 02_01 was left to make
     v2 = _bytes(folder)
     assert v2["shots/01_01.mp4"] != v1["shots/01_01.mp4"] and v2["shots/02_01.mp4"] != v1["shots/02_01.mp4"]
@@ -137,6 +143,7 @@ def test_a_sigkilled_revision_leaves_version_1_intact_and_playable(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert json.loads((folder / "versions" / "current").read_text()) == 1
+    assert json.loads((folder / "run.json").read_text())["settings"]["backend"] == "preview"  # what redo makes new takes with
     assert _bytes(folder) == v1 and count_frames(folder / "story.mp4") == sum(json.loads(v1[n])["frames"] for n in v1 if n.endswith(".json") and n.startswith("shots/"))
 
     again = subprocess.run([storymem, "redo", str(folder), "1", "2", "3", "4", "5", "6"], capture_output=True, text=True, timeout=300)

@@ -57,9 +57,10 @@ def test_redo_history_undo_through_the_command_line(tmp_path, capsys):
     assert json.loads((folder / "script.json").read_text())["shots"][1]["seed"] == 77
     capsys.readouterr()
     assert main(["history", str(folder)]) == 0
-    listing = capsys.readouterr().out.splitlines()
-    assert listing[0].startswith("v1  ") and "done" in listing[0]
-    assert listing[1].startswith("v2 from v1  current") and "regenerate shot 2 with a new seed" in listing[1]
+    listing = [line.split(None, 4) for line in capsys.readouterr().out.splitlines()]
+    assert listing[0] == ["version", "made", "from", "state", "shots  what"]
+    assert listing[1][:4] == ["v1", "-", "done", "2"] and listing[1][4].startswith("made from the logline")
+    assert listing[2] == ["v2", "v1", "current", "2", "regenerate shot 2 with a new seed"]
     assert main(["undo", str(folder)]) == 0 and (folder / "story.mp4").read_bytes() == film_1
     assert main(["undo", str(folder)]) == 2
     assert "has only one version: nothing to undo" in _error(capsys)

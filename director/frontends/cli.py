@@ -209,13 +209,12 @@ def _with_progress(folder: Path | None, run: Callable[[_Progress], api.StoryResu
 
 def history(args: argparse.Namespace) -> int:
     versions = api.history(args.folder)
-    if not versions:
-        raise UsageError(f"{args.folder} has no versions (make a story there first)")
-    current = next((v.number for v in versions if v.done and (Path(args.folder) / "versions" / "current").read_text().strip() == str(v.number)), None)
+    current = api.current_version(args.folder)
+    print(f"{'version':<8} {'made from':<10} {'state':<11} {'shots':>5}  what")
     for version in versions:
         state = "current" if version.number == current else ("done" if version.done else "being made")
-        parent = f" from v{version.parent}" if version.parent else ""
-        print(f"v{version.number}{parent}  {state:<10}  {len(version.shots)} shots  {version.note}")
+        parent = f"v{version.parent}" if version.parent else "-"
+        print(f"{'v' + str(version.number):<8} {parent:<10} {state:<11} {len(version.shots):>5}  {version.note}")
     return 0
 
 
