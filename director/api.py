@@ -25,12 +25,15 @@ from typing import Any
 from director.planning.planner import Planner, PromptRefiner, check_logline
 from director.run.context import Components, load_components, open_bank
 from director.run.settings import RunSettings
+from director.revision.edits import Applied, Edit, RevisionError, apply_edits
+from director.revision.impact import ImpactPlan, Policy, plan_impact
+from director.revision.parse import EXAMPLES, parse_offline, parse_with_llm
 from director.run.versions import Version
 from director.run.workspace import OWNED, Workspace
 from director.story import Story, load_script, slugify
 from memory.bank import MemoryBank
 
-__all__ = ["RunSettings", "StoryResult", "UsageError", "make_story", "redo_shots", "undo", "checkout", "history", "current_version", "edit_memory"]
+__all__ = ["RunSettings", "StoryResult", "UsageError", "make_story", "redo_shots", "undo", "checkout", "history", "current_version", "edit_memory", "plan_revision", "revise_story"]
 
 EventHandler = Callable[[dict[str, Any]], None]
 
@@ -142,45 +145,145 @@ def redo_shots(
     from the memory it had and with a new seed (or `seeds`); every other shot keeps its take.
     Rerunning after a kill finishes the same version."""
     workspace = _story_folder(out)
-    current = workspace.current()
-    draft = workspace.draft()
-    if draft is None and current is None:
-        raise UsageError(f"{workspace.root} has no finished version to change yet; run make on it first")
-    base = workspace.version(draft.parent) if draft is not None and draft.parent else current
+    draft, base = workspace.draft(), _base(workspace)
     story = Story.model_validate(base.script)
     ids = list(dict.fromkeys(_shot_id(story, shot) for shot in shots))
     if not ids:
         raise UsageError("name at least one shot to regenerate")
+    if seeds is None:
+        ids.sort(key=story.shot_index)  # the same shots in any order are the same change
     if seeds is not None and len(seeds) != len(ids):
         raise UsageError(f"give one seed per shot: {len(ids)} shot{'s' if len(ids) > 1 else ''}, {len(seeds)} seed{'s' if len(seeds) != 1 else ''}")
-    if draft is not None:
-        pending = {s.id for s in Story.model_validate(draft.script).shots if s.id not in draft.shots}
-        redone = pending | {s for s, entry in draft.shots.items() if base.shots.get(s) != entry}
-        if draft.parent is None or redone != set(ids):
-            raise UsageError(f"version {draft.number} is still being made ({draft.note}); run the command that started it again to finish it first")
-    settings = settings or _settings_of(workspace)
-    run = workspace.load_run()
-    components = components or load_components(settings, workspace)
-    for line in components.notes:
-        _emit(on_event, {"note": line})
+    numbers = ", ".join(str(story.shot_index(i) + 1) for i in ids)
+    text = note or f"regenerate shot{'s' if len(ids) > 1 else ''} {numbers} with a new seed"
     if draft is None:
         updates = {}
         for position, shot_id in enumerate(ids):
             shot = story.shots[story.shot_index(shot_id)]
             seed = seeds[position] if seeds is not None else shot.seed + 1_000_003 * _takes_made(workspace, shot_id)
             updates[shot_id] = shot.model_copy(update={"seed": seed})
-        story = story.model_copy(update={"shots": [updates.get(s.id, s) for s in story.shots]})
-        number = max(v.number for v in workspace.versions()) + 1
-        numbers = ", ".join(str(story.shot_index(i) + 1) for i in ids)
-        text = note or f"regenerate shot{'s' if len(ids) > 1 else ''} {numbers} with a new seed"
-        workspace.start_version(story, note=text, thread=f"{run['story_id']}-v{number}", parent=base, keep=tuple(s for s in base.shots if s not in ids))
-        components.bank = open_bank(workspace)
-        _restore_bank(components, base)
-        _emit(on_event, {"note": f"version {number}: regenerating shot{'s' if len(ids) > 1 else ''} {numbers} of {len(story.shots)}; the others keep their takes"})
+        revised = story.model_copy(update={"shots": [updates.get(s.id, s) for s in story.shots]})
+        applied = Applied(revised, {shot_id: ["new seed"] for shot_id in ids})
+        plan = plan_impact(text, [Edit(action="regenerate", shots=[story.shot_index(i) + 1 for i in ids])], applied, base, _sources(workspace), "only")
     else:
-        components.bank = open_bank(workspace)
-    inputs = {"logline": "", "shots_wanted": len(story.shots), "seed": 0, "references": []}
+        plan = None
+    return _revise(workspace, text, plan, settings, on_event, components)
+
+
+def plan_revision(out: str | Path, instruction: str, *, policy: Policy | None = None, settings: RunSettings | None = None, on_event: EventHandler | None = None) -> ImpactPlan:
+    """What `instruction` would change in the current film, and what it would cost; generates nothing.
+
+    The instruction is read by the configured LLM (structured output), else by the offline grammar."""
+    workspace = _story_folder(out)
+    if policy not in (None, "only", "cascade"):
+        raise UsageError(f"unknown policy {policy!r}; choose only or cascade")
+    if not instruction or not instruction.strip():
+        raise UsageError("the instruction is empty: say what to change, e.g. " + EXAMPLES)
+    base = _base(workspace)
+    story = Story.model_validate(base.script)
+    edits = _understand(instruction, story, settings or _settings_of(workspace), on_event)
+    try:
+        applied = apply_edits(story, edits)
+    except RevisionError as error:
+        raise UsageError(str(error)) from None
+    if not applied.changed and not applied.removed:
+        raise UsageError(f"{instruction.strip()!r} changes nothing in the film")
+    return plan_impact(instruction.strip(), edits, applied, base, _sources(workspace), policy)
+
+
+def revise_story(
+    out: str | Path,
+    instruction: str,
+    *,
+    policy: Policy | None = None,
+    plan: ImpactPlan | None = None,
+    settings: RunSettings | None = None,
+    on_event: EventHandler | None = None,
+    components: Components | None = None,
+) -> StoryResult:
+    """Apply a change in words ("make shot 3 at night") as a new version: the changed shots, and under
+    `cascade` the shots that depend on them, are made again; every other shot keeps its take.
+    Pass the `plan` from `plan_revision` to apply exactly what the user confirmed. Rerunning the
+    same instruction after a kill finishes the revision."""
+    workspace = _story_folder(out)
+    draft = workspace.draft()
+    if draft is None:
+        plan = plan or plan_revision(out, instruction, policy=policy, settings=settings, on_event=on_event)
+    elif draft.note != instruction.strip():
+        raise UsageError(f"version {draft.number} is still being made ({draft.note}); run the command that started it again to finish it first")
+    return _revise(workspace, instruction.strip(), None if draft else plan, settings, on_event, components)
+
+
+def _revise(workspace: Workspace, note: str, plan: ImpactPlan | None, settings: RunSettings | None, on_event: EventHandler | None, components: Components | None) -> StoryResult:
+    """Start the version `plan` describes (or resume the one being made) and make its shots."""
+    draft = workspace.draft()
+    if draft is not None and draft.note != note:
+        raise UsageError(f"version {draft.number} is still being made ({draft.note}); run the command that started it again to finish it first")
+    if draft is None and plan is not None and not plan.regenerate:
+        raise UsageError("the plan makes no shot: nothing to do")
+    settings = settings or _settings_of(workspace)
+    run = workspace.load_run()
+    components = components or load_components(settings, workspace)
+    for line in components.notes:
+        _emit(on_event, {"note": line})
+    components.bank = open_bank(workspace)
+    if draft is None:
+        base = _base(workspace)
+        story = Story.model_validate(plan.script)
+        remake = plan.regenerate
+        tagged = {e for e, entry in components.bank.entries.items() if set(entry.characters) & set(plan.looks)}
+        number = max(v.number for v in workspace.versions()) + 1
+        version = workspace.start_version(
+            story, note=note, thread=f"{run['story_id']}-v{number}", parent=base, keep=tuple(s.id for s in story.shots if s.id in base.shots and s.id not in remake)
+        )
+        version.memory_plan = {sid: [e for e in _memory_at(base, story, sid) if e not in tagged] for sid in remake}
+        version.plan = plan.model_dump(mode="json")
+        workspace.save_version(version)
+        _restore_bank(components, base)
+        _emit(on_event, {"note": f"version {number}: {len(remake)} of {len(story.shots)} shots to make; the others keep their takes"})
+    inputs = {"logline": "", "shots_wanted": 0, "seed": 0, "references": []}
     return _run(workspace, components, settings, run["story_id"], inputs, on_event or (lambda e: None), resumed=draft is not None)
+
+
+def _base(workspace: Workspace) -> Version:
+    """The version a change starts from: the current one, or the parent of the change being made."""
+    draft, current = workspace.draft(), workspace.current()
+    if draft is None and current is None:
+        raise UsageError(f"{workspace.root} has no finished version to change yet; run make on it first")
+    return workspace.version(draft.parent) if draft is not None and draft.parent else current
+
+
+def _memory_at(base: Version, story: Story, shot_id: str) -> list[str]:
+    """The memory a shot had; for a new shot, the memory of the next old shot (else the final bank)."""
+    if shot_id in base.shots:
+        return list(base.shots[shot_id].memory)
+    later = story.shots[story.shot_index(shot_id) + 1 :]
+    following = next((s.id for s in later if s.id in base.shots), None)
+    return list(base.shots[following].memory) if following else list(base.bank or [])
+
+
+def _sources(workspace: Workspace) -> dict[str, str | None]:
+    """Each memory entry's source shot, as the bank recorded it."""
+    return {entry_id: entry.shot_id for entry_id, entry in open_bank(workspace).entries.items()}
+
+
+def _understand(instruction: str, story: Story, settings: RunSettings, on_event: EventHandler | None) -> list[Edit]:
+    """Edits from the configured LLM when there is one, else (or when its answer does not apply) offline."""
+    from director.planning.llm import LLMClient, LLMError, LLMSettings
+
+    llm = LLMSettings.resolve(settings.llm_model, settings.llm_base_url) if settings.planner != "offline" else None
+    if llm is not None:
+        try:
+            edits = parse_with_llm(LLMClient(llm), instruction, story)
+            apply_edits(story, edits)
+            _emit(on_event, {"note": f"instruction read by {llm.model}"})
+            return edits
+        except (LLMError, RevisionError) as error:
+            _emit(on_event, {"note": f"the LLM's reading did not apply ({error}); reading the instruction offline"})
+    try:
+        return parse_offline(instruction, story)
+    except RevisionError as error:
+        raise UsageError(str(error)) from None
 
 
 def undo(out: str | Path) -> StoryResult:

@@ -34,7 +34,7 @@ from director.planning.planner import DEFAULT_SHOTS, PromptRefiner
 from director.run.context import Components, DirectorContext
 from director.run.critic import Levers, ShotScores
 from director.run.files import atomic_path
-from director.run.versions import ShotEntry, Take, Version
+from director.run.versions import ShotEntry, Take, Version, rebuilt_memory
 from director.run.workspace import Workspace
 from director.story import Story
 from generator.base import CONTEXT_FRAMES, ShotMode, ShotRequest
@@ -151,13 +151,22 @@ def prepare_shot(state: DirectorState, runtime: Runtime[DirectorContext]) -> dic
     if cursor == len(story.shots):
         return {"cursor": cursor}
     shot = story.shots[cursor]
-    if shot.id in ctx.bank.snapshots:
-        ctx.bank.restore(shot.id)  # a redo: the memory this shot had, nothing added since
+    version = _draft(ctx.workspace)
+    if shot.id in version.memory_plan:  # a revision: the shot's recorded memory, with remade shots' new keyframes
+        ctx.bank.set_active(_rebuilt(ctx, version, version.memory_plan[shot.id]))
+        ctx.bank.record_snapshot(shot.id)
+    elif shot.id in ctx.bank.snapshots:
+        ctx.bank.restore(shot.id)  # a redo after a crash: the memory this shot had, nothing added since
     else:
         ctx.bank.record_snapshot(shot.id)
     ctx.bank.save()
     ctx.workspace.remove_scratch(shot.id)  # leftovers of a killed run
     return {"cursor": cursor, "attempt": 0, "attempts": []}
+
+
+def _rebuilt(ctx: Components, version: Version, entry_ids: list[str]) -> list[str]:
+    sources = {entry_id: entry.shot_id for entry_id, entry in ctx.bank.entries.items()}
+    return rebuilt_memory(version, ctx.workspace.version(version.parent), entry_ids, sources)
 
 
 def shot_mode(story: Story, index: int, has_memory: bool, continuation: ShotMode) -> ShotMode:
@@ -200,7 +209,7 @@ def generate(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
             "shot": story.number_in_scene(shot.id),
             "camera": shot.camera,
             "setting": scene.setting,
-            "time_of_day": scene.time_of_day,
+            "time_of_day": story.time_of(shot),
             "characters": shot.characters,
             "descriptions": {c.name: c.description for c in story.characters if c.name in shot.characters},
         },
@@ -391,10 +400,11 @@ def assemble(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
     story = _story(state)
     version = _draft(ctx.workspace)
     film = assemble_film(ctx.workspace, version, story, ctx.generator.fps)
-    last = story.shots[-1].id
     parent = ctx.workspace.version(version.parent) if version.parent else None
-    carried = parent is not None and parent.bank is not None and parent.shots.get(last) == version.shots[last]
-    ctx.workspace.finish_version(version, film, parent.bank if carried else list(ctx.bank.active_ids))
+    if parent is not None and parent.bank is not None:  # the memory the revised film leaves
+        ctx.bank.set_active(_rebuilt(ctx, version, parent.bank))
+        ctx.bank.save()
+    ctx.workspace.finish_version(version, film, list(ctx.bank.active_ids))
     write_report(ctx.workspace, story)
     ctx.workspace.log("assemble", version=version.number, **film)
     return {"film": film}

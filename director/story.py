@@ -79,6 +79,7 @@ class Shot(BaseModel):
     characters: list[str] = Field(default_factory=list, description="Names of the characters in the shot.")
     first_frame_prompt: str | None = Field(default=None, description="Optional description of the opening frame.")
     seed: int = Field(default=0, ge=0, description="Sampling seed; the same seed gives the same shot.")
+    time_of_day: str | None = Field(default=None, description="This shot's lighting time when it differs from its scene's; usually left out.")
 
 
 
@@ -122,11 +123,19 @@ class Story(BaseModel):
 
     def fingerprint(self) -> str:
         """Content hash of the script: two runs with the same fingerprint make the same film."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        data = self.model_dump(mode="json")
+        for shot in data["shots"]:  # fields added later count only when set, so older scripts keep their hash
+            if shot.get("time_of_day") is None:
+                shot.pop("time_of_day", None)
+        canonical = json.dumps(data, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def scene(self, number: int) -> Scene:
         return next(s for s in self.scenes if s.number == number)
+
+    def time_of(self, shot: Shot) -> str:
+        """The shot's lighting time: its own when set, else its scene's."""
+        return shot.time_of_day or self.scene(shot.scene).time_of_day
 
     def shot_index(self, shot_id: str) -> int:
         return next(i for i, s in enumerate(self.shots) if s.id == shot_id)

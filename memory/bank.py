@@ -306,6 +306,17 @@ class MemoryBank:
         self.snapshots[shot_id] = ids
         return list(ids)
 
+    def set_active(self, entry_ids: Iterable[str]) -> list[str]:
+        """Make `entry_ids` the active memory, in that order, then apply the capacity policy."""
+        ids = list(dict.fromkeys(entry_ids))
+        unknown = [i for i in ids if i not in self.entries]
+        if unknown:
+            raise KeyError(f"unknown memory entries {unknown}")
+        self.active_ids = ids
+        evicted = self._enforce_capacity()
+        self._emit("set_active", evicted=evicted)
+        return list(self.active_ids)
+
     def restore(self, shot_id: str) -> None:
         """Make the bank exactly what conditioned `shot_id`, to redo it; later entries stay on disk."""
         if shot_id not in self.snapshots:

@@ -64,6 +64,11 @@ class Version(BaseModel):
     shots: dict[str, ShotEntry] = Field(default_factory=dict)
     bank: list[str] | None = Field(default=None, description="Active memory after the last shot.")
     film: dict[str, Any] | None = Field(default=None, description="Frames and shots of the assembled film.")
+    memory_plan: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="For a revision: the memory each shot to make again starts from (its recorded memory, edited).",
+    )
+    plan: dict[str, Any] | None = Field(default=None, description="For a revision: the impact plan that was confirmed.")
 
     @property
     def name(self) -> str:
@@ -72,3 +77,19 @@ class Version(BaseModel):
     @property
     def done(self) -> bool:
         return self.finished is not None
+
+
+def rebuilt_memory(version: Version, parent: Version, entry_ids: list[str], sources: dict[str, str | None]) -> list[str]:
+    """`entry_ids` as they read after this revision: keyframes of a shot made again give way to that
+    shot's new keyframes (once it has them), and keyframes of removed shots are dropped."""
+    kept = {s["id"] for s in version.script["shots"]}
+    memory: list[str] = []
+    for entry_id in entry_ids:
+        source = sources.get(entry_id)
+        if source is not None and source not in kept:
+            continue
+        remade = source is not None and source in version.shots and version.shots[source] != parent.shots.get(source)
+        for replacement in version.shots[source].keyframes if remade else [entry_id]:
+            if replacement not in memory:
+                memory.append(replacement)
+    return memory

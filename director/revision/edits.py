@@ -1,0 +1,205 @@
+"""Typed edits of a finished story, and what applying them changes.
+
+An instruction ("make shot 3 at night") becomes a list of `Edit`s, from the LLM (whose answer
+schema these field descriptions are) or from the offline parser. `apply_edits` turns them into
+the new script and says, per shot, what changed and why; shot numbers are the film's, from 1.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from director.story import Shot, Story
+
+TIMES = ("dawn", "morning", "day", "dusk", "evening", "night")
+_TIME_WORDS = re.compile(r"\b(dawn|sunrise|morning|daylight|daytime|midday|noon|dusk|sunset|twilight|evening|night|midnight|moonlight|moonlit)\b", re.I)
+
+
+class RevisionError(ValueError):
+    """An instruction or edit that cannot apply to this story; one readable line."""
+
+
+class Edit(BaseModel):
+    """One change to the film."""
+
+    action: Literal["condition", "prompt", "regenerate", "transition", "remove", "add", "look"] = Field(
+        description="condition: put shots in a time, weather or season (text: 'at night', 'in the rain'); "
+        "prompt: replace a shot's prompt (text: the new prompt); regenerate: same prompt, new seed; "
+        "transition: set how a shot joins the one before it (transition: cut or continue); "
+        "remove: delete shots; add: insert a new shot after the given one (text: its prompt); "
+        "look: change a character's appearance everywhere (character, text: 'a red scarf')."
+    )
+    shots: list[int] = Field(default_factory=list, description="Film shot numbers (1 = the first shot) the edit is about; for add, the shot the new one follows; for transition, the later shot of the pair.")
+    scene: int | None = Field(default=None, description="A scene number, when the edit is about a whole scene (condition only).")
+    text: str = Field(default="", description="The condition, new prompt, added shot's prompt or new look, in the user's words.")
+    transition: Literal["cut", "continue"] | None = Field(default=None, description="For transition edits only.")
+    character: str | None = Field(default=None, description="For look edits: the character's name as the script writes it.")
+
+
+class EditList(BaseModel):
+    """The edits an instruction asks for, in order."""
+
+    edits: list[Edit] = Field(min_length=1, description="At least one edit.")
+
+
+@dataclass
+class Applied:
+    """The new script, and per shot id why it must be made again (changed) or is gone (removed)."""
+
+    story: Story
+    changed: dict[str, list[str]] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+    looks: dict[str, str] = field(default_factory=dict)  # character -> the new look, for memory edits
+
+
+def apply_edits(story: Story, edits: list[Edit]) -> Applied:
+    """The script after `edits`, each shot number read against the film as it was."""
+    shots = list(story.shots)
+    scenes = {s.number: s for s in story.scenes}
+    characters = {c.name: c for c in story.characters}
+    changed: dict[str, list[str]] = {}
+    removed: list[str] = []
+    looks: dict[str, str] = {}
+    original = [s.id for s in story.shots]
+
+    def shot_id(number: int) -> str:
+        if not 1 <= number <= len(original):
+            raise RevisionError(f"there is no shot {number}; shots are 1-{len(original)}")
+        return original[number - 1]
+
+    def update(sid: str, reason: str, **values) -> None:
+        index = next(i for i, s in enumerate(shots) if s.id == sid)
+        shots[index] = shots[index].model_copy(update=values)
+        changed.setdefault(sid, []).append(reason)
+
+    for edit in edits:
+        targets = [shot_id(n) for n in edit.shots]
+        if edit.action == "condition":
+            if edit.scene is not None:
+                if edit.scene not in scenes:
+                    raise RevisionError(f"there is no scene {edit.scene}; scenes are 1-{len(scenes)}")
+                time = _time_in(edit.text)
+                scene = scenes[edit.scene]
+                scenes[edit.scene] = scene.model_copy(update={"time_of_day": time or scene.time_of_day, "setting": _with_condition(scene.setting, edit.text, time)})
+                targets = [s.id for s in shots if s.scene == edit.scene]
+            if not targets:
+                raise RevisionError("could not tell which shot you mean")
+            time = _time_in(edit.text)
+            for sid in targets:
+                shot = next(s for s in shots if s.id == sid)
+                values = {"prompt": _with_condition(shot.prompt, edit.text, time)}
+                if time:
+                    values["time_of_day"] = time
+                update(sid, f"condition: {edit.text.strip()}", **values)
+        elif edit.action == "prompt":
+            _need(targets, edit)
+            if not edit.text.strip():
+                raise RevisionError("a new prompt cannot be empty")
+            for sid in targets:
+                update(sid, "new prompt", prompt=edit.text.strip())
+        elif edit.action == "regenerate":
+            _need(targets, edit)
+            for sid in targets:
+                shot = next(s for s in shots if s.id == sid)
+                update(sid, "new seed", seed=shot.seed + 1_000_003)
+        elif edit.action == "transition":
+            _need(targets, edit)
+            for sid in targets:
+                index = next(i for i, s in enumerate(shots) if s.id == sid)
+                if edit.transition == "continue" and (index == 0 or shots[index - 1].scene != shots[index].scene):
+                    raise RevisionError(f"shot {original.index(sid) + 1} opens a scene, so it can only cut")
+                if shots[index].transition != edit.transition:
+                    update(sid, f"transition: {edit.transition}", transition=edit.transition)
+        elif edit.action == "remove":
+            _need(targets, edit)
+            for sid in targets:
+                index = next(i for i, s in enumerate(shots) if s.id == sid)
+                after = shots[index + 1] if index + 1 < len(shots) else None
+                del shots[index]
+                removed.append(sid)
+                changed.pop(sid, None)
+                if after is not None and after.transition == "continue":
+                    update(after.id, "the shot it continued was removed", transition="cut")
+            if not shots:
+                raise RevisionError("a film needs at least one shot")
+        elif edit.action == "add":
+            _need(targets, edit)
+            if not edit.text.strip():
+                raise RevisionError("the new shot needs a prompt: add a shot after N: WHAT HAPPENS")
+            index = next(i for i, s in enumerate(shots) if s.id == targets[-1])
+            previous = shots[index]
+            new = Shot(
+                id=_new_id(previous.id, {s.id for s in shots} | set(original)),
+                scene=previous.scene,
+                prompt=edit.text.strip(),
+                camera=previous.camera,
+                characters=[name for name in characters if name.lower() in edit.text.lower()] or list(previous.characters),
+                seed=max(s.seed for s in shots) + 1,
+                time_of_day=previous.time_of_day,
+            )
+            shots.insert(index + 1, new)
+            changed[new.id] = [f"new shot after shot {original.index(previous.id) + 1}"]
+        elif edit.action == "look":
+            name = _character(edit.character, characters)
+            if not edit.text.strip():
+                raise RevisionError(f"say what {name} should look like")
+            old = characters[name].description
+            look = edit.text.strip()
+            characters[name] = characters[name].model_copy(update={"description": f"{old.rstrip('.')}, with {_bare(look)}"})
+            looks[name] = look
+            for shot in list(shots):
+                if name in shot.characters:
+                    prompt = shot.prompt.replace(old, characters[name].description) if old in shot.prompt else f"{shot.prompt.rstrip('.')}. {name[0].upper()}{name[1:]} has {_bare(look)}."
+                    update(shot.id, f"{name}'s look: {look}", prompt=prompt)
+    used = {s.scene for s in shots}
+    kept_scenes = [scenes[n] for n in sorted(scenes) if n in used]
+    new_story = story.model_copy(update={"shots": shots, "scenes": kept_scenes, "characters": list(characters.values())})
+    return Applied(Story.model_validate(new_story.model_dump()), changed, removed, looks)
+
+
+def _need(targets: list[str], edit: Edit) -> None:
+    if not targets:
+        raise RevisionError(f"could not tell which shot you mean ({edit.action} needs a shot number)")
+
+
+def _character(name: str | None, characters: dict) -> str:
+    wanted = (name or "").strip().lower()
+    for known in characters:
+        if wanted and (wanted == known.lower() or wanted == known.lower().removeprefix("the ") or known.lower().endswith(" " + wanted)):
+            return known
+    listed = ", ".join(characters) or "none"
+    raise RevisionError(f"no character named {name!r}; characters are: {listed}")
+
+
+def _time_in(text: str) -> str | None:
+    words = text.lower()
+    for time, keys in (("night", ("night", "midnight", "moon")), ("dusk", ("dusk", "sunset", "twilight")), ("dawn", ("dawn", "sunrise")),
+                       ("evening", ("evening",)), ("morning", ("morning",)), ("day", ("daytime", "daylight", "midday", "noon"))):
+        if any(k in words for k in keys):
+            return time
+    return None
+
+
+def _with_condition(text: str, condition: str, time: str | None) -> str:
+    """`text` with the condition added; an earlier time of day in it gives way to the new one."""
+    condition = condition.strip().rstrip(".")
+    if time:
+        text = _TIME_WORDS.sub(time, text)
+    if condition.lower() in text.lower():
+        return text
+    return f"{text.rstrip().rstrip('.')}, {condition}."
+
+
+def _bare(look: str) -> str:
+    return look.strip().rstrip(".")
+
+
+def _new_id(after: str, taken: set[str]) -> str:
+    for suffix in "abcdefghijklmnopqrstuvwxyz":
+        if f"{after}{suffix}" not in taken:
+            return f"{after}{suffix}"
+    raise RevisionError(f"too many shots added after {after}")
