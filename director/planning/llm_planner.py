@@ -15,14 +15,20 @@ enforces the script's rules:
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from director.planning.llm import StructuredLLM
+from director.planning.plan_check import PlanCheckError, Problem, check_cast, check_scenes, check_shots
+from director.planning.reading import read
 from director.story import Character, NonBlankText, Scene, Shot, Story, guess_time_of_day
 from prompts.schema import render
+
+log = logging.getLogger(__name__)
 
 MAX_CHARACTERS = 4
 MAX_SCENES = 6
@@ -98,19 +104,32 @@ class RefinedPrompt(BaseModel):
 
 
 class LLMPlanner:
-    """Plans a `Story` with any client that has `generate(schema, messages)` (normally `LLMClient`)."""
+    """Plans a `Story` with any client that has `generate(schema, messages)` (normally `LLMClient`).
+
+    Every step's answer goes through the plan checks (`director.planning.plan_check`): a failing
+    answer is sent back with the reasons for `plan_repairs` rounds, then `PlanCheckError` names the
+    check and the model.
+    """
 
     name = "openai"
 
-    def __init__(self, client: StructuredLLM) -> None:
+    def __init__(self, client: StructuredLLM, plan_repairs: int = 1) -> None:
         self.client = client
+        self.plan_repairs = plan_repairs
+
+    @property
+    def model(self) -> str:
+        settings = getattr(self.client, "settings", None)
+        return getattr(settings, "model", None) or type(self.client).__name__
 
     def plan(self, logline: str, shots: int, seed: int) -> Story:
         if shots < 1:
             raise ValueError(f"a story needs at least one shot, got {shots}")
-        bible = self._ask(
+        reading = read(logline)
+        bible = self._checked(
             _with_items(StoryBible, "characters", 1, MAX_CHARACTERS),
             "plan_story.md",
+            lambda answer: check_cast(reading, _characters(answer.characters), answer.title),
             logline=logline,
             shots=shots,
             max_characters=MAX_CHARACTERS,
@@ -118,23 +137,32 @@ class LLMPlanner:
         characters = _characters(bible.characters)
         context = _bible_text(bible.title, bible.overview, bible.style, characters)
         max_scenes = max(1, min(MAX_SCENES, (shots + 1) // 2, shots))
-        outline = self._ask(
-            _with_items(SceneOutline, "scenes", 1, max_scenes), "plan_scenes.md", bible=context, shots=shots, max_scenes=max_scenes
+        outline = self._checked(
+            _with_items(SceneOutline, "scenes", 1, max_scenes),
+            "plan_scenes.md",
+            lambda answer: check_scenes(reading, _scenes(answer.scenes[:max_scenes]), bible.title),
+            bible=context,
+            logline=logline,
+            shots=shots,
+            max_scenes=max_scenes,
         )
         specs = outline.scenes[:max_scenes]
         counts = _allocate([spec.shots for spec in specs], shots)
-        scenes = [
-            Scene(number=n, setting=spec.setting.strip(), time_of_day=spec.time_of_day, purpose=spec.purpose.strip())
-            for n, spec in enumerate(specs, 1)
-        ]
+        scenes = _scenes(specs)
         scene_list = "\n".join(f"{_scene_line(s)} ({c} shots)" for s, c in zip(scenes, counts))
         planned: list[Shot] = []
         for scene, count in zip(scenes, counts):
             previous = f"The shot before this scene: {planned[-1].prompt}\n" if planned else ""
-            answer = self._ask(
+            answer = self._checked(
                 _with_items(ShotList, "shots", count, count),
                 "plan_shots.md",
+                lambda answer, scene=scene, count=count: check_shots(
+                    [(f"{scene.number:02d}_{k:02d}", _with_descriptions(s.prompt, s.characters, characters)[0]) for k, s in enumerate(_fit(answer.shots, count), 1)],
+                    scene,
+                    characters,
+                ),
                 bible=context,
+                logline=logline,
                 scenes=scene_list,
                 count=count,
                 number=scene.number,
@@ -186,11 +214,36 @@ class LLMPlanner:
         return prompt
 
     def _ask(self, schema: type[BaseModel], template: str, **values: Any) -> Any:
-        messages = [
+        return self.client.generate(schema, self._messages(template, **values))
+
+    @staticmethod
+    def _messages(template: str, **values: Any) -> list[dict[str, Any]]:
+        return [
             {"role": "system", "content": render("director.md")},
             {"role": "user", "content": render(template, **values)},
         ]
-        return self.client.generate(schema, messages)
+
+    def _checked(self, schema: type[BaseModel], template: str, check: Callable[[Any], list[Problem]], **values: Any) -> Any:
+        """One step's answer that passes `check`: a failing one goes back to the model with the reasons."""
+        messages = self._messages(template, **values)
+        answer = self.client.generate(schema, messages)
+        problems = check(answer)
+        for round_ in range(self.plan_repairs):
+            if not problems:
+                break
+            log.info("%s's %s failed the plan check (%s); repair round %d", self.model, schema.__name__, "; ".join(map(str, problems)), round_ + 1)
+            messages = [
+                *messages,
+                {"role": "assistant", "content": answer.model_dump_json()},
+                {"role": "user", "content": render("plan_repair.md", problems="\n".join(f"- {p}" for p in problems), logline=values.get("logline", ""))},
+            ]
+            answer = self.client.generate(schema, messages)
+            problems = check(answer)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            rounds = f"after {self.plan_repairs} repair round{'s' if self.plan_repairs != 1 else ''}"
+            raise PlanCheckError(f"the plan by {self.model} failed the {problems[0].check} check {rounds}: {problems[0].detail}{more}", problems[0].check)
+        return answer
 
 
 def _with_items(model: type[BaseModel], field: str, low: int, high: int) -> type[BaseModel]:
@@ -225,6 +278,13 @@ def _fit(shots: list[ShotSpec], count: int) -> list[ShotSpec]:
     while len(shots) < count:
         shots.append(shots[-1].model_copy(update={"transition": "continue", "reason": "the action of the previous shot carries on"}))
     return shots
+
+
+def _scenes(specs: list[SceneSpec]) -> list[Scene]:
+    return [
+        Scene(number=n, setting=spec.setting.strip(), time_of_day=spec.time_of_day, purpose=spec.purpose.strip())
+        for n, spec in enumerate(specs, 1)
+    ]
 
 
 def _characters(specs: list[CharacterSpec]) -> list[Character]:
