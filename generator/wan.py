@@ -91,14 +91,27 @@ class WanGenerator:
         self._t2v = value
 
     @classmethod
-    def tiny(cls, cache_dir: Path | None = None, steps: int = 4) -> "WanGenerator":
-        """Random tiny Wan2.2-shaped models (built once into `cache_dir`), float32 on CPU."""
+    def tiny(
+        cls,
+        cache_dir: Path | None = None,
+        steps: int = 4,
+        loras: Sequence[tuple[str, float]] = (),
+        dtype: str = "float32",
+        offload: str = "none",
+        attention: str | None = None,
+        compile: bool = False,
+    ) -> "WanGenerator":
+        """Random tiny Wan2.2-shaped models (built once into `cache_dir`) on CPU: the same pipeline
+        and options as `from_pretrained` (LoRAs at the tiny model's sizes, dtype, attention, compile;
+        offload is a no-op on CPU)."""
         folder = ensure_tiny_model(cache_dir if cache_dir is not None else default_cache_dir())
-        pipe = load_m2v_pipeline(str(folder / "i2v"), dtype="float32", offload="none", device="cpu")
-        t2v = partial(load_t2v_pipeline, str(folder / "t2v"), dtype="float32", offload="none", device="cpu")
+        options = {"dtype": dtype, "offload": offload, "attention": attention, "compile": compile, "device": "cpu"}
+        pipe = load_m2v_pipeline(str(folder / "i2v"), loras=loras, **options)
+        t2v = partial(load_t2v_pipeline, str(folder / "t2v"), **options)
         return cls(
             pipe, t2v, name="tiny", width=TINY_WIDTH, height=TINY_HEIGHT, num_frames=TINY_FRAMES, fps=TINY_FPS,
             steps=steps, model_ids={"i2v": str(folder / "i2v"), "t2v": str(folder / "t2v")},
+            lora_names=[str(path) for path, _ in loras],
         )
 
     @classmethod

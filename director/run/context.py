@@ -82,30 +82,38 @@ def parse_loras(specs: list[str]) -> list[tuple[str, float]]:
 
 
 def generator_options(backend: str, settings: RunSettings) -> dict[str, Any]:
-    """The loader options `settings` give a backend (the animatic takes none)."""
+    """The loader options `settings` give a backend: the animatic takes none; `tiny` runs the same
+    pipeline as `wan` on its own small model, so it takes every option but the model's name."""
     if backend == "preview":
         return {}
     options: dict[str, Any] = {"steps": settings.steps} if settings.steps else {}
+    options.update(loras=parse_loras(settings.lora), attention=settings.attention, compile=settings.compile)
     if backend == "wan":
         options.update(
             model=settings.model,
             t2v_model=None if settings.t2v_model == "none" else settings.t2v_model,
-            loras=parse_loras(settings.lora),
-            dtype=settings.dtype,
-            offload=settings.offload,
-            attention=settings.attention,
-            compile=settings.compile,
+            dtype=settings.dtype or "bfloat16",
+            offload=settings.offload or "model",
         )
+    else:
+        options.update(dtype=settings.dtype or "float32", offload=settings.offload or "none")
     return options
 
 
 def load_components(settings: RunSettings, workspace: Workspace, planner: Planner | None = None) -> Components:
     """Every model a run needs, loaded (or taken from the per-process caches) before anything is
     written: a model that cannot load fails here, with the folder untouched."""
+    from director.run.checks import check_backend_options, check_wan_device
     from generator.backends import load_generator, resolve_backend
     from generator.tiny import default_cache_dir
 
     backend, backend_note = resolve_backend(settings.backend)
+    check_backend_options(backend, settings)  # options the backend cannot take are refused, not ignored
+    options = generator_options(backend, settings)
+    if backend == "wan":
+        check_wan_device(settings)  # no CUDA device: said now, before any hub access
+    if backend == "tiny" and options["offload"] != "none":
+        backend_note += f"; --offload {options['offload']} does nothing there (tiny runs on CPU)"
     if planner is None:
         planner, planner_note = make_planner(settings.planner, settings.llm_model, settings.llm_base_url)
     else:
@@ -115,7 +123,7 @@ def load_components(settings: RunSettings, workspace: Workspace, planner: Planne
         scorer = load_quality_scorer(settings.quality_scorer, checkpoint=settings.hpsv3_checkpoint)
     except ValueError as error:
         raise SettingsError(str(error)) from None
-    generator = load_generator(backend, cache_dir=default_cache_dir(), clip_format=settings.clip_format(), **generator_options(backend, settings))
+    generator = load_generator(backend, cache_dir=default_cache_dir(), clip_format=settings.clip_format(), **options)
     return Components(
         workspace=workspace,
         generator=generator,

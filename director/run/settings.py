@@ -46,8 +46,8 @@ class RunSettings(BaseModel):
     t2v_model: str = Field("Wan-AI/Wan2.2-T2V-A14B-Diffusers", description="Wan T2V model for first shots, or 'none' (first shot by M2V with empty memory)", json_schema_extra=_cli("ID_OR_FOLDER", "wan"))
     lora: list[str] = Field(default_factory=list, description="LoRA file (StoryMem's or our format), optionally PATH:WEIGHT; repeatable to stack", json_schema_extra=_cli("PATH[:WEIGHT]", "wan"))
     steps: int | None = Field(None, ge=1, description="sampling steps (default: 40 for wan, 4 for tiny)", json_schema_extra=_cli("N", "wan"))
-    dtype: Literal["bfloat16", "float16", "float32"] = Field("bfloat16", description="bfloat16 | float16 | float32", json_schema_extra=_cli("TYPE", "wan"))
-    offload: Literal["none", "model", "group"] = Field("model", description="none | model | group: CPU offload so 14B experts fit 24-48 GB cards", json_schema_extra=_cli("MODE", "wan"))
+    dtype: Literal["bfloat16", "float16", "float32"] | None = Field(None, description="bfloat16 | float16 | float32 (default: bfloat16 for wan, float32 for tiny)", json_schema_extra=_cli("TYPE", "wan"))
+    offload: Literal["none", "model", "group"] | None = Field(None, description="none | model | group: CPU offload so 14B experts fit 24-48 GB cards (default: model for wan; tiny runs on CPU, where it does nothing)", json_schema_extra=_cli("MODE", "wan"))
     attention: str | None = Field(None, description="diffusers attention backend, e.g. flash or sage", json_schema_extra=_cli("NAME", "wan"))
     compile: bool = Field(False, description="torch.compile the repeated transformer blocks", json_schema_extra=_cli(None, "wan"))
 

@@ -38,6 +38,10 @@ OWNED = ("script.json", "run.json", "shots", "takes", "versions", "memory", "sto
          "state.sqlite", "state.sqlite-shm", "state.sqlite-wal", "report.html", "report")
 
 
+class FolderError(ValueError):
+    """A story folder whose records storymem cannot read; one readable line."""
+
+
 class Workspace:
     """Paths and safe writes for one story folder."""
 
@@ -118,7 +122,15 @@ class Workspace:
         return load_script(self.script_path)
 
     def load_run(self) -> dict[str, Any]:
-        return json.loads(self.run_path.read_text()) if self.run_path.is_file() else {}
+        if not self.run_path.is_file():
+            return {}
+        try:
+            run = json.loads(self.run_path.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as error:
+            raise FolderError(f"{self.run_path} is damaged ({type(error).__name__}): it is storymem's record of the story; restore it or choose another folder") from None
+        if not isinstance(run, dict):
+            raise FolderError(f"{self.run_path} is damaged (not an object): it is storymem's record of the story; restore it or choose another folder")
+        return run
 
     def save_run(self, settings: dict[str, Any]) -> None:
         atomic_write_json(self.run_path, settings)

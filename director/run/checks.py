@@ -1,0 +1,224 @@
+"""Checks made before a run writes anything: each failure is one readable line (a `CheckError`,
+exit status 2 on the command line) and leaves the disk as it was.
+
+- the story folder: a folder (or a path one can be made at) that can be written, not under /proc or /sys;
+- reference images, from `--reference` and from a script's characters: decoded, not trusted by name;
+- a script's shots name only characters the script defines;
+- the LLM endpoint answers, when a plan will be asked of it (one quick request);
+- the options make sense for the backend: `wan` needs a CUDA device, `preview` takes no Wan options,
+  `tiny` builds its own model so it takes no `--model`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from director.run.settings import RunSettings
+from director.story import Story
+
+#: Where no story folder can live: kernel interfaces that look like folders.
+SYSTEM_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
+#: Options only the Wan pipeline (the `wan` and `tiny` backends) takes.
+WAN_OPTIONS = ("model", "t2v_model", "lora", "steps", "dtype", "offload", "attention", "compile")
+#: Seconds the LLM endpoint has to answer the reachability check.
+LLM_CHECK_TIMEOUT = 3.0
+
+
+class CheckError(ValueError):
+    """Input that cannot work, found before anything was written; one readable line."""
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def changed_options(settings: RunSettings, names: Iterable[str]) -> list[str]:
+    """The options among `names` that differ from their defaults (what the user asked for)."""
+    defaults = RunSettings()
+    return [name for name in names if getattr(settings, name) != getattr(defaults, name)]
+
+
+# --- the story folder ------------------------------------------------------------------------------
+
+
+def check_out_folder(out: str | Path) -> None:
+    """`out` is, or can become, a writable folder outside the kernel's interfaces."""
+    text = str(out)
+    if not text.strip():
+        raise CheckError("--out is empty: name a folder for the story")
+    if "\x00" in text:
+        raise CheckError(f"--out {text!r} contains a NUL character")
+    path = Path(out).expanduser()
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as error:
+        raise CheckError(f"--out {out}: cannot be resolved ({error.__class__.__name__})") from None
+    for system in SYSTEM_ROOTS:
+        if resolved == system or resolved.is_relative_to(system):
+            raise CheckError(f"--out {out} is under {system}, a kernel interface, not a place for files; choose another folder")
+    try:
+        if resolved.exists() and not resolved.is_dir():
+            raise CheckError(f"--out {out} is a file, not a folder; choose a folder (it is made if missing)")
+        existing = resolved
+        while not existing.exists():
+            existing = existing.parent
+    except OSError as error:  # a name too long, a loop of links
+        raise CheckError(f"--out {out}: cannot be used ({error.strerror or error.__class__.__name__})") from None
+    if not existing.is_dir():
+        raise CheckError(f"--out {out} cannot be made: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CheckError(f"--out {out} cannot be written: {existing} is not writable by this user")
+    if existing == resolved:
+        for name in ("shots", "takes", "versions", "memory", "report"):
+            inner = resolved / name
+            if inner.exists() and not inner.is_dir():
+                raise CheckError(f"--out {out} holds a file named {name!r} where storymem keeps a folder; move it or choose another folder")
+
+
+# --- images and scripts ----------------------------------------------------------------------------
+
+
+def check_image(path: str | Path, what: str) -> None:
+    """`path` is an image PIL can decode in full (a .png that is text is refused here, not at shot 1)."""
+    from PIL import Image
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckError(f"{what} not found: {path}")
+    try:
+        with Image.open(path) as picture:
+            picture.load()
+            width, height = picture.size
+    except Exception as error:  # PIL raises many kinds for broken files: all mean "not an image"
+        raise CheckError(f"{what} {path} is not an image this tool can read ({type(error).__name__})") from None
+    if width < 1 or height < 1:
+        raise CheckError(f"{what} {path} has no pixels ({width}x{height})")
+
+
+def check_references(settings: RunSettings, story: Story | None) -> None:
+    for image in settings.reference:
+        check_image(image, "--reference image")
+    for c_index, character in enumerate(story.characters if story else []):
+        for i, image in enumerate(character.reference_images):
+            check_image(image, f"characters.{c_index}.reference_images.{i}: image")
+
+
+def check_character_names(story: Story) -> None:
+    """Every name a shot lists is one of the script's characters (the names prompts and memory use)."""
+    known = [c.name for c in story.characters]
+    for shot in story.shots:
+        for name in shot.characters:
+            if name not in known:
+                close = [k for k in known if k.casefold() == name.casefold()]
+                hint = f"did you mean {close[0]!r}?" if close else (f"characters are: {', '.join(repr(k) for k in known)}" if known else "the script defines no characters")
+                raise CheckError(f"shot {shot.id} names the character {name!r}, which is not in characters; {hint}")
+
+
+# --- the LLM endpoint ------------------------------------------------------------------------------
+
+
+def _shown(url: str) -> str:
+    """A URL without any user:password part (never print credentials)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def check_llm_endpoint(settings: RunSettings, timeout: float = LLM_CHECK_TIMEOUT) -> None:
+    """When the settings pick the LLM planner, its endpoint must answer one quick request (any
+    HTTP answer will do: an endpoint that wants a key still answers)."""
+    if settings.planner == "offline":
+        return
+    import httpx2
+
+    from director.planning.llm import LLMSettings
+
+    llm = LLMSettings.resolve(settings.llm_model, settings.llm_base_url)
+    if llm is None:
+        return  # no endpoint configured: make_planner says so (or falls back to offline)
+    url = llm.endpoint + "/models"
+    try:
+        httpx2.get(url, timeout=timeout, follow_redirects=False)
+    except httpx2.TimeoutException:
+        problem = f"no answer within {timeout:g} s"
+    except httpx2.HTTPError as error:  # connection refused, unknown host, bad URL...
+        problem = type(error).__name__
+    except ValueError as error:  # a URL httpx cannot even parse
+        problem = f"not a usable URL ({type(error).__name__})"
+    else:
+        return
+    why = "" if settings.planner == "openai" else " (--planner auto picked it because an endpoint is configured)"
+    raise CheckError(f"the LLM endpoint {_shown(llm.endpoint)} does not answer ({problem}){why}; start the server, fix --llm-base-url, or use --planner offline")
+
+
+# --- backends --------------------------------------------------------------------------------------
+
+
+def check_backend_options(backend: str, settings: RunSettings) -> None:
+    """Options the chosen backend cannot take are refused, not ignored."""
+    if backend == "preview":
+        given = changed_options(settings, WAN_OPTIONS)
+        if given:
+            options = ", ".join(flag(name) for name in given)
+            raise CheckError(f"the preview animatic takes no Wan options ({options}); use --backend tiny or wan for them, or leave them out")
+    elif backend == "tiny":
+        given = changed_options(settings, ("model", "t2v_model"))
+        if given:
+            raise CheckError(f"--backend tiny builds its own small random model, so {', '.join(flag(n) for n in given)} cannot apply; use --backend wan")
+
+
+def check_wan_device(settings: RunSettings) -> None:
+    """`wan` needs its local model folders to exist and a CUDA device; found before any hub access."""
+    from generator.backends import BackendError
+    from generator.models import _HUB_ID, ModelNotFoundError, resolve_model
+
+    for model in (settings.model, settings.t2v_model):
+        if model != "none" and (not _HUB_ID.match(model) or Path(model).expanduser().exists()):
+            try:
+                resolve_model(model)  # a local folder: no network involved
+            except ModelNotFoundError as error:
+                raise BackendError(str(error)) from None
+    import torch
+
+    if not torch.cuda.is_available():
+        raise CheckError(
+            f"--backend wan needs a CUDA GPU and torch {torch.__version__} finds none on this machine; "
+            "use --backend tiny (the same pipeline, small random model, on CPU) or --backend preview (the animatic)"
+        )
+
+
+def check_story_inputs(settings: RunSettings, story: Story | None) -> None:
+    """A script's character names, and every reference image decoded."""
+    if story is not None:
+        check_character_names(story)
+    check_references(settings, story)
+
+
+# --- a folder that holds something else -------------------------------------------------------------
+
+_SOURCE_WORDS = {"shots": "the shot count", "seed": "the seed", "logline": "the logline", "script": "the script", "references": "the reference images"}
+
+
+def describe_difference(existing: dict, asked: dict) -> str:
+    """What differs between the source a folder was made from and the one asked for, in words:
+    "it has 3 shots, this run asks for 4" rather than only "a different story"."""
+    if ("script" in existing) != ("script" in asked):
+        return "it was made from a " + ("script" if "script" in existing else "logline") + ", this run gives a " + ("script" if "script" in asked else "logline")
+    parts = []
+    for key in ("logline", "script", "shots", "seed", "references"):
+        if existing.get(key) != asked.get(key):
+            if key in ("shots", "seed") and existing.get(key) is not None and asked.get(key) is not None:
+                parts.append(f"{_SOURCE_WORDS[key]} differs ({existing[key]} there, {asked[key]} asked)")
+            else:
+                parts.append(f"{_SOURCE_WORDS[key]} differs")
+    return "; ".join(parts) or "its record differs"
+
+
+def describe_render_difference(made: dict, asked: dict) -> str:
+    words = {"backend": "backend", "size": "frame size", "frames": "frames per clip", "fps": "frame rate"}
+    differ = [words.get(key, key) for key in ("backend", "size", "frames", "fps") if made.get(key) != asked.get(key)]
+    return ", ".join(differ) + (" differ" if len(differ) > 1 else " differs") if differ else "settings differ"
