@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from director.planning.words import LIGHT
 from director.story import Shot, Story
 
 TIMES = ("dawn", "morning", "day", "dusk", "evening", "night")
@@ -188,6 +189,8 @@ def _with_condition(text: str, condition: str, time: str | None) -> str:
     """`text` with the condition added; an earlier time of day in it gives way to the new one."""
     condition = condition.strip().rstrip(".")
     if time:
+        for phrase in LIGHT.values():  # the offline planner's light for a time of day, whole
+            text = text.replace(phrase, LIGHT.get(time, time))
         text = _TIME_WORDS.sub(time, text)
     if condition.lower() in text.lower():
         return text

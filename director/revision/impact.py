@@ -47,7 +47,7 @@ class ImpactPlan(BaseModel):
 
     def describe(self) -> str:
         """The plan as lines a person reads before saying yes."""
-        lines = [f"{self.generations} shot{'s' if self.generations != 1 else ''} to generate ({self.policy}: {self.policy_reason})"]
+        lines = [f"{self.generations} shot{'s' if self.generations != 1 else ''} to generate. Policy {self.policy}: {self.policy_reason}."]
         for shot in self.changed:
             where = f"shot {shot.number}" if shot.number else f"old {shot.id}"
             lines.append(f"  {where:<10} {shot.action:<10} {'; '.join(shot.reasons)}")
@@ -96,7 +96,7 @@ def plan_impact(instruction: str, edits: list[Edit], applied: Applied, base: Ver
         elif applied.looks:
             policy, why = "cascade", "a character's look changed, so every shot that remembers the old look is made again"
         else:
-            policy, why = "only", "later shots only remember the changed ones; they keep their takes (use --cascade to remake them too)"
+            policy, why = "only", "later shots only remember the changed ones, so they keep their takes; --cascade makes them again too"
     else:
         why = "as asked"
     old_ids = {s.id for s in old.shots}

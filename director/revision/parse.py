@@ -41,16 +41,30 @@ def _numbers(text: str) -> list[int]:
 
 def parse_offline(instruction: str, story: Story) -> list[Edit]:
     """Typed edits for an instruction in one of the forms above; a clear error otherwise."""
-    clauses = [c.strip().rstrip(".!").strip() for c in re.split(r"[;\n]|\bthen\b", instruction) if c.strip().rstrip(".!").strip()]
+    clauses = [c.strip() for c in re.split(r"[;\n]|\bthen\b", instruction) if c.strip().rstrip(".!").strip()]
     if not clauses:
         raise RevisionError("the instruction is empty: say what to change, e.g. " + EXAMPLES)
     return [_clause(clause, story) for clause in clauses]
 
 
 def _clause(clause: str, story: Story) -> Edit:
+    """One clause; prompts keep their punctuation, every other form ignores a final full stop."""
+    for form in ("prompt", "add"):
+        edit = _match(clause, story, only=form)
+        if edit is not None:
+            return edit
+    edit = _match(clause.rstrip(".!").strip(), story)
+    if edit is None:
+        raise RevisionError(f"could not tell which shot you mean in {clause.rstrip('.!')!r}; try {EXAMPLES}")
+    return edit
+
+
+def _match(clause: str, story: Story, only: str | None = None) -> Edit | None:
     lower = re.sub(r"^(?:please|now|and|also)\s+", "", clause.lower()).strip()
     original = clause[len(clause) - len(lower):] if clause.lower().endswith(lower) else clause
     for form, pattern in _FORMS:
+        if only is not None and form != only:
+            continue
         match = pattern.match(lower)
         if not match:
             continue
@@ -79,7 +93,7 @@ def _clause(clause: str, story: Story) -> Edit:
                         return Edit(action="look", character=character.name, text=rest[len(name):].strip())
             names = ", ".join(c.name for c in story.characters) or "none"
             raise RevisionError(f"could not tell which character you mean in {clause!r}; characters are: {names}")
-    raise RevisionError(f"could not tell which shot you mean in {clause!r}; try {EXAMPLES}")
+    return None
 
 
 def _original(text: str, match: re.Match, group: int) -> str:
