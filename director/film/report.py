@@ -10,6 +10,7 @@ from PIL import Image
 from director.film.video import read_video
 from director.story import Story
 from director.run.files import atomic_path, atomic_write_bytes
+from director.run.scales import Reading, readings, summary_lines
 from director.run.workspace import Workspace
 
 THUMB_WIDTH = 240
@@ -22,16 +23,15 @@ def _thumbnail(image, path: Path) -> None:
         picture.save(temp, format="JPEG", quality=85)
 
 
-def _scores(scores: dict) -> str:
+def _scores(readings: list[Reading]) -> str:
+    """Each score with its scale, its model and what counts as good (the gate it was judged by)."""
     rows = []
-    for label, key, scorer in (
-        ("quality", "quality", "quality_scorer"),
-        ("consistency", "consistency", "consistency_scorer"),
-        ("continuity", "continuity", "consistency_scorer"),
-        ("prompt following", "prompt_following", "prompt_scorer"),
-    ):
-        if scores.get(key) is not None:
-            rows.append(f"<li>{label}: {scores[key]:.3f} <small>({html.escape(str(scores.get(scorer) or ''))})</small></li>")
+    for r in readings:
+        mark = "" if r.passed is None else (" ✓ good" if r.passed else " ✗ under the gate")
+        rows.append(
+            f"<li>{html.escape(r.label)}: <b>{r.value:.3f}</b> on {html.escape(r.scale)}{mark} "
+            f"<small>({html.escape(r.model)}; {html.escape(r.good)})</small></li>"
+        )
     return "<ul>" + "".join(rows) + "</ul>" if rows else "<p><small>no scores</small></p>"
 
 
@@ -40,8 +40,10 @@ def write_report(workspace: Workspace, story: Story) -> Path:
     folder = workspace.inside("report")
     folder.mkdir(exist_ok=True)
     sections = []
-    for shot in story.shots:
-        record = workspace.load_shot_record(shot.id)
+    records = [workspace.load_shot_record(shot.id) for shot in story.shots]
+    recorded = workspace.load_run().get("scores")
+    per_shot = readings(records, recorded)
+    for shot, record, shot_readings in zip(story.shots, records, per_shot):
         frames = read_video(workspace.shot_video(shot.id))
         pictures = []
         for label, index in (("first", 0), ("middle", len(frames) // 2), ("last", len(frames) - 1)):
@@ -57,7 +59,7 @@ def write_report(workspace: Workspace, story: Story) -> Path:
 attempt {record['attempt']} of {record['attempts']}, {record['decision']})</small></h2>
 <div class="frames">{''.join(pictures)}</div>
 <p>{html.escape(shot.prompt)}</p>
-{_scores(record.get('scores', {}))}
+{_scores(shot_readings)}
 <p><small>memory that conditioned it ({len(record.get('memory', []))}):</small><br>{memory or '<small>none (first shot)</small>'}</p>
 </section>"""
         )
@@ -74,6 +76,8 @@ section {{ border-top: 1px solid #ddd; padding-top: 0.5em; }}
 <p>{html.escape(story.overview)}</p>
 <video src="story.mp4" controls width="832"></video>
 <p><small>{len(story.shots)} shots in {len(story.scenes)} scenes · subtitles: story.srt · every decision: events.jsonl</small></p>
+<h3>Scores</h3>
+<ul>{''.join(f"<li>{html.escape(line)}</li>" for line in summary_lines(records, recorded))}</ul>
 {''.join(sections)}
 </body></html>
 """

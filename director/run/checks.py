@@ -128,21 +128,22 @@ def _shown(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
-def check_llm_endpoint(settings: RunSettings, timeout: float = LLM_CHECK_TIMEOUT) -> None:
-    """When the settings pick the LLM planner, its endpoint must answer one quick request (any
-    HTTP answer will do: an endpoint that wants a key still answers)."""
-    if settings.planner == "offline":
-        return
+def check_llm_endpoint(settings: RunSettings, timeout: float = LLM_CHECK_TIMEOUT) -> tuple[RunSettings, str | None]:
+    """When the settings pick an LLM endpoint for planning, it must answer one quick request (any
+    HTTP answer will do: an endpoint that wants a key still answers). `--planner openai` with a
+    silent endpoint is refused; `auto` plans offline instead and says why (the returned settings
+    and note)."""
+    if settings.planner not in ("openai", "auto"):
+        return settings, None
     import httpx2
 
     from director.planning.llm import LLMSettings
 
     llm = LLMSettings.resolve(settings.llm_model, settings.llm_base_url)
     if llm is None:
-        return  # no endpoint configured: make_planner says so (or falls back to offline)
-    url = llm.endpoint + "/models"
+        return settings, None  # no endpoint configured: make_planner says so (or falls back to offline)
     try:
-        httpx2.get(url, timeout=timeout, follow_redirects=False)
+        httpx2.get(llm.endpoint + "/models", timeout=timeout, follow_redirects=False)
     except httpx2.TimeoutException:
         problem = f"no answer within {timeout:g} s"
     except httpx2.HTTPError as error:  # connection refused, unknown host, bad URL...
@@ -150,9 +151,11 @@ def check_llm_endpoint(settings: RunSettings, timeout: float = LLM_CHECK_TIMEOUT
     except ValueError as error:  # a URL httpx cannot even parse
         problem = f"not a usable URL ({type(error).__name__})"
     else:
-        return
-    why = "" if settings.planner == "openai" else " (--planner auto picked it because an endpoint is configured)"
-    raise CheckError(f"the LLM endpoint {_shown(llm.endpoint)} does not answer ({problem}){why}; start the server, fix --llm-base-url, or use --planner offline")
+        return settings, None
+    if settings.planner == "auto":
+        note = f"planner: offline (auto: the LLM endpoint {_shown(llm.endpoint)} does not answer: {problem})"
+        return settings.model_copy(update={"planner": "offline"}), note
+    raise CheckError(f"the LLM endpoint {_shown(llm.endpoint)} does not answer ({problem}); start the server, fix --llm-base-url, or use --planner offline")
 
 
 # --- backends --------------------------------------------------------------------------------------

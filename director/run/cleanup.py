@@ -185,14 +185,18 @@ def resume_point(workspace: Workspace) -> str:
     return f"rerun the same command to resume at shot {ids.index(pending[0]) + 1} of {len(ids)} ({done} finished, kept in {workspace.root})"
 
 
-def explain_failure(error: BaseException, workspace: Workspace, first: FirstWrites | None) -> None:
-    """Attach to `error` a true sentence about the folder (PEP 678 note): removed when this run
-    generated nothing on a folder it started, else where a rerun resumes."""
+def explain_failure(error: BaseException, workspace: Workspace, first: FirstWrites | None) -> str:
+    """Attach to `error` a true sentence about the folder (a PEP 678 note, also kept as
+    `error.storymem_note`): removed when this run generated nothing on a folder it started, else
+    where a rerun resumes. Returns the sentence."""
     if isinstance(error, Exception) and first is not None and not generated_any(workspace):
         remove_created(workspace, first.existed, first.made_from)
         if first.existed is None:
-            error.add_note(f"nothing was generated, so nothing is kept: {workspace.root} was removed; fix the cause and run the same command again")
+            note = f"nothing was generated, so nothing is kept: {workspace.root} was removed; fix the cause and run the same command again"
         else:
-            error.add_note(f"nothing was generated; the files this run made in {workspace.root} were removed; fix the cause and run the same command again")
-        return
-    error.add_note(resume_point(workspace))
+            note = f"nothing was generated; the files this run made in {workspace.root} were removed; fix the cause and run the same command again"
+    else:
+        note = resume_point(workspace)
+    error.add_note(note)
+    error.storymem_note = note  # type: ignore[attr-defined]  (other notes, e.g. LangGraph's, may come before)
+    return note

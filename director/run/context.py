@@ -123,7 +123,13 @@ def load_components(settings: RunSettings, workspace: Workspace, planner: Planne
         scorer = load_quality_scorer(settings.quality_scorer, checkpoint=settings.hpsv3_checkpoint)
     except ValueError as error:
         raise SettingsError(str(error)) from None
-    generator = load_generator(backend, cache_dir=default_cache_dir(), clip_format=settings.clip_format(), **options)
+    try:
+        generator = load_generator(backend, cache_dir=default_cache_dir(), clip_format=settings.clip_format(), **options)
+    except Exception as error:
+        if not options.get("loras") or (isinstance(error, ValueError) and type(error).__name__ != "LoraFormatError"):
+            raise  # not about the LoRA (a missing model says so itself)
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        raise SettingsError(f"--lora could not be applied to the {backend} model ({type(error).__name__}{': ' + first if first else ''})") from None
     return Components(
         workspace=workspace,
         generator=generator,
