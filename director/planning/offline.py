@@ -79,8 +79,8 @@ def _look(being: Being, pronoun: str, rng: random.Random) -> str:
 def _gender_word(being: Being, pronoun: str) -> str:
     """'a woman' for a person the logline calls "her" when the noun does not say so already."""
     words = set(being.phrase.lower().split())
-    if being.kind != "person" or words & (FEMALE | MALE):
-        return ""
+    if being.kind != "person" or any(w.endswith(g) for w in words for g in FEMALE | MALE if len(g) >= 3 or w == g):
+        return ""  # "sister", "schoolboy", "policewoman" say it already
     return {"she": "a woman ", "he": "a man "}.get(pronoun, "")
 
 

@@ -22,6 +22,7 @@ from director.planning.words import (
     AGENCY,
     ANIMALS,
     AUXILIARIES,
+    COPULAS,
     DETERMINERS,
     EVENTS,
     FEMALE,
@@ -29,8 +30,11 @@ from director.planning.words import (
     MACHINES,
     MALE,
     MALE_NAMES,
+    NOT_PLACES,
     NUMBERS,
+    ANIMAL_HEADS,
     PEOPLE,
+    PEOPLE_HEADS,
     PLACE_PREPOSITIONS,
     PLACES,
     POSSESSIVES,
@@ -171,6 +175,11 @@ def _strip_determiner(text: str) -> str:
     return " ".join(words)
 
 
+def _compound(word: str, nouns: set[str]) -> bool:
+    """'schoolboy', 'policewoman', 'sheepdog': a closed compound ending in one of `nouns`."""
+    return any(word.endswith(n) and len(word) - len(n) >= 3 for n in nouns if len(n) >= 3)
+
+
 def kind_of(head: str, modifiers: list[str]) -> str | None:
     word = singular(head) if head.islower() else head.lower()
     if word in PEOPLE or head.lower() in PEOPLE:
@@ -179,6 +188,10 @@ def kind_of(head: str, modifiers: list[str]) -> str | None:
         return "animal"
     if word in MACHINES:
         return "machine"
+    if head.islower() and _compound(word, PEOPLE_HEADS):
+        return "person"
+    if head.islower() and _compound(word, ANIMAL_HEADS):
+        return "animal"
     if any(m.lower() in AGENCY for m in modifiers):
         return "thing"
     return None
@@ -196,6 +209,7 @@ class _Parser:
         self.i = 0
         self.reading = Reading()
         self.phrases: dict[int, int] = {}  # phrase start -> being index
+        self.verb = ""  # the verb of the clause being read
 
     # --- word classes -------------------------------------------------------------------------
 
@@ -280,11 +294,24 @@ class _Parser:
 
     # --- beings ------------------------------------------------------------------------------
 
+    def _possessors(self, phrase: Phrase) -> None:
+        """"their grandfather's carousel": the grandfather is a character too (common nouns only:
+        "Prague's rooftops" is no one)."""
+        for k, word in enumerate(phrase.words[:-1]):
+            match = re.fullmatch(r"(.+?)['’]s", word)
+            start = 1 if phrase.determiner else 0
+            if match and match.group(1).islower() and kind_of(match.group(1), phrase.words[start:k]) in ("person", "animal"):
+                words = [*phrase.words[:k], match.group(1)]
+                self.being(Phrase(words, phrase.determiner, match.group(1), phrase.start, phrase.start + k + 1), as_subject=False)
+
     def being(self, phrase: Phrase, as_subject: bool) -> int | None:
         """The being a noun phrase names (added on first mention), or None for a non-character."""
+        self._possessors(phrase)
         head = phrase.head
         modifiers = phrase.words[1 if phrase.determiner else 0 : -1]
         kind = kind_of(head, modifiers)
+        if kind is None and phrase.proper and phrase.determiner == "the":
+            return None  # "the Sahara", "the Thames": a place, not a person
         if kind is None and phrase.proper:
             kind = "person"
         if kind is None and as_subject and not denotes_time(head) and head.lower() not in PLACES:
@@ -306,6 +333,7 @@ class _Parser:
 
     def _gender(self, being: Being, phrase: Phrase) -> None:
         words = {w.lower() for w in phrase.words}
+        words |= {n for w in list(words) for n in FEMALE | MALE if len(n) >= 3 and w.endswith(n) and len(w) - len(n) >= 3}
         if being.kind in ("animal", "machine", "thing") and not words & (FEMALE | MALE):
             being.pronoun = "it"
         if words & FEMALE or being.proper_name.lower() in FEMALE_NAMES:
@@ -367,6 +395,7 @@ class _Parser:
         if self.i >= len(self.words):
             return
         verb = self.words[self.i]
+        self.verb = verb
         self.i += 1
         rest_start = self.i
         while self.i < len(self.words):
@@ -436,16 +465,18 @@ class _Parser:
         self._after_preposition(word)
         return False
 
-    def _after_preposition(self, word: str) -> None:
-        """A prepositional phrase: a being, a time or weather condition, a place, or a prop."""
+    def _after_preposition(self, word: str, subject_plural: bool | None = None) -> None:
+        """A prepositional phrase: a being, a time or weather condition, a place, or a prop.
+        With `subject_plural`, it ends before a verb agreeing with the subject ("in Havana falls")."""
         self.i += 1
-        phrase = self.noun_phrase()
+        phrase = self.noun_phrase(subject_plural=subject_plural)
         if phrase is None:
             return
         if not self._condition_or_place(phrase, place_context=word in PLACE_PREPOSITIONS, text=f"{word} {phrase.text}"):
             self.reading.props.append(phrase.text)
 
     def _condition_or_place(self, phrase: Phrase, place_context: bool, text: str | None = None) -> bool:
+        self._possessors(phrase)
         words = [w.lower() for w in phrase.words]
         timing = [w for w in words if w in TIMES or w in WEATHER or w in SEASONS]
         if denotes_time(phrase.head) or (timing and phrase.head.lower() not in PLACES):
@@ -456,7 +487,9 @@ class _Parser:
         if kind_of(phrase.head, phrase.words[:-1]) is not None:
             self.being(phrase, as_subject=False)
             return True
-        if place_context or singular(phrase.head) in PLACES or phrase.head.lower() in PLACES:
+        if phrase.head.lower() in NOT_PLACES and len(phrase.words) == 1:
+            return False
+        if place_context or singular(phrase.head) in PLACES or phrase.head.lower() in PLACES or (phrase.proper and phrase.determiner == "the"):
             if phrase.text not in self.reading.places:
                 self.reading.places.append(phrase.text)
             return True
@@ -472,6 +505,9 @@ class _Parser:
                 self.reading.seasons.append(w)
 
     def _object(self, phrase: Phrase) -> None:
+        if base_verb(self.verb) in COPULAS and kind_of(phrase.head, []) is not None and not phrase.proper:
+            self.reading.props.append(phrase.text)  # "become friends": a complement, not more characters
+            return
         if phrase.proper and self.being(phrase, as_subject=False) is not None:
             return
         if not self._condition_or_place(phrase, place_context=False):
@@ -484,10 +520,21 @@ class _Parser:
 
     # --- the whole logline -------------------------------------------------------------------
 
+    def _leading_time(self) -> bool:
+        """"Every night, ..." / "One winter morning, ...": a time phrase and a comma open the logline."""
+        save = self.i
+        phrase = self.noun_phrase()
+        if phrase is not None and denotes_time(phrase.head) and self.i < len(self.words) and self.lower[self.i] == ",":
+            self._condition_or_place(phrase, place_context=False)
+            return True
+        self.i = save
+        return False
+
     def parse(self) -> Reading:
         # Leading time or place phrases: "One winter night, ..." / "In 1920s Paris, ..."
-        while self.i < len(self.words) and self.lower[self.i] in PREPOSITIONS:
-            self._after_preposition(self.lower[self.i])
+        while self.i < len(self.words) and (self.lower[self.i] in PREPOSITIONS or self._leading_time()):
+            if self.lower[self.i] in PREPOSITIONS:
+                self._after_preposition(self.lower[self.i])
             if self.i < len(self.words) and self.lower[self.i] == ",":
                 self.i += 1
         phrases, plural = self.subject()
@@ -497,7 +544,7 @@ class _Parser:
             # A description between subject and verb ("... with a broken wing ..."): read it as objects.
             word = self.lower[self.i]
             if word in PREPOSITIONS:
-                self._after_preposition(word)
+                self._after_preposition(word, subject_plural=plural)
             else:
                 self.i += 1
         indices = [b for b in (self.being(p, as_subject=True) for p in phrases) if b is not None]

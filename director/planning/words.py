@@ -29,6 +29,17 @@ AUXILIARIES = {
     "has", "have", "had", "does", "do", "did", "gets", "get", "got", "tries", "try", "needs", "need", "wants",
     "want", "learns", "learn", "decides", "decide", "sets", "set", "begins", "begin", "starts", "start",
 }  # fmt: skip
+# Heads of closed compounds that name a being: "schoolboy", "policewoman", "sheepdog", "dragonfly".
+# (Not every noun: "assistant" does not end in an ant, nor "season" in a son.)
+PEOPLE_HEADS = {"boy", "girl", "man", "woman", "maker", "keeper", "smith", "herd", "rider", "driver", "mother", "father", "child", "wife", "master", "maid", "monger", "guard", "lord", "lady", "wright", "worker", "fighter", "hunter", "seller", "dancer", "singer", "player", "walker", "watcher"}
+ANIMAL_HEADS = {"dog", "cat", "bird", "fish", "fly", "horse", "wolf", "bear", "hound", "bug", "worm", "fowl"}
+# Verbs whose object is a complement, not another character: "become friends", "remain rivals".
+COPULAS = {"be", "become", "remain", "seem", "appear", "stay"}
+# Nouns that follow a place preposition in idioms without being places: "in love", "in trouble".
+NOT_PLACES = {
+    "love", "trouble", "time", "vain", "secret", "silence", "hope", "fear", "search", "order", "hand", "peace",
+    "danger", "charge", "touch", "pursuit", "tears", "awe", "turn", "shock", "debt", "luck", "step", "sync",
+}  # fmt: skip
 ADVERBS = {"not", "never", "finally", "secretly", "slowly", "together", "home", "away", "back", "out", "off", "again", "just", "still"}
 
 # Beings: a noun phrase headed by one of these is a character wherever it stands.
@@ -53,7 +64,8 @@ PEOPLE = set(
     sorcerer sorceress oracle prophet sage scholar scribe cartographer navigator smuggler fisherwoman
     seamstress weaver dressmaker toymaker locksmith glassblower jeweller jeweler lighthousekeeper
     ferryman boatman gondolier lumberjack woodcutter hunter trapper rancher shepherdess milkmaid
-    caretaker janitor cleaner gravedigger undertaker detective inspector constable grandparent parent""".split()
+    caretaker janitor cleaner gravedigger undertaker detective inspector constable grandparent parent
+    owner master mistress customer passenger visitor guest host neighbour stepmother stepfather""".split()
 )
 ANIMALS = set(
     """fox toucan cat dog owl bird wolf bear deer rabbit hare horse pony mouse rat whale dolphin octopus turtle
