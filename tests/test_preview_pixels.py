@@ -13,14 +13,14 @@ GIRL = ("the girl", "a little girl with a yellow raincoat and black hair")
 W, H, FRAMES = 320, 192, 9
 
 
-def render(cast, setting="a harbour town by the sea", time_of_day="day", camera="medium shot, static", scene=1, shot=1) -> np.ndarray:
+def render(cast, setting="a harbour town by the sea", time_of_day="day", camera="medium shot, static", scene=1, shot=1, size=(W, H)) -> np.ndarray:
     info = {
         "scene": scene, "shot": shot, "setting": setting, "time_of_day": time_of_day, "camera": camera,
         "characters": [name for name, _ in cast], "descriptions": dict(cast),
     }  # fmt: skip
     prompt = f"{camera} of {setting}. " + " ".join(f"{n}, {d}, walks." for n, d in cast)
-    request = ShotRequest(f"{scene:02d}_{shot:02d}", prompt, ShotMode.T2V, 7, num_frames=FRAMES, width=W, height=H, info=info)
-    return PreviewGenerator(W, H, FRAMES).generate(request).frames
+    request = ShotRequest(f"{scene:02d}_{shot:02d}", prompt, ShotMode.T2V, 7, num_frames=FRAMES, width=size[0], height=size[1], info=info)
+    return PreviewGenerator(*size, FRAMES).generate(request).frames
 
 
 def share(frames: np.ndarray, colour: tuple[int, int, int]) -> float:
