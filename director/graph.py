@@ -53,7 +53,8 @@ class DirectorState(TypedDict, total=False):
     references: list[str]  # extra reference image files for the initial memory (MR2V)
     thread: str  # the thread id, recorded in the version this run makes
     note: str  # why the version exists (recorded in it)
-    story: dict[str, Any]
+    story: dict[str, Any]  # input only: a script to make (Studio); the version's script lives in the folder
+    shots_total: int
     cursor: int  # index in story.shots of the shot being made
     attempt: int  # attempts made on that shot so far
     attempts: list[dict[str, Any]]  # one `Take` record per attempt
@@ -77,8 +78,9 @@ def _logged(node: Callable) -> Callable:
     return run
 
 
-def _story(state: DirectorState) -> Story:
-    return Story.model_validate(state["story"])
+def _story(workspace: Workspace) -> Story:
+    """The script of the version being made: it lives in the folder, not in every checkpoint."""
+    return Story.model_validate(_draft(workspace).script)
 
 
 def _takes(state: DirectorState) -> list[Take]:
@@ -116,7 +118,7 @@ def plan(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, A
     ctx.workspace.log("plan", title=story.title, shots=len(story.shots), scenes=len(story.scenes), fingerprint=story.fingerprint())
     if not ctx.bank.entries:
         _seed_memory(ctx, story, state.get("references", []))
-    return {"story": story.model_dump(mode="json"), "cursor": 0}
+    return {"cursor": 0, "shots_total": len(story.shots)}
 
 
 def _remove_partial_files(workspace: Workspace) -> None:
@@ -143,7 +145,7 @@ def _seed_memory(ctx: Components, story: Story, extra: list[str]) -> None:
 def prepare_shot(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
     """Move to the first shot the version does not have yet and set the memory to what conditions it."""
     ctx = runtime.context.resolve()
-    story = _story(state)
+    story = _story(ctx.workspace)
     done = _draft(ctx.workspace).shots
     cursor = state.get("cursor", 0)
     while cursor < len(story.shots) and story.shots[cursor].id in done:
@@ -183,7 +185,7 @@ def generate(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
     from director.film.video import write_video
 
     ctx = runtime.context.resolve()
-    story = _story(state)
+    story = _story(ctx.workspace)
     index = state["cursor"]
     shot = story.shots[index]
     attempt = state.get("attempt", 0) + 1
@@ -274,7 +276,7 @@ def remember(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
 @_logged
 def critique(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
     ctx = runtime.context.resolve()
-    story = _story(state)
+    story = _story(ctx.workspace)
     index = state["cursor"]
     shot = story.shots[index]
     takes = _takes(state)
@@ -310,7 +312,7 @@ def drop_memory(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict
 def refine_prompt(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
     """Ask the LLM to rewrite the shot's prompt from the critic's words; on failure keep it."""
     ctx = runtime.context.resolve()
-    story = _story(state)
+    story = _story(ctx.workspace)
     index = state["cursor"]
     shot = story.shots[index]
     critique = _takes(state)[-1].decision["reason"]
@@ -322,7 +324,7 @@ def refine_prompt(state: DirectorState, runtime: Runtime[DirectorContext]) -> di
     story.shots[index] = shot.model_copy(update={"prompt": prompt})
     ctx.workspace.save_draft_script(_draft(ctx.workspace), story)
     ctx.workspace.log("refine_prompt", shot=shot.id, before=shot.prompt, after=prompt)
-    return {"story": story.model_dump(mode="json")}
+    return {}
 
 
 def _score(ctx: Components, story: Story, index: int, analysis: FrameAnalysis, take: Take) -> ShotScores:
@@ -361,15 +363,14 @@ def commit(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str,
     dropping keyframes a cut-short commit may have saved.
     """
     ctx = runtime.context.resolve()
-    story = _story(state)
+    version = _draft(ctx.workspace)
+    story = Story.model_validate(version.script)
     shot = story.shots[state["cursor"]]
     done = {"cursor": state["cursor"] + 1, "attempts": [], "attempt": 0}
-    version = _draft(ctx.workspace)
     if shot.id in version.shots:
-        story = Story.model_validate(version.script)  # with the kept take's prompt
         frames_made = ctx.workspace.load_take(shot.id, version.shots[shot.id].take).frames
         runtime.stream_writer({"shot_done": shot.id, "index": state["cursor"], "total": len(story.shots), "frames": frames_made})
-        return {**done, "story": story.model_dump(mode="json")}
+        return done
     takes = _takes(state)
     chosen = takes[-1] if state["decision"] == "accept" else max(takes, key=lambda t: t.overall or 0.0)
     frames = np.load(ctx.workspace.take_path(shot.id, chosen.number, ".frames.npy"))
@@ -387,7 +388,7 @@ def commit(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str,
     ctx.workspace.commit_shot(version, shot.id, entry, frames)
     ctx.workspace.log("commit", shot=shot.id, take=chosen.name, attempt=chosen.attempt, decision=state["decision"], frames=chosen.frames, keyframes=entry.keyframes)
     runtime.stream_writer({"shot_done": shot.id, "index": state["cursor"], "total": len(story.shots), "frames": chosen.frames})
-    return {**done, "story": story.model_dump(mode="json")}
+    return done
 
 
 @_logged
@@ -397,7 +398,7 @@ def assemble(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
     from director.film.report import write_report
 
     ctx = runtime.context.resolve()
-    story = _story(state)
+    story = _story(ctx.workspace)
     version = _draft(ctx.workspace)
     film = assemble_film(ctx.workspace, version, story, ctx.generator.fps)
     parent = ctx.workspace.version(version.parent) if version.parent else None
@@ -414,7 +415,7 @@ def assemble(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
 
 
 def after_prepare(state: DirectorState) -> str:
-    return "assemble" if state["cursor"] >= len(state["story"]["shots"]) else "generate"
+    return "assemble" if state["cursor"] >= state["shots_total"] else "generate"
 
 
 def after_critique(state: DirectorState, runtime: Runtime[DirectorContext]) -> str:
@@ -453,9 +454,11 @@ def run_director(
     shots: int,
     max_attempts: int,
     on_event: Callable[[dict[str, Any]], None] | None = None,
+    checkpointer: Any | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the making of one version, with checkpoints in the story folder's
-    state.sqlite under `thread`; returns the final state. `on_event` receives the progress events
+    """Run (or resume) the making of one version, with checkpoints under `thread` in `checkpointer`
+    (a LangGraph saver, e.g. Postgres from `director.run.checkpoints`; default: the story folder's
+    state.sqlite); returns the final state. `on_event` receives the progress events
     the nodes stream (LangGraph's "custom" stream mode): one per node finished, and one
     `shot_done` per committed shot.
 
@@ -467,9 +470,9 @@ def run_director(
 
     config = {"configurable": {"thread_id": thread}, "recursion_limit": recursion_limit(shots, max_attempts)}
     context = DirectorContext(max_attempts=max_attempts, components=components)
-    connection = sqlite3.connect(components.workspace.state_path, check_same_thread=False)
+    connection = sqlite3.connect(components.workspace.state_path, check_same_thread=False) if checkpointer is None else None
     try:
-        graph = build_graph(SqliteSaver(connection))
+        graph = build_graph(checkpointer if checkpointer is not None else SqliteSaver(connection))
         pending = graph.get_state(config).next
         if pending:  # a resumed run skips `plan`, so it cleans up here
             components.workspace.log("resume", at=list(pending))
@@ -479,7 +482,8 @@ def run_director(
                 on_event(event)
         return graph.get_state(config).values
     finally:
-        connection.close()
+        if connection is not None:
+            connection.close()
 
 
 #: The graph for LangGraph's dev server and Studio (they bring their own checkpointer).
