@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from director.planning.planner import Planner, PromptRefiner, check_logline
+from director.run.checkpoints import CheckpointDBError, check_checkpoint_db, open_checkpointer
 from director.run.context import Components, load_components, open_bank
 from director.run.settings import RunSettings
 from director.revision.edits import Applied, Edit, RevisionError, apply_edits
@@ -33,7 +34,7 @@ from director.run.workspace import OWNED, Workspace
 from director.story import Story, load_script, slugify
 from memory.bank import MemoryBank
 
-__all__ = ["RunSettings", "StoryResult", "UsageError", "make_story", "redo_shots", "undo", "checkout", "history", "current_version", "edit_memory", "plan_revision", "revise_story"]
+__all__ = ["RunSettings", "StoryResult", "UsageError", "make_story", "redo_shots", "undo", "checkout", "history", "current_version", "edit_memory", "plan_revision", "revise_story", "run_batch"]
 
 EventHandler = Callable[[dict[str, Any]], None]
 
@@ -86,6 +87,7 @@ def make_story(
     for image in settings.reference:
         if not Path(image).is_file():
             raise UsageError(f"--reference image not found: {image}")
+    check_checkpoint_db(settings.checkpoint_db)  # unreachable: one line now, before anything is written
     if logline is None and story is None and out is None:
         raise UsageError("give a logline, a script, or the folder of a story to resume")
 
@@ -116,7 +118,7 @@ def make_story(
         _clear(workspace)
     story_id = f"{workspace.root.name}-{hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()[:8]}"
     workspace.root.mkdir(parents=True, exist_ok=True)
-    recorded = settings.model_dump(mode="json", exclude={"reference"})
+    recorded = settings.model_dump(mode="json", exclude={"reference", "checkpoint_db"})  # a database URL may hold a password
     workspace.save_run({"story_id": story_id, "source": source, "render": render, "planner": getattr(components.planner, "name", None), "settings": recorded})
     if workspace.is_unversioned():
         workspace.adopt_unversioned(thread=story_id)
@@ -129,6 +131,15 @@ def make_story(
     if story is not None:
         inputs["story"] = story.model_dump(mode="json")
     return _run(workspace, components, settings, story_id, inputs, emit, resumed=workspace.draft() is not None)
+
+
+def run_batch(file: str | Path, out: str | Path | None = None, **options: Any):
+    """Make every story of a batch FILE (loglines, a folder of scripts, or JSONL jobs) into
+    `out/<id>/` on local worker processes or a Ray cluster, recording each in `out/batch.json`;
+    rerunning resumes. Options and the result: `director.batch.run.run_batch`."""
+    from director.batch.run import run_batch as run
+
+    return run(file, out, **options)
 
 
 def redo_shots(
@@ -390,7 +401,8 @@ def _run(
     kept_before = dict(draft.shots) if draft is not None else {}
     if resumed and draft is not None:
         emit({"note": f"resuming version {draft.number}: {len(kept_before)} of {shots} shots already kept"})
-    run_director(components, thread, inputs, shots, settings.max_attempts, on_event=emit)
+    with open_checkpointer(settings.checkpoint_db, workspace.state_path) as checkpointer:
+        run_director(components, thread, inputs, shots, settings.max_attempts, on_event=emit, checkpointer=checkpointer)
     if settings.keep_takes is not None:
         for path in workspace.prune_takes(settings.keep_takes):
             workspace.log("prune", removed=str(path.relative_to(workspace.root)))

@@ -19,6 +19,8 @@ from pydantic import ValidationError
 
 from director import api
 from director.planning.planner import PlanError
+from director.batch.jobs import BatchInputError
+from director.run.checkpoints import CheckpointDBError
 from director.run.context import SettingsError
 from director.run.settings import RunSettings
 from director.story import ScriptError
@@ -43,7 +45,7 @@ memory/, events.jsonl and state.sqlite. Re-running the same command on it resume
 """
 
 GROUPS = {"story": None, "critic": "critic", "memory": "memory models and reference images", "wan": "wan and tiny backends"}
-USER_ERRORS = (api.UsageError, PlanError, ScriptError, BackendError, SettingsError)
+USER_ERRORS = (api.UsageError, PlanError, ScriptError, BackendError, SettingsError, CheckpointDBError, BatchInputError)
 
 
 class UsageError(Exception):
@@ -163,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     memory.add_argument("target", nargs="?", help="entry id (m0001...) or, for add, an image file")
     memory.add_argument("values", nargs="*", help="tag: character names; replace: the new image file")
     memory.add_argument("--character", metavar="NAME", action="append", default=[], help="for add: the character(s) the image shows")
+    from director.frontends.batch import add_parser as add_batch_parser
+
+    add_batch_parser(commands)
     return parser
 
 
@@ -244,6 +249,12 @@ def memory(args: argparse.Namespace) -> int:
     return 0
 
 
+def batch(args: argparse.Namespace) -> int:
+    from director.frontends.batch import run
+
+    return run(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "make": make,
     "redo": redo,
@@ -251,6 +262,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "undo": undo,
     "checkout": checkout,
     "memory": memory,
+    "batch": batch,
 }
 
 

@@ -35,6 +35,7 @@ class RunSettings(BaseModel):
     frames: int | None = Field(None, ge=6, description="frames per generated clip, at least 6 (default: the backend's own, 81 = 5 s at 16 fps)", json_schema_extra=_cli("N"))
     continuation: Literal["mi2v", "mm2v"] = Field("mi2v", description="how a 'continue' shot is conditioned: mi2v (last frame) or mm2v (last 5 frames)", json_schema_extra=_cli("MODE"))
     max_attempts: int = Field(3, ge=1, description="attempts per shot before the best one is kept (default 3)", json_schema_extra=_cli("N", "critic"))
+    checkpoint_db: str | None = Field(None, description="LangGraph checkpoints in PostgreSQL (postgresql://USER@HOST:PORT/DB) instead of the folder's state.sqlite, so another host can resume the story", json_schema_extra=_cli("URL", "critic"))
     keep_takes: int | None = Field(None, ge=0, description="takes no version keeps to leave per shot; older ones are deleted (default: keep all)", json_schema_extra=_cli("N", "critic"))
     reference: list[str] = Field(default_factory=list, description="a reference image for the initial memory (repeatable); in a script, give characters reference_images instead", json_schema_extra=_cli("IMAGE", "memory"))
     embedder: str = Field("auto", description="memory image embedder: auto (CLIP ViT-B-32 when its weights are local), clip, clip:MODEL[@TAG], colour-structure", json_schema_extra=_cli("NAME", "memory"))
