@@ -287,6 +287,8 @@ def load_script(path: str | Path) -> Story:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ScriptError(f"{path} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise ScriptError(f"{path} is nested too deeply to be a script") from None
     story = parse_script(data)
     for c_index, character in enumerate(story.characters):
         for i, image in enumerate(character.reference_images):

@@ -69,6 +69,15 @@ def check_out_folder(out: str | Path) -> None:
         raise CheckError(f"--out {out}: cannot be used ({error.strerror or error.__class__.__name__})") from None
     if not existing.is_dir():
         raise CheckError(f"--out {out} cannot be made: {existing} is a file, not a folder")
+    try:
+        longest = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        longest = 255
+    for part in resolved.parts:
+        if len(os.fsencode(part)) > longest:
+            raise CheckError(f"--out has a name of {len(os.fsencode(part))} bytes ({part[:24]}...); this file system takes at most {longest}")
+    if len(os.fsencode(str(resolved))) + 64 > 4096:  # room for takes/<shot>/t001.analysis.npz
+        raise CheckError(f"--out is {len(os.fsencode(str(resolved)))} bytes long; choose a shorter path")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise CheckError(f"--out {out} cannot be written: {existing} is not writable by this user")
     if existing == resolved:
@@ -122,10 +131,13 @@ def check_character_names(story: Story) -> None:
 
 def _shown(url: str) -> str:
     """A URL without any user:password part (never print credentials)."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
+    if "@" not in url:
         return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    try:
+        parts = urlsplit(url)
+        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])) if "@" in parts.netloc else url
+    except ValueError:  # not even a URL: show none of it
+        return "(the URL given)"
 
 
 def check_llm_endpoint(settings: RunSettings, timeout: float = LLM_CHECK_TIMEOUT) -> tuple[RunSettings, str | None]:
@@ -148,7 +160,7 @@ def check_llm_endpoint(settings: RunSettings, timeout: float = LLM_CHECK_TIMEOUT
         problem = f"no answer within {timeout:g} s"
     except httpx2.HTTPError as error:  # connection refused, unknown host, bad URL...
         problem = type(error).__name__
-    except ValueError as error:  # a URL httpx cannot even parse
+    except Exception as error:  # a URL httpx cannot even parse (InvalidURL, UnsupportedProtocol...)
         problem = f"not a usable URL ({type(error).__name__})"
     else:
         return settings, None
