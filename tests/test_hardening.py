@@ -368,3 +368,40 @@ def test_run_settings_keep_backend_defaults_for_dtype_and_offload():
     assert (wan["dtype"], wan["offload"], wan["loras"]) == ("bfloat16", "model", [])
     tiny = generator_options("tiny", RunSettings(dtype="bfloat16"))
     assert (tiny["dtype"], tiny["offload"]) == ("bfloat16", "none")
+
+
+# --- what the fuzzer (tests/test_cli_fuzz.py) found beyond the table -----------------------
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--seed", "99999999999999999999"], "--seed must be between 0 and 4294967295"),  # was: the whole film made, then TypeError, exit 1
+        (["--seed=-1"], "--seed must be between 0 and 4294967295, got -1"),
+        (["--size", "100000x100000"], "--size needs sides of at most 4096 pixels"),  # was: an attempt at terabytes of frames
+        (["--frames", "100000000"], "--frames must be between 6 and 481"),
+        (["--quality-threshold", "nan"], "--quality-threshold Input should be a finite number"),
+        (["--out", "OUT/" + "n" * 300], "cannot be used (File name too long)"),  # was: OSError (File name too long), exit 1
+        (["--planner", "openai", "--llm-base-url", "http://[::1"], "the LLM endpoint http://[::1 does not answer (not a usable URL (InvalidURL))"),
+    ],
+)
+def test_fuzzer_findings_are_one_line(tmp_path, capsys, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)
+    extra = [e.replace("OUT", str(tmp_path)) for e in extra]
+    assert main(["make", LOGLINE, "--shots", "2", *[a for a in FAST if a not in ("--planner", "offline")], *extra]) == 2
+    assert message in _error(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fuzzer_findings_in_scripts_and_redo(tmp_path, capsys):
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 5000 + "]" * 5000)
+    assert main(["make", "--script", str(nested), *FAST]) == 2  # was: RecursionError, exit 1
+    assert _error(capsys) == f"storymem: error: {nested} is nested too deeply to be a script"
+    out = tmp_path / "story"
+    assert main(["make", LOGLINE, "--shots", "2", "--out", str(out), *FAST]) == 0
+    before = _files(out)
+    capsys.readouterr()
+    assert main(["redo", str(out), "1", "--seed=-5"]) == 2  # was: pydantic ValidationError after loading models, exit 1
+    assert "argument --seed: a seed is 0 to 4294967295, got -5" in _error(capsys)
+    assert _files(out) == before
