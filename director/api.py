@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from director.planning.planner import Planner, PromptRefiner, check_logline
+from director.run import checks
 from director.run.checkpoints import CheckpointDBError, check_checkpoint_db, open_checkpointer
+from director.run.cleanup import FirstWrites, explain_failure, generated_any, remove_storymem_files
+from director.run.console import warnings_once_per_folder
+from director.run.scales import gates
 from director.run.context import Components, load_components, open_bank
 from director.run.settings import RunSettings
 from director.revision.edits import Applied, Edit, RevisionError, apply_edits
@@ -34,7 +37,7 @@ from director.run.workspace import OWNED, Workspace
 from director.story import Story, load_script, slugify
 from memory.bank import MemoryBank
 
-__all__ = ["RunSettings", "StoryResult", "UsageError", "make_story", "redo_shots", "undo", "checkout", "history", "current_version", "edit_memory", "plan_revision", "revise_story", "run_batch"]
+__all__ = ["RunSettings", "StoryResult", "UsageError", "make_story", "redo_shots", "undo", "checkout", "history", "current_version", "edit_memory", "plan_revision", "revise_story", "current_script", "run_batch", "evaluate"]
 
 EventHandler = Callable[[dict[str, Any]], None]
 
@@ -69,9 +72,13 @@ def make_story(
     force: bool = False,
     planner: Planner | None = None,
     components: Components | None = None,
+    review: bool = False,
 ) -> StoryResult:
     """Make a story from a logline or a script into `out` (default `runs/<slug>`), or resume the
     one `out` holds when neither is given.
+
+    With `review`, stop once the script is planned (nothing generated): the user reads or edits
+    `script.json`, and the next call on the folder films the script as it then is.
 
     A folder holding a different story is refused unless `force` (which removes only what
     storymem wrote). `on_event` receives progress: `{"note": text}` for what was chosen and why,
@@ -84,21 +91,27 @@ def make_story(
         raise UsageError("give a logline or a script, not both")
     logline = check_logline(logline) if logline is not None else None
     story = load_script(script) if isinstance(script, (str, Path)) else script
-    for image in settings.reference:
-        if not Path(image).is_file():
-            raise UsageError(f"--reference image not found: {image}")
+    checks.check_story_inputs(settings, story)  # character names; reference images decoded
     check_checkpoint_db(settings.checkpoint_db)  # unreachable: one line now, before anything is written
     if logline is None and story is None and out is None:
         raise UsageError("give a logline, a script, or the folder of a story to resume")
+    out = Path(out) if out is not None else Path("runs") / slugify(story.title if story else logline)
+    checks.check_out_folder(out)
 
-    workspace = Workspace(Path(out) if out is not None else Path("runs") / slugify(story.title if story else logline))
+    workspace = Workspace(out)
     asked = _source(logline, story, settings) if (story or logline) else None
     source, clear = _check_folder(workspace, asked, force)
     if asked is None:  # a resume takes what the folder was made from
         settings = settings.model_copy(update={k: v for k, v in (("shots", source.get("shots")), ("seed", source.get("seed")), ("reference", source.get("references"))) if v is not None})
         logline = source.get("logline")
-    components = components or load_components(settings, workspace, planner)  # slow and fallible: before any write
+    planner_note = None
+    if planner is None and components is None and story is None and not workspace.script_path.is_file():
+        settings, planner_note = checks.check_llm_endpoint(settings)  # a plan will be asked of it: one quick request now
+    with warnings_once_per_folder(workspace.load_run().get("warnings", {})) as warned:
+        components = components or load_components(settings, workspace, planner)  # slow and fallible: before any write
     notes = list(components.notes)
+    if planner_note:
+        notes[0] = planner_note
     if story is not None:  # nothing to plan; a configured LLM still refines prompts the critic rejects
         refines = isinstance(components.planner, PromptRefiner)
         notes[0] = "planner: none (script given)" + ("; the LLM refines prompts the critic rejects" if refines else "")
@@ -107,19 +120,21 @@ def make_story(
     generator = components.generator
     render = {"backend": generator.name, "size": f"{generator.width}x{generator.height}", "frames": generator.num_frames, "fps": generator.fps}
     made = workspace.load_run().get("render")
-    if made and made != render and not clear:
+    if made and made != render and not clear and generated_any(workspace):  # before any shot, nothing used them
         raise UsageError(
             f"{workspace.root} was made with {made['backend']} at {made['size']}, {made['frames']} frames a clip; "
-            f"this run asks for {render['backend']} at {render['size']}, {render['frames']}: use the same settings to resume, "
-            "force to start over, or another folder"
+            f"this run asks for {render['backend']} at {render['size']}, {render['frames']} (the {checks.describe_render_difference(made, render)}): "
+            "use the same settings to resume, force to start over, or another folder"
         )
 
+    first = FirstWrites(workspace)  # what was there, so a run that generates nothing leaves nothing
     if clear:
         _clear(workspace)
     story_id = f"{workspace.root.name}-{hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()[:8]}"
     workspace.root.mkdir(parents=True, exist_ok=True)
     recorded = settings.model_dump(mode="json", exclude={"reference", "checkpoint_db"})  # a database URL may hold a password
-    workspace.save_run({"story_id": story_id, "source": source, "render": render, "planner": getattr(components.planner, "name", None), "settings": recorded})
+    warned = {**workspace.load_run().get("warnings", {}), **warned}
+    workspace.save_run({"story_id": story_id, "source": source, "render": render, "planner": getattr(components.planner, "name", None), "settings": recorded, "warnings": warned, "scores": gates(components)})
     if workspace.is_unversioned():
         workspace.adopt_unversioned(thread=story_id)
         emit({"note": f"{workspace.root} was made before versions: adopted as version 1"})
@@ -128,9 +143,21 @@ def make_story(
         emit({"note": f"already complete: version {workspace.current().number}, nothing to do"})
         return _result(workspace, generated=0)
     inputs = {"logline": logline or "", "shots_wanted": settings.shots, "seed": settings.seed, "references": [str(Path(p).resolve()) for p in settings.reference]}
-    if story is not None:
-        inputs["story"] = story.model_dump(mode="json")
-    return _run(workspace, components, settings, story_id, inputs, emit, resumed=workspace.draft() is not None)
+    if story is not None and workspace.draft() is None:  # the script goes into the folder, not the checkpoints
+        workspace.start_version(story, note="made from a script", thread=story_id)
+    if review and workspace.draft() is None:
+        planned = components.planner.plan(logline, settings.shots, settings.seed)
+        workspace.start_version(planned, note=f"made from the logline: {logline}", thread=story_id)
+    draft = workspace.draft()
+    if review:
+        emit({"note": f"planned {len(draft.script['shots'])} shots, nothing generated: read or edit {workspace.script_path}, then run make --out {workspace.root}"})
+        return _result(workspace, generated=0)
+    if draft is not None and draft.parent is None and not draft.shots and workspace.script_path.is_file():
+        edited = load_script(workspace.script_path)  # the user's review: a broken edit is one line, nothing lost
+        if edited.fingerprint() != Story.model_validate(draft.script).fingerprint():
+            workspace.save_draft_script(draft, edited)
+            emit({"note": f"filming the script as you edited it ({len(edited.shots)} shots)"})
+    return _run(workspace, components, settings, story_id, inputs, emit, resumed=workspace.draft() is not None, first=first)
 
 
 def run_batch(file: str | Path, out: str | Path | None = None, **options: Any):
@@ -140,6 +167,21 @@ def run_batch(file: str | Path, out: str | Path | None = None, **options: Any):
     from director.batch.run import run_batch as run
 
     return run(file, out, **options)
+
+
+def evaluate(folders: Sequence[str | Path], *, baseline: Sequence[str | Path] = (), json_out: str | Path | None = None, encoders: Any = None, **encoder_options: Any) -> dict[str, Any]:
+    """ST-Bench's metrics and ours for story folders (storymem's, or mp4 files beside a script), per
+    story and overall, side by side with `baseline` folders (paired in order) when given; written to
+    `json_out` too. Options and metrics: `director.film.evaluate`."""
+    from director.film.evaluate import EvalError, evaluate as run, write_json
+
+    try:
+        report = run(folders, baseline, encoders, **encoder_options)
+    except EvalError as error:
+        raise UsageError(str(error)) from None
+    if json_out is not None:
+        write_json(report, json_out)
+    return report
 
 
 def redo_shots(
@@ -381,6 +423,13 @@ def history(out: str | Path) -> list[Version]:
     return _story_folder(out).versions()
 
 
+def current_script(out: str | Path) -> Story:
+    """The script of the version the folder shows (shot numbers as the film has them)."""
+    workspace = _story_folder(out)
+    version = workspace.current() or workspace.draft()
+    return Story.model_validate(version.script)
+
+
 def current_version(out: str | Path) -> int | None:
     """The number of the version the folder shows, or None while the first is being made."""
     current = _story_folder(out).current()
@@ -391,7 +440,8 @@ def current_version(out: str | Path) -> int | None:
 
 
 def _run(
-    workspace: Workspace, components: Components, settings: RunSettings, story_id: str, inputs: dict[str, Any], emit: EventHandler, resumed: bool
+    workspace: Workspace, components: Components, settings: RunSettings, story_id: str, inputs: dict[str, Any], emit: EventHandler, resumed: bool,
+    first: FirstWrites | None = None,
 ) -> StoryResult:
     from director.graph import run_director
 
@@ -401,8 +451,12 @@ def _run(
     kept_before = dict(draft.shots) if draft is not None else {}
     if resumed and draft is not None:
         emit({"note": f"resuming version {draft.number}: {len(kept_before)} of {shots} shots already kept"})
-    with open_checkpointer(settings.checkpoint_db, workspace.state_path) as checkpointer:
-        run_director(components, thread, inputs, shots, settings.max_attempts, on_event=emit, checkpointer=checkpointer)
+    try:
+        with open_checkpointer(settings.checkpoint_db, workspace.state_path) as checkpointer:
+            run_director(components, thread, inputs, shots, settings.max_attempts, on_event=emit, checkpointer=checkpointer)
+    except BaseException as error:  # the message must say what is left: nothing, or where a rerun resumes
+        explain_failure(error, workspace, first)
+        raise
     if settings.keep_takes is not None:
         for path in workspace.prune_takes(settings.keep_takes):
             workspace.log("prune", removed=str(path.relative_to(workspace.root)))
@@ -413,7 +467,7 @@ def _run(
 
 
 def _result(workspace: Workspace, generated: int) -> StoryResult:
-    version = workspace.current()
+    version = workspace.current() or workspace.draft()  # a draft: a script under review
     return StoryResult(
         folder=workspace.root,
         film=workspace.film_path,
@@ -422,7 +476,7 @@ def _result(workspace: Workspace, generated: int) -> StoryResult:
         script=workspace.script_path,
         events=workspace.events_path,
         version=version.number,
-        shots=len(version.shots),
+        shots=len(version.script["shots"]),
         frames=int((version.film or {}).get("frames", 0)),
         generated=generated,
     )
@@ -496,23 +550,35 @@ def _check_folder(workspace: Workspace, source: dict[str, Any] | None, force: bo
     Reads only: a refusal leaves the folder exactly as it was.
     """
     existing = workspace.load_run().get("source")
+    if existing is None and workspace.exists():  # the user's own script.json: not storymem's, never replaced
+        raise UsageError(
+            f"{workspace.root} is not a story folder: it holds a script.json but no run.json (storymem's record); "
+            f"to film that script: storymem make --script {workspace.script_path} --out ANOTHER_FOLDER"
+        )
     if source is None:
         if existing is None:
             raise UsageError(f"{workspace.root} holds no story to resume; give a logline or a script")
         return existing, False
     if existing == source or (existing is None and workspace.is_empty()):
         return source, False
+    differ = {key for key in {*existing, *source} if existing.get(key) != source.get(key)} if existing is not None else None
+    if differ is not None and differ <= {"references"} and not generated_any(workspace):
+        return source, False  # only references differ, and no shot has used them yet
     if not force:
-        what = f"a different story ({workspace.load_script().title!r})" if workspace.exists() else "files that are not this story"
-        raise UsageError(f"{workspace.root} holds {what}; use --force to replace it or --out to choose another folder")
+        if existing is None:
+            raise UsageError(f"{workspace.root} holds files that are not this story; use --force to replace it or --out to choose another folder")
+        try:
+            what = f"a different story ({workspace.load_script().title!r})"
+        except ValueError:
+            what = "a different story"
+        raise UsageError(f"{workspace.root} holds {what}; use --force to replace it or --out to choose another folder ({checks.describe_difference(existing, source)})")
+    if existing is None:
+        theirs = [name for name in OWNED if (workspace.root / name).is_file()]  # storymem's names, not its writing
+        if theirs:
+            raise UsageError(f"{workspace.root} holds {', '.join(theirs)} that storymem did not write; --force replaces only storymem's files: move them or choose another folder")
     return source, True
 
 
 def _clear(workspace: Workspace) -> None:
-    """Remove what storymem wrote in a folder, and nothing else."""
-    for name in OWNED:
-        path = workspace.root / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+    """Remove what storymem wrote in a folder (known from its records and names), and nothing else."""
+    remove_storymem_files(workspace)

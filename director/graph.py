@@ -189,7 +189,7 @@ def generate(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
     index = state["cursor"]
     shot = story.shots[index]
     attempt = state.get("attempt", 0) + 1
-    memory = ctx.bank.active()
+    memory = ctx.bank.active() if ctx.use_memory else []  # --no-memory: independent shots
     mode = shot_mode(story, index, bool(memory), ctx.continuation)
     previous = _previous_frames(ctx.workspace, story, index, CONTEXT_FRAMES[mode])
     scene = story.scene(shot.scene)
@@ -473,7 +473,10 @@ def run_director(
     connection = sqlite3.connect(components.workspace.state_path, check_same_thread=False) if checkpointer is None else None
     try:
         graph = build_graph(checkpointer if checkpointer is not None else SqliteSaver(connection))
-        pending = graph.get_state(config).next
+        snapshot = graph.get_state(config)
+        # a step whose nodes all finished (their writes saved) before the process died shows no
+        # `next`, yet the run is not over: its tasks are still there, and stream(None) goes on from them
+        pending = snapshot.next or tuple(task.name for task in snapshot.tasks)
         if pending:  # a resumed run skips `plan`, so it cleans up here
             components.workspace.log("resume", at=list(pending))
             _remove_partial_files(components.workspace)

@@ -28,6 +28,7 @@ class SelectionConfig(BaseModel):
     bank_similarity: float = Field(default=0.9, description="Drop a keyframe more similar than this to a bank entry.")
     stride: int = Field(default=1, ge=1, description="Analyse every stride-th frame only.")
     quality_threshold: float | None = Field(default=None, description="Quality gate; None uses the scorer's own threshold.")
+    semantic: bool = Field(default=True, description="False (an ablation): evenly spaced passing frames, no novelty scan, no bank deduplication.")
 
     @classmethod
     def for_embedder(cls, embedder: object, quality_threshold: float | None = None) -> SelectionConfig:
@@ -124,6 +125,14 @@ def scan(embeddings: np.ndarray, passing: np.ndarray, tau: float) -> list[int]:
     return keyframes
 
 
+def evenly_spaced(passing: np.ndarray, count: int) -> list[int]:
+    """`count` passing frames spread evenly over the passing ones (first and last included)."""
+    candidates = np.flatnonzero(passing)
+    if candidates.size <= count:
+        return candidates.tolist()
+    return [int(candidates[i]) for i in np.unique(np.linspace(0, candidates.size - 1, count).round().astype(int))]
+
+
 def select_keyframes(
     embeddings: np.ndarray,
     scores: np.ndarray,
@@ -139,6 +148,8 @@ def select_keyframes(
     """
     embeddings = np.asarray(embeddings, dtype=np.float32)
     passing = np.asarray(scores, dtype=np.float64) >= threshold
+    if not config.semantic:
+        return evenly_spaced(passing, config.max_keyframes)
     step = 0
     while True:
         tau = config.tau_start - step * config.tau_step

@@ -8,7 +8,9 @@ print one line on stderr and exit with status 2, before anything on disk is touc
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
 import types
 import typing
@@ -21,7 +23,9 @@ from director import api
 from director.planning.planner import PlanError
 from director.batch.jobs import BatchInputError
 from director.run.checkpoints import CheckpointDBError
+from director.run.checks import CheckError
 from director.run.context import SettingsError
+from director.run.workspace import FolderError
 from director.run.settings import RunSettings
 from director.story import ScriptError
 from generator.backends import BackendError
@@ -45,7 +49,7 @@ memory/, events.jsonl and state.sqlite. Re-running the same command on it resume
 """
 
 GROUPS = {"story": None, "critic": "critic", "memory": "memory models and reference images", "wan": "wan and tiny backends"}
-USER_ERRORS = (api.UsageError, PlanError, ScriptError, BackendError, SettingsError, CheckpointDBError, BatchInputError)
+USER_ERRORS = (api.UsageError, PlanError, ScriptError, BackendError, SettingsError, CheckError, FolderError, CheckpointDBError, BatchInputError)
 
 
 class UsageError(Exception):
@@ -102,7 +106,8 @@ def describe_settings_error(error: ValidationError) -> str:
     field = RunSettings.model_fields.get(name)
     kind, context = problem["type"], problem.get("ctx", {})
     if kind == "literal_error":
-        choices = ", ".join(typing.get_args(typing.get_args(field.annotation)[0]) if isinstance(field.annotation, types.UnionType) else typing.get_args(field.annotation))
+        optional = typing.get_origin(field.annotation) in (typing.Union, types.UnionType)  # Literal[...] | None
+        choices = ", ".join(typing.get_args(typing.get_args(field.annotation)[0]) if optional else typing.get_args(field.annotation))
         return f"unknown {name.replace('_', ' ')} {value!r}; choose one of: {choices}"
     if kind in ("greater_than_equal", "less_than_equal"):
         bounds = {type(m).__name__: m for m in field.metadata}
@@ -112,6 +117,19 @@ def describe_settings_error(error: ValidationError) -> str:
     if kind == "string_pattern_mismatch" and name == "size":
         return f"--size must look like 832x480, got {value!r}"
     return f"{flag} {problem['msg'].removeprefix('Value error, ')}"
+
+
+def _seed(text: str) -> int:
+    """A shot seed, as the story model takes it (0 to 2^32-1)."""
+    from director.run.settings import MAX_SEED
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid seed {text!r}: give a whole number") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is 0 to {MAX_SEED}, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("logline", nargs="?", help="the story in one line (up to 2,000 characters)")
     make.add_argument("--script", type=Path, metavar="FILE", help="a script file instead of a logline: storymem JSON or StoryMem's format")
     make.add_argument("--out", type=Path, metavar="FOLDER", help="story folder (default: runs/<slug>); re-running on it resumes")
+    make.add_argument("--review", action="store_true", help="stop after planning: read or edit script.json, then run make --out FOLDER to film it")
     make.add_argument("--force", action="store_true", help="replace a different story already in --out (only files storymem wrote)")
     add_settings_options(make)
 
@@ -141,7 +160,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     redo.add_argument("folder", type=Path, help="a story folder made by storymem make")
     redo.add_argument("shots", nargs="+", help="film shot numbers (1 = the first shot) or shot ids like 01_02")
-    redo.add_argument("--seed", type=int, action="append", metavar="N", help="the new seed of each shot, in order (default: a fresh one)")
+    redo.add_argument("--seed", type=_seed, action="append", metavar="N", help="the new seed of each shot, in order (default: a fresh one)")
+
+    revise = commands.add_parser(
+        "revise",
+        help="change a finished film in words; only what must change is made again",
+        description="Read an instruction, show which shots it changes and which later shots depend on them (from the "
+        "memory each shot was made with), then make a new version. `storymem undo` goes back.",
+        epilog="instructions:\n  \"make shot 3 at night\"        \"make scene 2 in the rain\"\n  \"change shot 2 to: ...\"       "
+        "\"regenerate shot 4\"\n  \"cut between shots 2 and 3\"    \"continue shot 2 into 3\"\n  \"remove shot 5\"               "
+        "\"add a shot after 3: ...\"\n  \"give Mara a red scarf\"       (several, separated by ';')\n\nexamples:\n"
+        "  storymem revise runs/keeper \"make shot 3 at night\" --dry-run\n  storymem revise runs/keeper \"give the keeper a red scarf\" --only",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    revise.add_argument("folder", type=Path, help="a story folder made by storymem make")
+    revise.add_argument("instruction", help="what to change, in words (see the forms below)")
+    policy = revise.add_mutually_exclusive_group()
+    policy.add_argument("--only", dest="policy", action="store_const", const="only", help="make only the changed shots again; dependents keep their takes")
+    policy.add_argument("--cascade", dest="policy", action="store_const", const="cascade", help="also make again every later shot that depends on a changed one")
+    revise.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    revise.add_argument("--json", action="store_true", help="print the plan as JSON and stop")
+
+    shots = commands.add_parser("shots", help="list a story's shots with their film numbers", description="The current version's shots, numbered as the film shows them (the numbers revise and redo take).")
+    shots.add_argument("folder", type=Path, help="a story folder")
+    chat = commands.add_parser(
+        "chat",
+        help="revise a film in a conversation: plan, confirm, undo",
+        description="Type a change; see its plan; answer yes, no, only or cascade. Also: undo, history, shots, quit.",
+    )
+    chat.add_argument("folder", type=Path, help="a story folder made by storymem make")
 
     history = commands.add_parser("history", help="list a story's versions", description="Every version of a story: number, what made it, shots, and which is current.")
     history.add_argument("folder", type=Path, help="a story folder")
@@ -168,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     from director.frontends.batch import add_parser as add_batch_parser
 
     add_batch_parser(commands)
+    from director.frontends.evaluate import add_parser as add_eval_parser
+
+    add_eval_parser(commands)
     return parser
 
 
@@ -179,8 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, *USER_ERRORS) as error:
         print(f"storymem: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("storymem: interrupted; finished shots are kept, run the same command again to resume", file=sys.stderr)
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt as interrupt:
+        where = getattr(interrupt, "storymem_note", None) or "finished shots are kept, run the same command again to resume"
+        print(f"storymem: interrupted; {where}", file=sys.stderr)
         return 130
 
 
@@ -191,7 +245,7 @@ def make(args: argparse.Namespace) -> int:
     if args.logline is None and args.script is None and args.out is None:
         raise UsageError("give a logline, --script FILE, or --out FOLDER to resume")
     settings = settings_from(args)
-    return _with_progress(args.out, lambda progress: api.make_story(args.out, logline=args.logline, script=args.script, settings=settings, on_event=progress, force=args.force))
+    return _with_progress(args.out, lambda progress: api.make_story(args.out, logline=args.logline, script=args.script, settings=settings, on_event=progress, force=args.force, review=args.review))
 
 
 def redo(args: argparse.Namespace) -> int:
@@ -221,6 +275,70 @@ def history(args: argparse.Namespace) -> int:
         parent = f"v{version.parent}" if version.parent else "-"
         print(f"{'v' + str(version.number):<8} {parent:<10} {state:<11} {len(version.shots):>5}  {version.note}")
     return 0
+
+
+def revise(args: argparse.Namespace) -> int:
+    plan = api.plan_revision(args.folder, args.instruction, policy=args.policy)
+    if args.json:
+        print(json.dumps(plan.model_dump(mode="json", exclude={"script"}), indent=2, ensure_ascii=False))
+        return 0
+    print(plan.describe())
+    if args.dry_run:
+        return 0
+    return _with_progress(args.folder, lambda progress: api.revise_story(args.folder, args.instruction, plan=plan, on_event=progress))
+
+
+def shots(args: argparse.Namespace) -> int:
+    story = api.current_script(args.folder)
+    for number, shot in enumerate(story.shots, start=1):
+        print(f"{number:>3}  {shot.id:<8} scene {shot.scene:<3} {shot.transition:<9} {shot.prompt}")
+    return 0
+
+
+def chat(args: argparse.Namespace) -> int:
+    """A terminal conversation over the revision graph; each instruction is one interrupted run."""
+    import uuid
+
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
+
+    from director.revision.impact import ImpactPlan
+    from director.revision.session import ANSWERS, TurnContext, build_turn
+
+    story = api.current_script(args.folder)
+    turn = build_turn(InMemorySaver())
+    print(f"{story.title}: {len(story.shots)} shots. Say what to change (e.g. \"make shot 2 at night\"); also undo, history, shots, quit.")
+    while True:
+        line = _ask("> ")
+        if line is None or line.strip().lower() in ("quit", "exit", "q"):
+            return 0
+        command = line.strip()
+        if not command:
+            continue
+        if command.lower() in ("undo", "history", "shots"):
+            try:
+                COMMANDS[command.lower()](argparse.Namespace(folder=args.folder))
+            except USER_ERRORS as error:
+                print(f"storymem: {error}")
+            continue
+        with _Progress() as progress:
+            context = TurnContext(folder=str(args.folder), on_event=progress)
+            config = {"configurable": {"thread_id": uuid.uuid4().hex}}
+            state = turn.invoke({"instruction": command}, config, context=context)
+            if "__interrupt__" in state:
+                progress.bar.write(ImpactPlan.model_validate(state["__interrupt__"][0].value).describe())
+                answer = _ask("apply? [yes/no/only/cascade] ")
+                while answer is not None and answer.strip().lower() not in ANSWERS:
+                    answer = _ask("please answer yes, no, only or cascade: ")
+                state = turn.invoke(Command(resume=answer or "no"), config, context=context)
+        print(state.get("message") or "cancelled: nothing changed")
+
+
+def _ask(prompt: str) -> str | None:
+    try:
+        return input(prompt)
+    except EOFError:
+        return None
 
 
 def undo(args: argparse.Namespace) -> int:
@@ -255,14 +373,24 @@ def batch(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def evaluate(args: argparse.Namespace) -> int:
+    from director.frontends.evaluate import run
+
+    return run(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "make": make,
     "redo": redo,
     "history": history,
+    "revise": revise,
+    "shots": shots,
+    "chat": chat,
     "undo": undo,
     "checkout": checkout,
     "memory": memory,
     "batch": batch,
+    "eval": evaluate,
 }
 
 
@@ -296,18 +424,33 @@ class _Progress:
 
     def failed(self, error: Exception, folder: Path | None) -> int:
         self.bar.close()
-        print(f"storymem: error: {type(error).__name__}: {error}", file=sys.stderr)
+        print(f"storymem: error: {type(error).__name__}: {_one_line(error)}", file=sys.stderr)
+        note = getattr(error, "storymem_note", None)  # director.api says what is left: nothing, or where a rerun resumes
         where = f" in {folder}" if folder else ""
-        print(f"storymem: finished shots are kept{where}; run the same command again to resume", file=sys.stderr)
+        # without a note the failure came before any shot was generated (generation is where notes are made)
+        print(f"storymem: {note or f'nothing was generated{where}; fix the cause and run the same command again'}", file=sys.stderr)
         return 1
 
 
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def _print_result(result: api.StoryResult) -> None:
+    if not result.film.is_file():  # planned for review, nothing generated
+        print(f"script:    {result.script}  ({result.shots} shots planned, nothing generated yet)")
+        print(f"next:      edit it if you like, then: storymem make --out {result.folder}")
+        return
     print(f"film:      {result.film}  ({result.shots} shots, {result.frames} frames; version {result.version})")
     print(f"report:    {result.report}")
     print(f"subtitles: {result.subtitles}")
     print(f"script:    {result.script}")
     print(f"events:    {result.events}")
+    from director.run.scales import folder_summary
+
+    for number, line in enumerate(folder_summary(result.folder)):
+        print(f"{'scores:' if number == 0 else '':<11}{line}")
 
 
 if __name__ == "__main__":

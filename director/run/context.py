@@ -45,6 +45,7 @@ class Components:
     planner: Planner | None = None
     continuation: ShotMode = ShotMode.MI2V
     selection: SelectionConfig = field(default_factory=SelectionConfig)
+    use_memory: bool = True  # False: the --no-memory ablation, every shot generated with empty memory
     notes: list[str] = field(default_factory=list)  # what was chosen and why, for the user
 
 
@@ -61,10 +62,15 @@ def make_critic(backend: str, scorer: QualityScorer, embedder: ImageEmbedder, ma
     )
 
 
-def open_bank(workspace: Workspace, source: str | None = None) -> MemoryBank:
-    """The story's memory bank, its edits logged in events.jsonl (with `source`, e.g. "user")."""
+def open_bank(workspace: Workspace, source: str | None = None, settings: RunSettings | None = None) -> MemoryBank:
+    """The story's memory bank, its edits logged in events.jsonl (with `source`, e.g. "user").
+    A new bank takes its capacity and sink from `settings`, else from the run's recorded settings
+    (--memory-size, --no-sink); a saved bank keeps its own."""
+    from director.run.ablations import bank_policy
+
     who = {"source": source} if source else {}
-    return MemoryBank.load(workspace.memory_dir, on_event=lambda event: workspace.log(event.pop("event"), **who, **event))
+    policy = bank_policy(settings if settings is not None else RunSettings.model_construct(**workspace.load_run().get("settings", {})))
+    return MemoryBank.load(workspace.memory_dir, **policy, on_event=lambda event: workspace.log(event.pop("event"), **who, **event))
 
 
 def parse_loras(specs: list[str]) -> list[tuple[str, float]]:
@@ -103,6 +109,7 @@ def generator_options(backend: str, settings: RunSettings) -> dict[str, Any]:
 def load_components(settings: RunSettings, workspace: Workspace, planner: Planner | None = None) -> Components:
     """Every model a run needs, loaded (or taken from the per-process caches) before anything is
     written: a model that cannot load fails here, with the folder untouched."""
+    from director.run.ablations import critic_for, names as ablation_names, selection_config
     from director.run.checks import check_backend_options, check_wan_device
     from generator.backends import load_generator, resolve_backend
     from generator.tiny import default_cache_dir
@@ -133,14 +140,15 @@ def load_components(settings: RunSettings, workspace: Workspace, planner: Planne
     return Components(
         workspace=workspace,
         generator=generator,
-        bank=open_bank(workspace),
+        bank=open_bank(workspace, settings=settings),
         embedder=embedder,
         scorer=scorer,
-        critic=make_critic(backend, scorer, embedder, settings.max_attempts, settings.quality_threshold),
+        critic=critic_for(settings, make_critic(backend, scorer, embedder, settings.max_attempts, settings.quality_threshold)),
         planner=planner,
         continuation=ShotMode(settings.continuation),
-        selection=SelectionConfig.for_embedder(embedder, quality_threshold=settings.quality_threshold),
-        notes=[planner_note, backend_note],
+        selection=selection_config(settings, embedder),
+        use_memory=not settings.no_memory,
+        notes=[planner_note, backend_note] + ([f"ablation: {' '.join(ablations)}"] if (ablations := ablation_names(settings)) else []),
     )
 
 

@@ -16,6 +16,10 @@ from director.planning.planner import DEFAULT_SHOTS, PLANNERS
 from generator.backends import BACKENDS
 
 
+#: Bounds that keep a typo from asking for terabytes: 30 s clips at 16 fps, 4K sides, seeds numpy and torch take.
+MAX_FRAMES, MAX_SIDE, MAX_SEED = 481, 4096, 2**32 - 1
+
+
 def _cli(metavar: str | None = None, group: str = "story") -> dict:
     return {"metavar": metavar, "group": group}
 
@@ -26,23 +30,29 @@ class RunSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     shots: int = Field(DEFAULT_SHOTS, ge=2, le=60, description=f"number of shots to plan (2-60, default {DEFAULT_SHOTS})", json_schema_extra=_cli("N"))
-    seed: int = Field(0, description="base seed: same logline and seed, same script and film (default 0)", json_schema_extra=_cli("N"))
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="base seed, 0 to 2^32-1: same logline and seed, same script and film (default 0)", json_schema_extra=_cli("N"))
     planner: Literal[PLANNERS] = Field("auto", description="auto | openai | offline: auto uses an LLM when one is configured, else offline", json_schema_extra=_cli("NAME"))
     llm_model: str | None = Field(None, description="LLM model name for --planner openai/auto (or STORYMEM_LLM_MODEL)", json_schema_extra=_cli("NAME"))
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 (or OPENAI_BASE_URL)", json_schema_extra=_cli("URL"))
     backend: Literal[BACKENDS] = Field("auto", description="auto | preview | tiny | wan: auto picks wan on a CUDA GPU, else the preview animatic", json_schema_extra=_cli("NAME"))
     size: str | None = Field(None, pattern=r"^\d+x\d+$", description="frame size WxH (default: the backend's own, 832x480 for preview and wan)", json_schema_extra=_cli("WxH"))
-    frames: int | None = Field(None, ge=6, description="frames per generated clip, at least 6 (default: the backend's own, 81 = 5 s at 16 fps)", json_schema_extra=_cli("N"))
+    frames: int | None = Field(None, ge=6, le=MAX_FRAMES, description=f"frames per generated clip, 6 to {MAX_FRAMES} (default: the backend's own, 81 = 5 s at 16 fps)", json_schema_extra=_cli("N"))
     continuation: Literal["mi2v", "mm2v"] = Field("mi2v", description="how a 'continue' shot is conditioned: mi2v (last frame) or mm2v (last 5 frames)", json_schema_extra=_cli("MODE"))
     max_attempts: int = Field(3, ge=1, description="attempts per shot before the best one is kept (default 3)", json_schema_extra=_cli("N", "critic"))
     checkpoint_db: str | None = Field(None, description="LangGraph checkpoints in PostgreSQL (postgresql://USER@HOST:PORT/DB) instead of the folder's state.sqlite, so another host can resume the story", json_schema_extra=_cli("URL", "critic"))
+    critic: Literal["on", "scores", "off"] = Field("on", description="on: judge every attempt and retry weak ones; scores: measure and record what it would do, keep the first attempt; off: keep the first attempt unjudged (ablations)", json_schema_extra=_cli("MODE", "critic"))
     keep_takes: int | None = Field(None, ge=0, description="takes no version keeps to leave per shot; older ones are deleted (default: keep all)", json_schema_extra=_cli("N", "critic"))
     reference: list[str] = Field(default_factory=list, description="a reference image for the initial memory (repeatable); in a script, give characters reference_images instead", json_schema_extra=_cli("IMAGE", "memory"))
     embedder: str = Field("auto", description="memory image embedder: auto (CLIP ViT-B-32 when its weights are local), clip, clip:MODEL[@TAG], colour-structure", json_schema_extra=_cli("NAME", "memory"))
     clip_checkpoint: str | None = Field(None, description="a local open_clip checkpoint file for --embedder clip", json_schema_extra=_cli("FILE", "memory"))
     quality_scorer: str = Field("auto", description="frame quality scorer: auto (HPSv3 when its weights are local), hpsv3, brisque, heuristic", json_schema_extra=_cli("NAME", "memory"))
-    quality_threshold: float | None = Field(None, description="quality gate for keyframes and the critic (default: the scorer's own, 3.0 for HPSv3)", json_schema_extra=_cli("X", "memory"))
+    quality_threshold: float | None = Field(None, allow_inf_nan=False, description="quality gate for keyframes and the critic (default: the scorer's own, 3.0 for HPSv3)", json_schema_extra=_cli("X", "memory"))
     hpsv3_checkpoint: str | None = Field(None, description="HPSv3.safetensors (or its folder) for --quality-scorer hpsv3", json_schema_extra=_cli("PATH", "memory"))
+    memory_size: int = Field(10, ge=1, le=64, description="memory bank capacity M, sink included (default 10, StoryMem's)", json_schema_extra=_cli("M", "memory"))
+    no_memory: bool = Field(False, description="ablation: every shot generated with empty memory (independent shots, the paper's baseline); keyframes are still chosen and recorded", json_schema_extra=_cli(None, "memory"))
+    no_sink: bool = Field(False, description="ablation: no permanent sink entries, the memory is only the most recent keyframes", json_schema_extra=_cli(None, "memory"))
+    no_quality_gate: bool = Field(False, description="ablation: keyframes are chosen without the quality gate (every frame may enter memory)", json_schema_extra=_cli(None, "memory"))
+    no_semantic_selection: bool = Field(False, description="ablation: keyframes evenly spaced in the shot instead of chosen by embedding novelty, no deduplication against memory", json_schema_extra=_cli(None, "memory"))
     model: str = Field("Wan-AI/Wan2.2-I2V-A14B-Diffusers", description="Wan I2V model: hub id or local diffusers folder", json_schema_extra=_cli("ID_OR_FOLDER", "wan"))
     t2v_model: str = Field("Wan-AI/Wan2.2-T2V-A14B-Diffusers", description="Wan T2V model for first shots, or 'none' (first shot by M2V with empty memory)", json_schema_extra=_cli("ID_OR_FOLDER", "wan"))
     lora: list[str] = Field(default_factory=list, description="LoRA file (StoryMem's or our format), optionally PATH:WEIGHT; repeatable to stack", json_schema_extra=_cli("PATH[:WEIGHT]", "wan"))
@@ -59,6 +69,8 @@ class RunSettings(BaseModel):
             width, height = (int(v) for v in size.split("x"))
             if width < 16 or height < 16 or width % 2 or height % 2:
                 raise ValueError(f"needs even sides of at least 16 pixels, got {size}")
+            if width > MAX_SIDE or height > MAX_SIDE:
+                raise ValueError(f"needs sides of at most {MAX_SIDE} pixels, got {size}")
         return size
 
     def clip_format(self) -> dict[str, int]:
