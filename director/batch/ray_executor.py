@@ -61,8 +61,8 @@ def connect(address: str) -> bool:
         return True
     try:
         ray.init(address="auto", **options)
-    except ConnectionError:
-        ray.init(**options)
+    except ConnectionError:  # none running: a local cluster of this machine, on loopback only
+        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", **options)
     return True
 
 

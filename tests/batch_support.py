@@ -1,0 +1,69 @@
+"""Generator wrappers for batch tests: picklable, so worker processes and Ray actors can take them."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+
+class _Wrapped:
+    """The worker's own generator, with `generate` replaced; every other attribute is the inner one's."""
+
+    def __init__(self, inner, generate):
+        self._inner, self._generate = inner, generate
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def generate(self, request):
+        return self._generate(self._inner, request)
+
+
+class FailStories:
+    """The generator raises for the stories named (the others are untouched)."""
+
+    def __init__(self, *ids: str):
+        self.ids = set(ids)
+
+    def __call__(self, generator, job):
+        if job.id not in self.ids:
+            return generator
+
+        def fail(inner, request):
+            raise RuntimeError(f"simulated generator failure at shot {request.shot_id}")
+
+        return _Wrapped(generator, fail)
+
+
+class DieOnce:
+    """The worker process dies (os._exit) when it reaches `shot` of `story`, the first time only."""
+
+    def __init__(self, story: str, shot: str, marker: str):
+        self.story, self.shot, self.marker = story, shot, marker
+
+    def __call__(self, generator, job):
+        if job.id != self.story:
+            return generator
+
+        def die(inner, request):
+            if request.shot_id == self.shot and not Path(self.marker).exists():
+                Path(self.marker).write_text(str(os.getpid()))
+                os._exit(17)
+            return inner.generate(request)
+
+        return _Wrapped(generator, die)
+
+
+class Slow:
+    """Every shot takes `seconds` longer (so a test can interrupt a batch mid-story)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def __call__(self, generator, job):
+        def slow(inner, request):
+            time.sleep(self.seconds)
+            return inner.generate(request)
+
+        return _Wrapped(generator, slow)
