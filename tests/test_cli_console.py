@@ -66,3 +66,19 @@ def test_redo_history_undo_through_the_command_line(tmp_path, capsys):
     assert "has only one version: nothing to undo" in _error(capsys)
     assert main(["redo", str(folder), "5"]) == 2
     assert "there is no shot 5; shots are 1-2" in _error(capsys)
+
+
+def test_review_stops_after_planning_and_films_the_edited_script(tmp_path, capsys):
+    folder = tmp_path / "s"
+    assert main(["make", LOGLINE, "--shots", "3", "--out", str(folder), "--review", *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "3 shots planned, nothing generated yet" in out and not (folder / "story.mp4").exists()
+    assert not (folder / "takes").exists()
+    script = json.loads((folder / "script.json").read_text())
+    script["shots"][1]["prompt"] = "A red kite climbs over a grey sea."
+    (folder / "script.json").write_text(json.dumps(script))
+    assert main(["make", "--out", str(folder), *FAST]) == 0
+    assert "filming the script as you edited it (3 shots)" in capsys.readouterr().err
+    made = json.loads((folder / "shots" / f"{script['shots'][1]['id']}.json").read_text())
+    assert made["prompt"] == "A red kite climbs over a grey sea."
+    assert json.loads((folder / "script.json").read_text())["shots"][1]["prompt"] == "A red kite climbs over a grey sea."
