@@ -43,6 +43,7 @@ class Job:
     script: str | None = None  # absolute path
     overrides: dict[str, Any] = field(default_factory=dict)  # this story's settings over the batch's
     settings: dict[str, Any] | None = None  # the full, validated settings (JSON), None when `error`
+    shots: int | None = None  # shots it will have: the script's, else the settings' (for scheduling)
     error: str | None = None
 
     @property
@@ -180,8 +181,9 @@ def _check(job: Job, defaults: RunSettings) -> None:
     try:
         if job.logline is not None:
             job.logline = check_logline(job.logline)
+            job.shots = settings.shots
         else:
-            load_script(job.script)
+            job.shots = len(load_script(job.script).shots)
     except ValueError as error:
         job.error = f"{job.where}: {' '.join(str(error).split())}"
 

@@ -1,7 +1,8 @@
 """The Ray executor: a pool of Ray actors, each a `StoryRunner` holding its loaded models.
 
-Scheduling is Ray's: stories go to an `ray.util.ActorPool` in FIFO order and each goes to the
-next idle actor (greedy list scheduling; `benchmarks/cluster_sim.py` models exactly this policy).
+Scheduling is Ray's: stories go to a `ray.util.ActorPool`, longest first (the driver's order), and
+each goes to the next idle actor: greedy list scheduling, longest processing time first, the policy
+`benchmarks/cluster_sim.py` models.
 Each actor asks for `gpus_per_worker` GPUs (or, on a cluster without GPUs, one CPU, or the
 resources the caller gives), so Ray places one actor per GPU by default.
 

@@ -84,6 +84,9 @@ def run_batch(
         raise BatchInputError(str(error)) from None
     manifest = Manifest.open(out, file)
     todo, skipped = _plan(jobs, manifest, out, retry_failed)
+    # longest first (stable): the pool hands stories out in this order, so the batch does not end
+    # waiting on one long story started last (benchmarks/cluster_sim.py models this policy)
+    todo.sort(key=lambda job: -(job.shots or 0))
     if ray is not None:
         from director.batch.ray_executor import RayExecutor
 
