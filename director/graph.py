@@ -30,6 +30,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
+from director.film.report import update_report
 from director.planning.planner import DEFAULT_SHOTS, PromptRefiner
 from director.run.context import Components, DirectorContext
 from director.run.critic import Levers, ShotScores
@@ -387,6 +388,7 @@ def commit(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str,
     )
     ctx.workspace.commit_shot(version, shot.id, entry, frames)
     ctx.workspace.log("commit", shot=shot.id, take=chosen.name, attempt=chosen.attempt, decision=state["decision"], frames=chosen.frames, keyframes=entry.keyframes)
+    update_report(ctx.workspace)  # the report is rewritten after every shot, so a running story can be watched
     runtime.stream_writer({"shot_done": shot.id, "index": state["cursor"], "total": len(story.shots), "frames": chosen.frames})
     return done
 

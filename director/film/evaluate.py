@@ -507,9 +507,8 @@ def evaluate_story(story: StoryInput, encoders: Encoders, cache: dict | None = N
     if not critic:
         unavailable["critic"] = "not a storymem folder: no takes, decisions or timings recorded"
     metrics.update(critic)
-    from director.run.ablations import names
+    from director.run.ablations import names, recorded_settings
 
-    settings = story.settings
     return {
         "folder": str(story.folder),
         "title": story.story.title,
@@ -517,23 +516,13 @@ def evaluate_story(story: StoryInput, encoders: Encoders, cache: dict | None = N
         "shots": len(story.shots),
         "script_shots": len(story.story.shots),
         "prompts": [s.prompt for s in story.story.shots],
-        "ablations": names(_Settings(settings)) if settings else [],
+        "ablations": names(recorded_settings(story.settings)),
         "metrics": metrics,
         "unavailable": unavailable,
         "transitions": trans["rows"],
         "characters": chars["characters"],
         "pairs": cons["pairs"],
     }
-
-
-class _Settings:
-    """Recorded settings (a dict) read like RunSettings, defaults where a field was not recorded."""
-
-    def __init__(self, recorded: dict[str, Any]):
-        from director.run.settings import RunSettings
-
-        self.__dict__.update({name: f.default for name, f in RunSettings.model_fields.items() if not f.is_required()})
-        self.__dict__.update(recorded)
 
 
 METRICS = [  # (key, label, higher is better)

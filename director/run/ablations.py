@@ -42,6 +42,16 @@ def selection_config(settings: Any, embedder: object) -> SelectionConfig:
     return config.model_copy(update=update) if update else config
 
 
+def recorded_settings(recorded: dict[str, Any]) -> Any:
+    """run.json's recorded settings read like RunSettings (defaults for fields not recorded)."""
+    from types import SimpleNamespace
+
+    from director.run.settings import RunSettings
+
+    defaults = {name: field.default for name, field in RunSettings.model_fields.items() if not field.is_required()}
+    return SimpleNamespace(**{**defaults, **{k: v for k, v in recorded.items() if k in RunSettings.model_fields}})
+
+
 def names(settings: Any) -> list[str]:
     """The ablations a run used, as flags (empty for the full method)."""
     found = [f"--{flag.replace('_', '-')}" for flag in ("no_memory", "no_sink", "no_quality_gate", "no_semantic_selection") if getattr(settings, flag, False)]
