@@ -8,7 +8,6 @@ and loaded back through `generator.models`, exactly like a real checkpoint.
 
 from __future__ import annotations
 
-import os
 import shutil
 import string
 import tempfile
@@ -19,6 +18,7 @@ from diffusers import AutoencoderKLWan, WanPipeline, WanTransformer3DModel
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import T5TokenizerFast, UMT5Config, UMT5EncoderModel
 
+from generator.backends import default_cache_dir
 from generator.pipeline import BOUNDARY_RATIO, M2V_SHIFT, T2V_SHIFT, WanM2VPipeline, flow_unipc_scheduler
 
 #: Bump when the tiny architecture changes, so stale caches are rebuilt.
@@ -26,13 +26,6 @@ TINY_VERSION = "1"
 TINY_WIDTH, TINY_HEIGHT, TINY_FRAMES, TINY_FPS = 64, 48, 17, 16
 T2V_BOUNDARY_RATIO = 0.875  # Wan2.2-T2V-A14B's switch point
 TEXT_DIM = 32
-
-
-def default_cache_dir() -> Path:
-    """storymem's one cache folder: $STORYMEM_CACHE, else $XDG_CACHE_HOME/storymem, else ~/.cache/storymem."""
-    if os.environ.get("STORYMEM_CACHE"):
-        return Path(os.environ["STORYMEM_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "storymem"
 
 
 def build_tokenizer() -> T5TokenizerFast:

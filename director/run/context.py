@@ -111,8 +111,7 @@ def load_components(settings: RunSettings, workspace: Workspace, planner: Planne
     written: a model that cannot load fails here, with the folder untouched."""
     from director.run.ablations import critic_for, names as ablation_names, selection_config
     from director.run.checks import check_backend_options, check_wan_device
-    from generator.backends import load_generator, resolve_backend
-    from generator.tiny import default_cache_dir
+    from generator.backends import default_cache_dir, load_generator, resolve_backend
 
     backend, backend_note = resolve_backend(settings.backend)
     check_backend_options(backend, settings)  # options the backend cannot take are refused, not ignored
