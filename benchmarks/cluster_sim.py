@@ -22,11 +22,9 @@ import argparse
 import heapq
 import json
 import math
-import os
 import random
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from director.planning.planner import Planner, PromptRefiner, check_logline
 from director.run import checks
-from director.run.checkpoints import CheckpointDBError, check_checkpoint_db, open_checkpointer
+from director.run.checkpoints import check_checkpoint_db, open_checkpointer
 from director.run.cleanup import FirstWrites, explain_failure, generated_any, remove_storymem_files
 from director.run.console import warnings_once_per_folder
 from director.run.scales import gates

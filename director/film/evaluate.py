@@ -26,7 +26,6 @@ Encoders are pluggable (`Encoders`) and named in every result. No model is downl
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
