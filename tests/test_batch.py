@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -145,11 +146,13 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(tmp_path):
     (tmp_path / "l.txt").write_text("\n".join(LOGLINES[:2]) + "\n")
     out = tmp_path / "out"
     code = DRIVER.format(tests=str(Path(__file__).parent), settings=TINY.model_copy(update={"shots": 4}).model_dump(mode="json"), file=str(tmp_path / "l.txt"), out=str(out))
-    driver = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and len(list(out.glob("*/shots/*.mp4"))) < 2:
+    # Its own process group, as a terminal's: Ctrl-C reaches the driver and its workers together.
+    driver = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and len(list(out.glob("*/shots/*.mp4"))) < 2 and driver.poll() is None:
         time.sleep(0.2)
-    driver.send_signal(signal.SIGINT)
+    assert driver.poll() is None, "the batch finished before it could be interrupted"
+    os.killpg(driver.pid, signal.SIGINT)
     stdout, stderr = driver.communicate(timeout=90)
     assert driver.returncode == 130, stderr[-2000:]
     assert stdout.strip() == "interrupted"
