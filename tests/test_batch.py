@@ -131,7 +131,10 @@ def test_unreachable_ray_and_checkpoint_db_start_nothing(tmp_path, capsys):
 
 
 DRIVER = """
+import signal
 import sys
+# A terminal's Ctrl-C, whatever the test runner inherited (a background job starts with SIGINT ignored).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {tests!r})
 from batch_support import Slow
 from director.api import RunSettings, run_batch
