@@ -14,7 +14,7 @@ Every function validates its input before it writes anything; a problem the user
 
 from __future__ import annotations
 
-import hashlib
+import secrets
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -130,7 +130,7 @@ def make_story(
     first = FirstWrites(workspace)  # what was there, so a run that generates nothing leaves nothing
     if clear:
         _clear(workspace)
-    story_id = f"{workspace.root.name}-{hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()[:8]}"
+    story_id = _story_id(workspace, source, clear)
     workspace.root.mkdir(parents=True, exist_ok=True)
     recorded = settings.model_dump(mode="json", exclude={"reference", "checkpoint_db"})  # a database URL may hold a password
     warned = {**workspace.load_run().get("warnings", {}), **warned}
@@ -542,6 +542,17 @@ def _source(logline: str | None, story: Story | None, settings: RunSettings) -> 
     if story is not None:
         return {"script": story.fingerprint(), **references}
     return {"logline": logline, "shots": settings.shots, "seed": settings.seed, **references}
+
+
+def _story_id(workspace: Workspace, source: dict[str, Any], clear: bool) -> str:
+    """The story's checkpoint thread: kept across resumes of one story, new for every new story.
+
+    A random part, not a hash of the source: folders of two batches (or two hosts) that share a
+    checkpoint database may hold the same story under the same name, and must not share a thread."""
+    run = workspace.load_run()
+    if not clear and run.get("story_id") and run.get("source") == source:
+        return run["story_id"]
+    return f"{workspace.root.name}-{secrets.token_hex(6)}"
 
 
 def _check_folder(workspace: Workspace, source: dict[str, Any] | None, force: bool) -> tuple[dict[str, Any], bool]:

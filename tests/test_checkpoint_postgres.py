@@ -108,3 +108,52 @@ def test_an_unreachable_database_is_one_line(tmp_path, postgres_url):
     with pytest.raises(CheckpointDBError, match="cannot be used: .*database \"missing\" does not exist"):
         make_story(tmp_path / "s", logline="A fox meets a keeper.", settings=RunSettings(**{**TINY, "checkpoint_db": postgres_url.rsplit("/", 1)[0] + "/missing"}))
     assert not (tmp_path / "s").exists()
+
+
+def _threads(connection, folder: Path) -> int:
+    thread = json.loads((folder / "run.json").read_text())["story_id"]
+    return connection.execute("select count(*) from checkpoints where thread_id = %s", (thread,)).fetchone()[0]
+
+
+def test_two_batches_share_one_database_and_a_dead_worker_resumes_through_it(tmp_path, postgres_url):
+    """Two batches with the same story ids and loglines, one database: every story has a thread of
+    its own, and a worker that dies mid-story is resumed by the rerun from PostgreSQL."""
+    import psycopg
+
+    from batch_support import DieOnce
+    from director.api import run_batch
+
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("".join(json.dumps({"id": f"s{i}", "logline": text}) + "\n" for i, text in enumerate(["A keeper meets a fox on an island.", "A baker bakes a cake at night."], 1)))
+    settings = RunSettings(**{**TINY, "checkpoint_db": postgres_url})
+    first = run_batch(jobs, tmp_path / "one", settings=settings, workers=1)
+    assert [r["status"] for r in first.stories] == ["done", "done"]
+
+    second_out = tmp_path / "two"
+    died = run_batch(jobs, second_out, settings=settings, workers=1, wrap_generator=DieOnce("s1", "01_02", str(tmp_path / "died")))
+    records = {r["id"]: r for r in died.stories}
+    assert records["s1"]["status"] == "failed" and records["s1"]["shots"] == 1  # the worker died at s1's second shot
+    assert records["s2"]["status"] == "done"
+    kept = (second_out / "s1" / "shots" / "01_01.mp4").read_bytes()
+    with psycopg.connect(postgres_url) as connection:
+        before = _threads(connection, second_out / "s1")
+    assert before > 0
+
+    rerun = run_batch(jobs, second_out, settings=settings, workers=1)
+    assert rerun.skipped == ["s2"] and [r["status"] for r in rerun.stories] == ["done", "done"]
+    assert (second_out / "s1" / "shots" / "01_01.mp4").read_bytes() == kept
+    assert [p.name for p in (second_out / "s1" / "takes" / "01_01").glob("t*.mp4")] == ["t001.mp4"]
+    events = [json.loads(line) for line in (second_out / "s1" / "events.jsonl").read_text().splitlines()]
+    assert [e for e in events if e["event"] == "resume"]  # from the checkpoint, not planned anew
+    for batch in ("one", "two"):
+        for story in ("s1", "s2"):
+            assert not (tmp_path / batch / story / "state.sqlite").exists()
+    threads = {json.loads((tmp_path / b / s / "run.json").read_text())["story_id"] for b in ("one", "two") for s in ("s1", "s2")}
+    assert len(threads) == 4  # same folder names and sources, four threads
+    with psycopg.connect(postgres_url) as connection:
+        assert _threads(connection, second_out / "s1") > before
+        for batch in ("one", "two"):
+            for story in ("s1", "s2"):
+                assert _threads(connection, tmp_path / batch / story) >= 3 * 4  # each story's own checkpoints
+    for story in ("s1", "s2"):  # the same seeds: the same films in both batches
+        assert (tmp_path / "one" / story / "story.mp4").read_bytes() == (second_out / story / "story.mp4").read_bytes()
