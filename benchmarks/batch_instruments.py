@@ -7,16 +7,7 @@ import os
 import time
 from pathlib import Path
 
-
-class _Wrapped:
-    def __init__(self, inner, generate):
-        self._inner, self._generate = inner, generate
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def generate(self, request):
-        return self._generate(self._inner, request)
+from director.batch.worker import WrappedGenerator
 
 
 class TimedGenerator:
@@ -41,7 +32,7 @@ class TimedGenerator:
                 out.write(json.dumps({"story": job.id, "shot": request.shot_id, "start": started, "end": ended, "pid": os.getpid()}) + "\n")
             return result
 
-        return _Wrapped(generator, timed)
+        return WrappedGenerator(generator, timed)
 
 
 def sorted_ids(costs, index):  # shot ids arrive in order; the n-th distinct one takes costs[n]

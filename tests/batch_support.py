@@ -6,18 +6,7 @@ import os
 import time
 from pathlib import Path
 
-
-class _Wrapped:
-    """The worker's own generator, with `generate` replaced; every other attribute is the inner one's."""
-
-    def __init__(self, inner, generate):
-        self._inner, self._generate = inner, generate
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def generate(self, request):
-        return self._generate(self._inner, request)
+from director.batch.worker import WrappedGenerator
 
 
 class FailStories:
@@ -33,7 +22,7 @@ class FailStories:
         def fail(inner, request):
             raise RuntimeError(f"simulated generator failure at shot {request.shot_id}")
 
-        return _Wrapped(generator, fail)
+        return WrappedGenerator(generator, fail)
 
 
 class DieOnce:
@@ -52,7 +41,7 @@ class DieOnce:
                 os._exit(17)
             return inner.generate(request)
 
-        return _Wrapped(generator, die)
+        return WrappedGenerator(generator, die)
 
 
 class Slow:
@@ -66,4 +55,4 @@ class Slow:
             time.sleep(self.seconds)
             return inner.generate(request)
 
-        return _Wrapped(generator, slow)
+        return WrappedGenerator(generator, slow)

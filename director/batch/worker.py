@@ -24,6 +24,20 @@ GeneratorWrapper = Callable[[Any, Job], Any]
 EventSink = Callable[[dict[str, Any]], None]
 
 
+class WrappedGenerator:
+    """A worker's generator with `generate` replaced by `generate(inner, request)`; every other
+    attribute is the inner one's. What a `GeneratorWrapper` returns (it pickles when `generate` does)."""
+
+    def __init__(self, inner: Any, generate: Callable[[Any, Any], Any]):
+        self._inner, self._generate = inner, generate
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def generate(self, request: Any) -> Any:
+        return self._generate(self._inner, request)
+
+
 def one_line(error: BaseException) -> str:
     text = " ".join(str(error).split()) or type(error).__name__
     from director.batch.jobs import BatchInputError

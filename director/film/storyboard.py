@@ -61,8 +61,8 @@ def contact_sheet(tiles: list[Tile], path: Path, title: str = "") -> Path:
         draw.text((pad + 8, top + 66), "CONTINUE" if tile.transition == "continue" else "CUT", fill="white", font=_font(16))
         for column, image in enumerate(images):
             sheet.paste(image.resize((TILE_WIDTH, height)), (label_width + column * (TILE_WIDTH + pad), top))
-    with atomic_path(path) as temp:
-        sheet.save(temp, format="PNG", optimize=True)
+    with atomic_path(path) as temp:  # rewritten after every shot: fast zlib, not `optimize` (20x slower for 10% fewer bytes)
+        sheet.save(temp, format="PNG", compress_level=3)
     return path
 
 
