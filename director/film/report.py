@@ -93,7 +93,7 @@ def _director_seconds(workspace: Workspace, story: Story) -> dict[str, float]:
     """Seconds the director spent per shot outside generation (memory, critic, commit), from events.jsonl."""
     seconds: dict[str, float] = {}
     for event in workspace.events():
-        if event.get("event") == "node" and event.get("node") in ("remember", "critique", "commit", "drop_memory", "refine_prompt", "prepare_shot"):
+        if event.get("event") == "node" and event.get("node") in ("remember", "critique", "commit", "drop_memory", "pin_memory", "refine_prompt", "prepare_shot"):
             cursor = event.get("cursor")
             if isinstance(cursor, int) and 0 <= cursor < len(story.shots):
                 shot_id = story.shots[cursor].id
