@@ -136,9 +136,21 @@ def data_block(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e")
 
 
+#: (endpoint, model) -> what the vision probe found, for the rest of the process (batch workers make many stories).
+_probed: dict[tuple[str, str], tuple[bool, str]] = {}
+
+
 def probe_vision(client: Any) -> tuple[bool, str]:
     """Whether the endpoint's model sees images: one plain green picture, and the colour asked
-    for. An HTTP error or a wrong answer means text only; returns (sees, why not)."""
+    for. An HTTP error or a wrong answer means text only; returns (sees, why not). Asked once per
+    endpoint and model in a process."""
+    key = (client.settings.endpoint, client.settings.model)
+    if key not in _probed:
+        _probed[key] = _probe(client)
+    return _probed[key]
+
+
+def _probe(client: Any) -> tuple[bool, str]:
     image = np.zeros((32, 32, 3), np.uint8) + np.array(PROBE_COLOUR, np.uint8)
     question = [{"role": "user", "content": [
         {"type": "text", "text": "What colour fills this image? Answer with one word."},
