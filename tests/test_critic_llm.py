@@ -327,6 +327,22 @@ def test_critic_vision_on_with_a_text_only_endpoint_is_one_line_and_exit_2_befor
     assert count_frames(out / "story.mp4") > 0
 
 
+def test_which_judge_runs_is_said_in_one_line(monkeypatch):
+    from llm_server import free_port
+
+    from director.run.judge import make_judge
+
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    silent = f"http://127.0.0.1:{free_port()}/v1"
+    assert make_judge(RunSettings(**FAST)) == (None, "critic: rules (no LLM endpoint for --planner auto/openai; --critic-judge llm asks for one)")
+    judge, note = make_judge(RunSettings(**FAST, llm_base_url=silent))
+    assert judge is None and note == f"critic: rules (auto: the LLM endpoint does not answer: {silent} could not be reached)"
+    assert make_judge(RunSettings(**FAST, llm_base_url=silent, critic="scores")) == (None, "critic: rules (--critic scores: nothing to decide)")
+    with pytest.raises(ValueError, match="^--critic-judge llm needs an endpoint: set OPENAI_API_KEY or OPENAI_BASE_URL, or pass --llm-base-url$"):
+        make_judge(RunSettings(**FAST, critic_judge="llm"))
+
+
 # --- the real small model -----------------------------------------------------------------------------
 
 

@@ -153,6 +153,8 @@ class LLMClient:
             raise LLMServerError(f"{self.settings.endpoint} answered HTTP {error.status_code}: {_one_line(error.message)}") from None
         except openai.APIConnectionError:
             raise LLMConnectionError(f"{self.settings.endpoint} could not be reached") from None
+        except httpx2.HTTPError as error:  # a URL httpx cannot use (InvalidURL, UnsupportedProtocol)
+            raise LLMConnectionError(f"{self.settings.endpoint} is not a usable URL ({type(error).__name__})") from None
         return (response.choices[0].message.content or "") if response.choices else ""
 
     def _generate(self, schema: type[T], messages: list[dict[str, Any]], mode: Mode, probing: bool) -> T:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from director.planning.llm import LLMError, StructuredLLM
+from director.planning.llm import LLMConnectionError, LLMError, StructuredLLM
 from director.run.critic import Decision, ShotScores
 from director.run.scales import _quality_scale
 from memory.bank import MemoryEntry
@@ -147,10 +147,15 @@ def probe_vision(client: Any) -> tuple[bool, str]:
     key = (client.settings.endpoint, client.settings.model)
     if key not in _probed:
         _probed[key] = _probe(client)
-    return _probed[key]
+    return _probed[key][:2]
 
 
-def _probe(client: Any) -> tuple[bool, str]:
+def reachable(client: Any) -> bool:
+    """Whether the vision probe reached the endpoint at all (False: nothing answered)."""
+    return _probed.get((client.settings.endpoint, client.settings.model), (False, "", True))[2]
+
+
+def _probe(client: Any) -> tuple[bool, str, bool]:
     image = np.zeros((32, 32, 3), np.uint8) + np.array(PROBE_COLOUR, np.uint8)
     question = [{"role": "user", "content": [
         {"type": "text", "text": "What colour fills this image? Answer with one word."},
@@ -158,11 +163,13 @@ def _probe(client: Any) -> tuple[bool, str]:
     ]}]  # fmt: skip
     try:
         answer = client.probe_text(question)
+    except LLMConnectionError as error:
+        return False, str(error), False
     except LLMError as error:
-        return False, str(error)
+        return False, str(error), True
     if PROBE_WORD in answer.lower():
-        return True, ""
-    return False, f"asked the colour of a {PROBE_WORD} image, it answered {answer.strip()[:40]!r}"
+        return True, "", True
+    return False, f"asked the colour of a {PROBE_WORD} image, it answered {answer.strip()[:40]!r}", True
 
 
 def _score_lines(scores: ShotScores, accepted: list[dict[str, Any]]) -> dict[str, Any]:
@@ -268,8 +275,8 @@ class LLMJudge:
         """The model's decision within the guard rails, or the rules' decision with the reason."""
         try:
             verdict = self.client.generate(Verdict, self.messages(case, scores))
-        except LLMError as error:
-            return replace(rules, fallback=f"the judge's answer was not usable: {error}")
+        except Exception as error:  # an unusable answer or an LLM outage must not end the story
+            return replace(rules, fallback=f"the judge's answer was not usable: {error if isinstance(error, LLMError) else type(error).__name__ + ': ' + str(error)}")
         action, entries, change, aspect = lever_for(verdict, case)
         evidence = [a.model_dump() for a in verdict.aspects]
         reason = verdict.reasons.strip() + (f" (lever from the failed {aspect.aspect} verdict{' for ' + aspect.character if aspect.character else ''})" if aspect else "")
@@ -339,7 +346,7 @@ def tournament(judge: LLMJudge | None, case: Case, attempts: list[Attempt]) -> t
         by_scores = challenger if overall(challenger) > overall(best) else best
         try:
             preference = judge.compare(case, best, challenger)
-        except LLMError as error:
+        except Exception as error:  # as in `decide`: the scores pick instead
             winner, said, reasons = by_scores, "unusable", f"{error}; the higher overall score wins"
         else:
             said, reasons = preference.better, preference.reasons
@@ -366,11 +373,21 @@ def make_judge(settings: Any) -> tuple[LLMJudge | None, str]:
         return None, "critic: rules (no LLM endpoint for --planner auto/openai; --critic-judge llm asks for one)"
     if llm is None:
         raise ValueError("--critic-judge llm needs an endpoint: set OPENAI_API_KEY or OPENAI_BASE_URL, or pass --llm-base-url")
-    client = LLMClient(llm.model_copy(update={"max_tokens": 1024}))
+    try:
+        client = LLMClient(llm.model_copy(update={"max_tokens": 1024}))
+    except Exception as error:  # a URL the HTTP client cannot parse
+        if settings.critic_judge == "auto":
+            return None, f"critic: rules (auto: the LLM endpoint {llm.endpoint} is not a usable URL)"
+        raise ValueError(f"--critic-judge llm: the LLM endpoint {llm.endpoint} is not a usable URL ({type(error).__name__})") from None
     where = f"{llm.model} at {llm.base_url or 'the OpenAI API'}"
     if settings.critic_vision == "off":
         return LLMJudge(client, vision=False), f"critic: LLM judge {where}, text only (--critic-vision off); the rules are its guard rails and fallback"
     sees, why = probe_vision(client)
+    if not reachable(client):
+        if settings.critic_judge == "auto":
+            return None, f"critic: rules (auto: the LLM endpoint does not answer: {why})"
+        if settings.critic_vision == "auto":
+            return LLMJudge(client, vision=False), f"critic: LLM judge {where}, but the endpoint does not answer ({why}): the rules decide while it does not"
     if sees:
         return LLMJudge(client, vision=True), f"critic: LLM judge {where}, seeing keyframes and memory; the rules are its guard rails and fallback"
     if settings.critic_vision == "on":
