@@ -5,7 +5,8 @@ plan -> prepare_shot -> generate -> remember -> critique --accept/keep_best--> c
               |            ^  ^  ^                  |                                     |
               |            |  |  +---regenerate-----+                     (all shots done) v
               |            |  +--- refine_prompt <--+ (LLM rewrites the prompt)
-              |            +------ edit_memory <----+ (drop a misleading keyframe)
+              |            +------ drop_memory <----+ (drop a misleading keyframe)
+              |            +------ pin_memory <-----+ (hold an entry, e.g. a reference, in memory)
               +-------------------------------------------------------------------> assemble -> END
 ```
 State is JSON-native (the script, a cursor, the attempts as `Take` records); the generator, memory
@@ -34,6 +35,7 @@ from director.film.report import update_report
 from director.planning.planner import DEFAULT_SHOTS, PromptRefiner
 from director.run.context import Components, DirectorContext
 from director.run.critic import Levers, ShotScores
+from director.run.judge import Attempt, Case, tournament
 from director.run.files import atomic_path
 from director.run.versions import ShotEntry, Take, Version, rebuilt_memory
 from director.run.workspace import Workspace
@@ -60,6 +62,7 @@ class DirectorState(TypedDict, total=False):
     attempt: int  # attempts made on that shot so far
     attempts: list[dict[str, Any]]  # one `Take` record per attempt
     decision: str
+    continuation: str | None  # the judge switched this shot's continuation mode (mi2v <-> mm2v)
     film: dict[str, Any]
 
 
@@ -164,7 +167,7 @@ def prepare_shot(state: DirectorState, runtime: Runtime[DirectorContext]) -> dic
         ctx.bank.record_snapshot(shot.id)
     ctx.bank.save()
     ctx.workspace.remove_scratch(shot.id)  # leftovers of a killed run
-    return {"cursor": cursor, "attempt": 0, "attempts": []}
+    return {"cursor": cursor, "attempt": 0, "attempts": [], "continuation": None}
 
 
 def _rebuilt(ctx: Components, version: Version, entry_ids: list[str]) -> list[str]:
@@ -191,7 +194,7 @@ def generate(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
     shot = story.shots[index]
     attempt = state.get("attempt", 0) + 1
     memory = ctx.bank.active() if ctx.use_memory else []  # --no-memory: independent shots
-    mode = shot_mode(story, index, bool(memory), ctx.continuation)
+    mode = shot_mode(story, index, bool(memory), ShotMode(state["continuation"]) if state.get("continuation") else ctx.continuation)
     previous = _previous_frames(ctx.workspace, story, index, CONTEXT_FRAMES[mode])
     scene = story.scene(shot.scene)
     seed = shot.seed + RETRY_SEED_STEP * (attempt - 1)
@@ -276,6 +279,8 @@ def remember(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
 
 @_logged
 def critique(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+    """Score the attempt and decide: the rules always (they are the guard rails and the fallback),
+    then the LLM judge when there is one. When attempts run out, pick the take to keep."""
     ctx = runtime.context.resolve()
     story = _story(ctx.workspace)
     index = state["cursor"]
@@ -291,10 +296,59 @@ def critique(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
         memory_edited=any((t.decision or {}).get("action") == "drop_memory" for t in takes),
     )
     decision = ctx.critic.decide(scores, take.attempt, accepted, levers)
-    take.scores, take.overall, take.decision = scores.to_dict(), scores.overall(), decision.to_dict()
+    take.scores, take.overall = scores.to_dict(), scores.overall()
+    case = None
+    if ctx.judge is not None:
+        case = _case(ctx, story, index, takes, accepted, levers.can_refine_prompt, state.get("continuation"))
+        decision = ctx.judge.decide(case, scores, decision)
+        if decision.fallback:
+            ctx.workspace.log("critique.fallback", shot=shot.id, take=take.name, reason=decision.fallback)
+    if decision.action == "keep_best" or (decision.action != "accept" and take.attempt >= ctx.critic.max_attempts):
+        case = case or _case(ctx, story, index, takes, accepted, False, None, images=False)
+        decision.action = "keep_best"
+        decision.keep, decision.comparisons = tournament(ctx.judge, case, [*case.earlier, case.attempt])
+    take.decision = decision.to_dict()
     ctx.workspace.save_take(take)
-    ctx.workspace.log("critique", shot=shot.id, take=take.name, attempt=take.attempt, action=decision.action, reason=decision.reason, drop=decision.drop, scores=scores.to_dict())
-    return {"attempts": [t.model_dump(mode="json") for t in takes], "decision": decision.action}
+    ctx.workspace.log("critique", shot=shot.id, take=take.name, attempt=take.attempt, **{k: v for k, v in take.decision.items() if k != "scores"}, scores=scores.to_dict())
+    update: dict[str, Any] = {"attempts": [t.model_dump(mode="json") for t in takes], "decision": decision.action}
+    if decision.action == "switch_continuation":
+        update["continuation"] = _other_continuation(take.mode)
+    return update
+
+
+def _other_continuation(mode: str) -> str:
+    return ShotMode.MI2V.value if mode == ShotMode.MM2V.value else ShotMode.MM2V.value
+
+
+def _case(ctx: Components, story: Story, index: int, takes: list[Take], accepted: list[dict], can_rewrite: bool, switched: str | None, images: bool = True) -> Case:
+    """What the LLM judge sees of an attempt (images only when it can see them)."""
+    shot = story.shots[index]
+    take = takes[-1]
+    seeing = images and ctx.judge is not None and ctx.judge.vision
+    attempts = [
+        Attempt(t.number, t.attempt, t.seed, t.scores, _frames(ctx.workspace, t) if ctx.judge is not None else None, t.keyframes, t.decision)
+        for t in takes
+    ]
+    memory = [ctx.bank.entries[i] for i in take.memory if i in ctx.bank.entries]
+    return Case(
+        shot_id=shot.id,
+        number=index + 1,
+        total=len(story.shots),
+        prompt=shot.prompt,
+        characters=list(shot.characters),
+        transition=shot.transition,
+        mode=take.mode,
+        attempt=attempts[-1],
+        earlier=attempts[:-1],
+        max_attempts=ctx.critic.max_attempts,
+        accepted=accepted,
+        memory=memory,
+        bank=dict(ctx.bank.entries),
+        memory_images={e.id: ctx.bank.image(e.id) for e in memory} if seeing else {},
+        previous_last=_previous_frames(ctx.workspace, story, index, 1)[-1] if seeing and index > 0 else None,
+        can_rewrite=can_rewrite,
+        can_switch_continuation=take.mode in (ShotMode.MI2V.value, ShotMode.MM2V.value) and switched is None,
+    )
 
 
 @_logged
@@ -310,13 +364,30 @@ def drop_memory(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict
 
 
 @_logged
+def pin_memory(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+    """Hold the entries the judge named in the memory of the next attempt (an entry not active,
+    such as a character's reference image pushed out of the window, comes back)."""
+    ctx = runtime.context.resolve()
+    take = _takes(state)[-1]
+    pinned = take.decision["pin"]
+    ctx.bank.set_active([*pinned, *(i for i in ctx.bank.active_ids if i not in pinned)])
+    for entry_id in pinned:
+        if entry_id in ctx.bank.active_ids:
+            ctx.bank.pin(entry_id)
+    ctx.bank.record_snapshot(take.shot_id)
+    ctx.bank.save()
+    return {}
+
+
+@_logged
 def refine_prompt(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
     """Ask the LLM to rewrite the shot's prompt from the critic's words; on failure keep it."""
     ctx = runtime.context.resolve()
     story = _story(ctx.workspace)
     index = state["cursor"]
     shot = story.shots[index]
-    critique = _takes(state)[-1].decision["reason"]
+    decision = _takes(state)[-1].decision
+    critique = decision["reason"] + (f" Change: {decision['change']}" if decision.get("change") else "")
     try:
         prompt = ctx.planner.refine_prompt(shot, story, critique)
     except Exception as error:  # an LLM outage must not end the story: the next attempt reseeds
@@ -373,7 +444,8 @@ def commit(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str,
         runtime.stream_writer({"shot_done": shot.id, "index": state["cursor"], "total": len(story.shots), "frames": frames_made})
         return done
     takes = _takes(state)
-    chosen = takes[-1] if state["decision"] == "accept" else max(takes, key=lambda t: t.overall or 0.0)
+    keep = (takes[-1].decision or {}).get("keep")
+    chosen = takes[-1] if state["decision"] == "accept" else next((t for t in takes if t.number == keep), None) or max(takes, key=lambda t: t.overall or 0.0)
     frames = np.load(ctx.workspace.take_path(shot.id, chosen.number, ".frames.npy"))
     added = keep_keyframes(ctx.bank, shot.id, frames, _proposal(ctx.workspace, chosen), conditioned_on=chosen.memory)
     if chosen.prompt != shot.prompt:  # the kept take came before a prompt refinement
@@ -423,20 +495,21 @@ def after_prepare(state: DirectorState) -> str:
 def after_critique(state: DirectorState, runtime: Runtime[DirectorContext]) -> str:
     if state["decision"] in ("accept", "keep_best") or state["attempt"] >= runtime.context.resolve().critic.max_attempts:
         return "commit"
-    return {"regenerate": "generate", "refine_prompt": "refine_prompt", "drop_memory": "drop_memory"}[state["decision"]]
+    return {"regenerate": "generate", "switch_continuation": "generate", "refine_prompt": "refine_prompt", "drop_memory": "drop_memory", "pin_memory": "pin_memory"}[state["decision"]]
 
 
 def build_graph(checkpointer=None):
     builder = StateGraph(DirectorState, context_schema=DirectorContext)
-    for node in (plan, prepare_shot, generate, remember, critique, drop_memory, refine_prompt, commit, assemble):
+    for node in (plan, prepare_shot, generate, remember, critique, drop_memory, pin_memory, refine_prompt, commit, assemble):
         builder.add_node(node.__name__, node)
     builder.add_edge(START, "plan")
     builder.add_edge("plan", "prepare_shot")
     builder.add_conditional_edges("prepare_shot", after_prepare, ["generate", "assemble"])
     builder.add_edge("generate", "remember")
     builder.add_edge("remember", "critique")
-    builder.add_conditional_edges("critique", after_critique, ["generate", "refine_prompt", "drop_memory", "commit"])
+    builder.add_conditional_edges("critique", after_critique, ["generate", "refine_prompt", "drop_memory", "pin_memory", "commit"])
     builder.add_edge("drop_memory", "generate")
+    builder.add_edge("pin_memory", "generate")
     builder.add_edge("refine_prompt", "generate")
     builder.add_edge("commit", "prepare_shot")
     builder.add_edge("assemble", END)

@@ -82,3 +82,62 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# --- A real loopback HTTP endpoint ----------------------------------------------------------------
+
+
+class LoopbackEndpoint:
+    """A chat-completions endpoint on a real loopback HTTP server (http.server in a thread), for
+    tests that go through the whole product (settings, probe, graph) rather than a client object.
+
+    `answer(body)` gives each POST /v1/chat/completions its reply: answer text (str), an answer
+    object (dict, sent as JSON text), or an HTTP status code (int) for an error. Every request's
+    JSON body and headers (names in lower case) are recorded, in order.
+    """
+
+    def __init__(self, answer: Callable[[dict[str, Any]], str | dict[str, Any] | int]) -> None:
+        import http.server
+        import threading
+
+        self.answer = answer
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        endpoint = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, code: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._send(200, {"object": "list", "data": [{"id": "stub-model", "object": "model"}]})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                endpoint.requests.append(body)
+                endpoint.headers.append({k.lower(): v for k, v in self.headers.items()})
+                reply = endpoint.answer(body)
+                if isinstance(reply, int):
+                    self._send(reply, {"error": {"message": "not supported by this stub", "type": "invalid_request_error", "code": reply}})
+                else:
+                    self._send(200, completion(reply if isinstance(reply, str) else json.dumps(reply)))
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LoopbackEndpoint:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()

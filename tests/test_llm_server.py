@@ -56,7 +56,7 @@ def test_cli_plans_with_the_llm_and_makes_the_film(llama_base_url: str, tmp_path
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     out = tmp_path / "llm-story"
-    fast = ["--backend", "preview", "--size", "64x48", "--frames", "9", "--embedder", "colour-structure", "--quality-scorer", "heuristic"]
+    fast = ["--backend", "preview", "--size", "64x48", "--frames", "9", "--embedder", "colour-structure", "--quality-scorer", "heuristic", "--critic-judge", "rules"]  # the LLM judge: test_critic_llm
     argv = ["make", "A baker and a cat share a rainy night.", "--shots", "2", "--planner", "auto"]
     assert main([*argv, "--llm-base-url", llama_base_url, "--llm-model", "smollm2-135m", "--out", str(out), *fast]) == 0
     err = capsys.readouterr().err

@@ -447,6 +447,14 @@ def critic_statistics(folder: Path, shots: Sequence[ShotInput]) -> dict[str, Any
             if tried:
                 counts[0] += 1
                 counts[1] += entry.take > min(tried)
+    judged = {"llm": 0, "rules": 0, "fallback": 0, "compared": 0}  # decisions on this version's takes, by judge
+    for shot in shots:
+        for number in version.shots[shot.id].attempts:
+            if workspace.take_path(shot.id, number, ".json").is_file():
+                decision = workspace.load_take(shot.id, number).decision or {}
+                judged[decision.get("judge", "rules")] = judged.get(decision.get("judge", "rules"), 0) + 1
+                judged["fallback"] += bool(decision.get("fallback"))
+                judged["compared"] += len(decision.get("comparisons", []))
     director = [e["seconds"] for e in workspace.events() if e.get("event") == "node" and e.get("node") not in ("plan", "assemble")]
     commits = sum(1 for e in workspace.events() if e.get("event") == "commit")
     return {
@@ -459,6 +467,11 @@ def critic_statistics(folder: Path, shots: Sequence[ShotInput]) -> dict[str, Any
         "prompt_rewrites_kept": edits["refine_prompt"][1],
         "generation_seconds_per_shot": float(np.mean(generation)),
         "seconds_per_shot": float(np.sum(director) / commits) if commits else None,
+        "judge": "llm" if judged["llm"] or judged["fallback"] else "rules",
+        "decisions_by_llm": judged["llm"],
+        "decisions_by_rules": judged["rules"],
+        "judge_fallbacks": judged["fallback"],
+        "pairwise_comparisons": judged["compared"],
     }
 
 
@@ -541,9 +554,17 @@ METRICS = [  # (key, label, higher is better)
     ("first_attempt_accepted", "first attempt accepted (share)", True),
     ("memory_edits_kept", "memory edits kept / tried", True),
     ("prompt_rewrites_kept", "prompt rewrites kept / tried", True),
+    ("decisions_by_llm", "critic decisions by the LLM judge", True),
+    ("decisions_by_rules", "critic decisions by the rules", False),
+    ("judge_fallbacks", "LLM answers unusable (rules decided)", False),
+    ("pairwise_comparisons", "keep-best pairwise comparisons", True),
     ("generation_seconds_per_shot", "generation seconds per shot", False),
     ("seconds_per_shot", "director seconds per shot", False),
 ]
+
+
+#: Critic counts: summed over stories, like the other counts.
+COUNTS = ("decisions_by_llm", "decisions_by_rules", "judge_fallbacks", "pairwise_comparisons")
 
 
 def overall(stories: list[dict[str, Any]]) -> dict[str, Any]:
@@ -553,7 +574,7 @@ def overall(stories: list[dict[str, Any]]) -> dict[str, Any]:
         values = [s["metrics"].get(key) for s in stories if s["metrics"].get(key) is not None]
         if not values:
             result[key] = None
-        elif key.endswith(("_flagged", "_kept", "_tried")):
+        elif key.endswith(("_flagged", "_kept", "_tried")) or key in COUNTS:
             result[key] = int(sum(values))
         elif key == "max_attempts_used":
             result[key] = int(max(values))
@@ -623,7 +644,7 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     base = report.get("baseline")
     pairs = list(zip(report["stories"], base["stories"])) if base else [(s, None) for s in report["stories"]]
-    blocks = [(f"{s['title']} ({s['folder']}; {s['shots']} of {s['script_shots']} shots, {s['kind']}{'; ' + ' '.join(s['ablations']) if s['ablations'] else ''})", s["metrics"], b and b["metrics"], b and (b["folder"] + (" (" + " ".join(b["ablations"]) + ")" if b["ablations"] else "")), s["unavailable"]) for s, b in pairs]
+    blocks = [(f"{s['title']} ({s['folder']}; {s['shots']} of {s['script_shots']} shots, {s['kind']}{'; ' + ' '.join(s['ablations']) if s['ablations'] else ''}{'; critic judge ' + s['metrics']['judge'] if s['metrics'].get('judge') else ''})", s["metrics"], b and b["metrics"], b and (b["folder"] + (" (" + " ".join(b["ablations"]) + ")" if b["ablations"] else "")), s["unavailable"]) for s, b in pairs]
     if len(report["stories"]) > 1:
         blocks.append((f"overall ({len(report['stories'])} stories, mean per story)", report["overall"], base and base["overall"], base and "baseline", {}))
     for title, metrics, old, old_name, unavailable in blocks:

@@ -89,11 +89,23 @@ def _attempts(workspace: Workspace, version: Any, shot_id: str) -> list[dict[str
     return takes
 
 
+def _judged(decision: dict[str, Any]) -> str:
+    """What the LLM judge saw (per aspect), why its answer was not used, the prompt change it asked
+    for, and the pairwise comparisons that picked the kept take."""
+    lines = [f"{'pass' if a.get('passed') else 'FAIL'} {a.get('aspect')}{' (' + a['character'] + ')' if a.get('character') else ''}: {a.get('evidence', '')}" for a in decision.get("evidence", [])]
+    if decision.get("change"):
+        lines.append(f"prompt change: {decision['change']}")
+    if decision.get("fallback"):
+        lines.append(f"rules decided: {decision['fallback']}")
+    lines += [f"t{c['a']:03d} vs t{c['b']:03d}: {c['better']}, kept t{c['kept']:03d} ({c['reasons']})" for c in decision.get("comparisons", [])]
+    return f"<ul class=evidence>{''.join(f'<li>{_e(line)}</li>' for line in lines)}</ul>" if lines else ""
+
+
 def _director_seconds(workspace: Workspace, story: Story) -> dict[str, float]:
     """Seconds the director spent per shot outside generation (memory, critic, commit), from events.jsonl."""
     seconds: dict[str, float] = {}
     for event in workspace.events():
-        if event.get("event") == "node" and event.get("node") in ("remember", "critique", "commit", "drop_memory", "refine_prompt", "prepare_shot"):
+        if event.get("event") == "node" and event.get("node") in ("remember", "critique", "commit", "drop_memory", "pin_memory", "refine_prompt", "prepare_shot"):
             cursor = event.get("cursor")
             if isinstance(cursor, int) and 0 <= cursor < len(story.shots):
                 shot_id = story.shots[cursor].id
@@ -150,7 +162,7 @@ def write_report(workspace: Workspace, story: Story) -> Path:
         timing_rows.append(f"<tr><td>#{number}</td><td>{len(attempts)}</td><td>{generation:.2f}</td><td>{director_seconds.get(shot.id, 0.0):.2f}</td></tr>")
         decisions = "".join(
             f"<tr{' class=kept' if k == kept else ''}><td>t{a['take']:03d}</td><td>{a['attempt']}</td><td>{a['seed']}</td><td>{a['seconds']:.2f}</td>"
-            f"<td>{_e(a['decision'].get('action', '-'))}</td><td>{_e(a['decision'].get('reason', ''))}</td></tr>"
+            f"<td>{_e(a['decision'].get('action', '-'))}</td><td>{_e(a['decision'].get('judge', 'rules'))}</td><td>{_e(a['decision'].get('reason', ''))}{_judged(a['decision'])}</td></tr>"
             for k, a in enumerate(attempts)
         )
         pictures = "".join(f'<img src="report/{p.name}" alt="{_e(shot.id)} {label} frame">' for p, label in zip(thumbs, FRAME_LABELS))
@@ -163,7 +175,7 @@ attempt {record['attempt']} of {record['attempts']}, {_e(record['decision'])})</
 <p>{_e(record.get('prompt', shot.prompt))}</p>
 {_scores(shot_readings)}
 {_png(chart, f"scores of shot {number}'s attempts", "chart")}
-<table class="critic"><tr><th>take</th><th>attempt</th><th>seed</th><th>seconds</th><th>decision</th><th>reason</th></tr>{decisions}</table>
+<table class="critic"><tr><th>take</th><th>attempt</th><th>seed</th><th>seconds</th><th>decision</th><th>judge</th><th>reason</th></tr>{decisions}</table>
 <p><small>memory that conditioned it ({len(memory_ids)}):</small><br>{memory or '<small>none (first shot, or --no-memory)</small>'}</p>
 <p><small>{links}</small></p>
 </section>"""

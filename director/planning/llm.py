@@ -141,6 +141,22 @@ class LLMClient:
                 log.info("%s does not take response_format %s (%s); trying the next mode", self.settings.endpoint, mode, error)
         raise AssertionError("unreachable: the last mode never probes")
 
+    def probe_text(self, messages: list[dict[str, Any]], max_tokens: int = 16) -> str:
+        """One plain answer, sent once without retries (a capability probe: an HTTP error means
+        the endpoint does not take what was sent). Raises `LLMError` like `generate`."""
+        request = {"model": self.settings.model, "messages": messages, "max_tokens": max_tokens}
+        try:
+            response = self._probe.chat.completions.create(**request)
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as error:
+            raise LLMAuthError(f"{self.settings.endpoint} refused the API key (HTTP {error.status_code}): check OPENAI_API_KEY") from None
+        except openai.APIStatusError as error:
+            raise LLMServerError(f"{self.settings.endpoint} answered HTTP {error.status_code}: {_one_line(error.message)}") from None
+        except openai.APIConnectionError:
+            raise LLMConnectionError(f"{self.settings.endpoint} could not be reached") from None
+        except httpx2.HTTPError as error:  # a URL httpx cannot use (InvalidURL, UnsupportedProtocol)
+            raise LLMConnectionError(f"{self.settings.endpoint} is not a usable URL ({type(error).__name__})") from None
+        return (response.choices[0].message.content or "") if response.choices else ""
+
     def _generate(self, schema: type[T], messages: list[dict[str, Any]], mode: Mode, probing: bool) -> T:
         conversation = _with_format_instructions(messages, schema, mode)
         for round_ in range(self.settings.repairs + 1):

@@ -19,6 +19,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from director.planning.planner import Planner, make_planner
 from director.run.critic import Critic
+from director.run.judge import LLMJudge, make_judge
 from director.run.settings import RunSettings
 from director.run.workspace import Workspace
 from generator.backends import BACKENDS
@@ -42,6 +43,7 @@ class Components:
     embedder: ImageEmbedder
     scorer: QualityScorer
     critic: Critic = field(default_factory=Critic)
+    judge: LLMJudge | None = None  # the LLM critic; None: the rules decide
     planner: Planner | None = None
     continuation: ShotMode = ShotMode.MI2V
     selection: SelectionConfig = field(default_factory=SelectionConfig)
@@ -130,6 +132,10 @@ def load_components(settings: RunSettings, workspace: Workspace, planner: Planne
     except ValueError as error:
         raise SettingsError(str(error)) from None
     try:
+        judge, judge_note = make_judge(settings)  # the vision probe, before any model loads
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+    try:
         generator = load_generator(backend, cache_dir=default_cache_dir(), clip_format=settings.clip_format(), **options)
     except Exception as error:
         if not options.get("loras") or (isinstance(error, ValueError) and type(error).__name__ != "LoraFormatError"):
@@ -147,7 +153,8 @@ def load_components(settings: RunSettings, workspace: Workspace, planner: Planne
         continuation=ShotMode(settings.continuation),
         selection=selection_config(settings, embedder),
         use_memory=not settings.no_memory,
-        notes=[planner_note, backend_note] + ([f"ablation: {' '.join(ablations)}"] if (ablations := ablation_names(settings)) else []),
+        judge=judge,
+        notes=[planner_note, backend_note, judge_note] + ([f"ablation: {' '.join(ablations)}"] if (ablations := ablation_names(settings)) else []),
     )
 
 

@@ -4,6 +4,9 @@ Scores come from whatever models are loaded (each score names its scorer; `memor
 computes them). Thresholds are the
 quality scorer's own gate, and, for consistency, relative to the story's own earlier shots, since
 the fallback embedders have no absolute scale.
+
+With `--critic-judge llm` an LLM decides instead (`director.run.judge`); this critic's decision is
+then its guard rail and its fallback.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-Action = Literal["accept", "regenerate", "refine_prompt", "drop_memory", "keep_best"]
+Action = Literal["accept", "regenerate", "refine_prompt", "drop_memory", "pin_memory", "switch_continuation", "keep_best"]
 
 
 @dataclass
@@ -39,12 +42,22 @@ class ShotScores:
 
 @dataclass
 class Decision:
-    """What to do with an attempt. `drop` lists memory entries to take out before regenerating."""
+    """What to do with an attempt. `drop` lists memory entries to take out before regenerating,
+    `pin` entries to hold in the memory of the next attempt. `judge` says who decided ("rules",
+    or "llm"); an LLM judge adds what it saw (`evidence`, per aspect), what a prompt rewrite
+    must change (`change`) and, when attempts ran out, the kept take and its comparisons."""
 
     action: Action
     reason: str
     scores: dict = field(default_factory=dict)
     drop: list[str] = field(default_factory=list)
+    pin: list[str] = field(default_factory=list)
+    judge: str = "rules"
+    change: str = ""
+    evidence: list[dict] = field(default_factory=list)
+    fallback: str = ""  # why the LLM's decision was not used, when it was not
+    keep: int | None = None  # keep_best: the take number kept
+    comparisons: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
