@@ -135,7 +135,7 @@ def load_m2v_pipeline(
     if loras:
         from generator.lora import apply_loras
 
-        apply_loras(pipe, loras)
+        pipe.notes.extend(apply_loras(pipe, loras).report)
     configure_transformers(pipe, attention, compile)
     place(pipe, default_device(device), offload)
     pipe.set_progress_bar_config(disable=True)

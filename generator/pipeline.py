@@ -121,6 +121,7 @@ class WanM2VPipeline(WanImageToVideoPipeline):
         self._latent_cache = _LRU(256)
         self.stats = {"prompt_encodes": 0, "memory_encodes": 0, "condition_encodes": 0}
         self.expert_trace: list[tuple[float, str]] = []
+        self.notes: list[str] = []  # what loading chose (LoRA scales, VRAM tier), said to the user once
 
     # ---- caching wrappers -------------------------------------------------------------------
 

@@ -79,6 +79,11 @@ class WanGenerator:
         self.lora_names = list(lora_names)
 
     @property
+    def notes(self) -> list[str]:
+        """What loading chose (LoRA formats and scales, sampler, VRAM tier), to tell the user once."""
+        return list(self.pipe.notes)
+
+    @property
     def t2v(self) -> WanPipeline | None:
         """The T2V experts, loaded on the first shot that needs them: a resumed story or one that
         starts from reference images never does, and the host keeps two experts fewer."""

@@ -10,6 +10,7 @@ their loaders, so a server or a worker loads each model once.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -73,15 +74,19 @@ def open_bank(workspace: Workspace, source: str | None = None, settings: RunSett
     return MemoryBank.load(workspace.memory_dir, **policy, on_event=lambda event: workspace.log(event.pop("event"), **who, **event))
 
 
-def parse_loras(specs: list[str]) -> list[tuple[str, float]]:
-    """`PATH` or `PATH:WEIGHT` (split on the last colon, so Windows drives and odd names work)."""
+def parse_loras(specs: list[str]) -> list[tuple[str, float | tuple[float, float]]]:
+    """`PATH`, `PATH:WEIGHT` or `PATH:HIGH,LOW` (per-expert weights: high-noise, low-noise), split on
+    the last colon, so Windows drives and odd names work."""
     loras = []
     for spec in specs:
         path, _, weight = (spec, "", "") if Path(spec).exists() or ":" not in spec else spec.rpartition(":")
         try:
-            loras.append((path, float(weight) if weight else 1.0))
+            weights = tuple(float(w) for w in weight.split(",")) if weight else (1.0,)
+            if len(weights) > 2 or not all(math.isfinite(w) for w in weights):
+                raise ValueError(weight)
         except ValueError:
-            raise SettingsError(f"--lora takes PATH or PATH:WEIGHT, got {spec!r}") from None
+            raise SettingsError(f"--lora takes PATH, PATH:WEIGHT or PATH:HIGH,LOW (weights for the high- and low-noise experts), got {spec!r}") from None
+        loras.append((path, weights[0] if len(weights) == 1 else weights))
         if not Path(path).exists():
             raise SettingsError(f"--lora file not found: {path}")
     return loras
@@ -147,7 +152,8 @@ def load_components(settings: RunSettings, workspace: Workspace, planner: Planne
         continuation=ShotMode(settings.continuation),
         selection=selection_config(settings, embedder),
         use_memory=not settings.no_memory,
-        notes=[planner_note, backend_note] + ([f"ablation: {' '.join(ablations)}"] if (ablations := ablation_names(settings)) else []),
+        notes=[planner_note, backend_note] + list(getattr(generator, "notes", []))
+        + ([f"ablation: {' '.join(ablations)}"] if (ablations := ablation_names(settings)) else []),
     )
 
 

@@ -55,7 +55,7 @@ class RunSettings(BaseModel):
     no_semantic_selection: bool = Field(False, description="ablation: keyframes evenly spaced in the shot instead of chosen by embedding novelty, no deduplication against memory", json_schema_extra=_cli(None, "memory"))
     model: str = Field("Wan-AI/Wan2.2-I2V-A14B-Diffusers", description="Wan I2V model: hub id or local diffusers folder", json_schema_extra=_cli("ID_OR_FOLDER", "wan"))
     t2v_model: str = Field("Wan-AI/Wan2.2-T2V-A14B-Diffusers", description="Wan T2V model for first shots, or 'none' (first shot by M2V with empty memory)", json_schema_extra=_cli("ID_OR_FOLDER", "wan"))
-    lora: list[str] = Field(default_factory=list, description="LoRA file (StoryMem's or our format), optionally PATH:WEIGHT; repeatable to stack", json_schema_extra=_cli("PATH[:WEIGHT]", "wan"))
+    lora: list[str] = Field(default_factory=list, description="LoRA file or folder (StoryMem's, ours, lightx2v/Lightning or kohya Wan), optionally PATH:WEIGHT or PATH:HIGH,LOW (per-expert weights); repeatable to stack", json_schema_extra=_cli("PATH[:W|:HIGH,LOW]", "wan"))
     steps: int | None = Field(None, ge=1, description="sampling steps (default: 40 for wan, 4 for tiny)", json_schema_extra=_cli("N", "wan"))
     dtype: Literal["bfloat16", "float16", "float32"] | None = Field(None, description="bfloat16 | float16 | float32 (default: bfloat16 for wan, float32 for tiny)", json_schema_extra=_cli("TYPE", "wan"))
     offload: Literal["none", "model", "group"] | None = Field(None, description="none | model | group: CPU offload so 14B experts fit 24-48 GB cards (default: model for wan; tiny runs on CPU, where it does nothing)", json_schema_extra=_cli("MODE", "wan"))
