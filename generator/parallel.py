@@ -1,0 +1,79 @@
+"""Several GPUs on one shot: diffusers' context parallelism (Ulysses or ring) under torchrun.
+
+The transformer's token sequence is (M + F) latent frames x h x w patches, memory frames first,
+so memory tokens are split across ranks like any others. diffusers' Wan plan (`_cp_plan`) splits
+the output of the module named `rope` along the same sequence axis as the hidden states, and
+`MemoryRotaryPosEmbed` replaces that module under the same name with the same output layout
+(1, tokens, 1, head_dim): each rank gets the cos/sin of exactly its own tokens, memory included.
+
+Degree limits for Wan2.2-A14B (40 heads of 128): Ulysses splits heads, so its degree must divide
+40 (2, 4, 5, 8, 10, 20, 40); both split the sequence, which at 480p is 1560 x (21 + M) tokens,
+divisible by 2, 3, 4, 5, 6, 8, 10 and 12 for every M. Ring attention needs an attention backend that
+returns log-sum-exp (flash, _native_cudnn, sage); PyTorch's default SDPA backend supports Ulysses only.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+PARALLEL_MODES = ("ulysses", "ring")
+#: Ring attention needs a backend that returns the log-sum-exp; this one ships with PyTorch.
+RING_ATTENTION = "_native_cudnn"
+
+
+class ParallelError(ValueError):
+    """Context parallelism cannot run as asked; the message is one line saying how to fix it."""
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def check_parallel(mode: str, num_heads: int = 40) -> None:
+    """Before any model loads: launched by torchrun with several ranks, one CUDA GPU each, and a
+    degree the model's heads allow."""
+    if mode not in PARALLEL_MODES:
+        raise ParallelError(f"--parallel takes {' or '.join(PARALLEL_MODES)}, got {mode!r}")
+    ranks = world_size()
+    if ranks < 2:
+        raise ParallelError(
+            f"--parallel {mode} needs several processes: launch with `torchrun --nproc_per_node N -m director.frontends.cli make ...` (N GPUs)"
+        )
+    available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if available < int(os.environ.get("LOCAL_WORLD_SIZE", ranks)):
+        raise ParallelError(
+            f"--parallel {mode} needs one CUDA GPU per torchrun process: {os.environ.get('LOCAL_WORLD_SIZE', ranks)} processes, {available} GPU(s) here"
+        )
+    if mode == "ulysses" and num_heads % ranks:
+        raise ParallelError(f"--parallel ulysses splits the {num_heads} attention heads: the process count must divide {num_heads}, got {ranks}")
+
+
+def context_parallel_config(mode: str, degree: int):
+    from diffusers import ContextParallelConfig
+
+    return ContextParallelConfig(ulysses_degree=degree) if mode == "ulysses" else ContextParallelConfig(ring_degree=degree)
+
+
+def enable_context_parallel(pipe, mode: str) -> torch.device:
+    """Join the torchrun process group (NCCL) and shard both experts' attention; returns this rank's GPU."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl")
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    torch.cuda.set_device(device)
+    for name in ("transformer", "transformer_2"):
+        model = getattr(pipe, name, None)
+        if model is None:
+            continue
+        if mode == "ring" and model.attn_processors and _uses_default_attention(model):
+            model.set_attention_backend(RING_ATTENTION)
+        model.enable_parallelism(config=context_parallel_config(mode, dist.get_world_size()))
+    return device
+
+
+def _uses_default_attention(model) -> bool:
+    processor = next(iter(model.attn_processors.values()))
+    return getattr(processor, "_attention_backend", None) is None
