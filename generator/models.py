@@ -119,7 +119,7 @@ class Placement:
 
 #: --vram tiers (GiB of GPU memory). Sizes: one A14B expert is 26.6 GiB in bf16, 13.3 GiB in fp8;
 #: UMT5-XXL 10.6 GiB; activations at 480p/81 frames 3.7 (M=0) to 5.3 GiB (M=10) (measured, README).
-VRAM_TIERS = {
+TIER_PLACEMENTS = {
     "80": Placement("none", text_encoder_offload=True),  # both experts resident: 53 GiB + activations
     "48": Placement("model"),  # one bf16 expert at a time: 30-32 GiB peak measured
     "24": Placement("model", fp8=True, vae_tiling=True),  # one fp8 expert: about 19 GiB (computed)

@@ -18,7 +18,8 @@ import os
 
 import torch
 
-PARALLEL_MODES = ("ulysses", "ring")
+from generator.backends import PARALLEL_MODES
+
 #: Ring attention needs a backend that returns the log-sum-exp; this one ships with PyTorch.
 RING_ATTENTION = "_native_cudnn"
 

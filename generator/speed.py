@@ -18,10 +18,9 @@ from pathlib import Path
 import torch
 from diffusers import FirstBlockCacheConfig, FlowMatchEulerDiscreteScheduler, MagCacheConfig, TaylorSeerCacheConfig
 
+from generator.backends import CACHES
 from generator.pipeline import DEFAULT_GUIDANCE, DEFAULT_STEPS, M2V_SHIFT, flow_unipc_scheduler
 
-CACHES = ("none", "first-block", "mag", "taylorseer")
-SPEEDS = ("quality", "balanced", "fast")
 
 
 @dataclass(frozen=True)
@@ -99,8 +98,11 @@ class CacheSpec:
             return MagCacheConfig(threshold=0.06 if self.threshold is None else self.threshold,
                                   num_inference_steps=expert_steps, mag_ratios=list(ratios))
         if self.name == "taylorseer":
+            # Lite mode: blocks are skipped and the output projection predicted (diffusers' default
+            # patterns look for modules named "...attn", which Wan's attn1 / attn2 are not).
             return TaylorSeerCacheConfig(cache_interval=5 if self.interval is None else self.interval,
-                                         disable_cache_before_step=3, taylor_factors_dtype=torch.float32)
+                                         disable_cache_before_step=3, taylor_factors_dtype=torch.float32,
+                                         use_lite_mode=True)
         raise ValueError(f"unknown cache {self.name!r}; choose one of: {', '.join(CACHES)}")
 
     def describe(self) -> str:
