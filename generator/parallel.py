@@ -42,13 +42,13 @@ def check_parallel(mode: str, num_heads: int = 40) -> None:
         raise ParallelError(
             f"--parallel {mode} needs several processes: launch with `torchrun --nproc_per_node N -m director.frontends.cli make ...` (N GPUs)"
         )
+    if mode == "ulysses" and num_heads % ranks:
+        raise ParallelError(f"--parallel ulysses splits the {num_heads} attention heads: the process count must divide {num_heads}, got {ranks}")
     available = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if available < int(os.environ.get("LOCAL_WORLD_SIZE", ranks)):
         raise ParallelError(
             f"--parallel {mode} needs one CUDA GPU per torchrun process: {os.environ.get('LOCAL_WORLD_SIZE', ranks)} processes, {available} GPU(s) here"
         )
-    if mode == "ulysses" and num_heads % ranks:
-        raise ParallelError(f"--parallel ulysses splits the {num_heads} attention heads: the process count must divide {num_heads}, got {ranks}")
 
 
 def context_parallel_config(mode: str, degree: int):
