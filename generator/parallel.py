@@ -57,14 +57,22 @@ def context_parallel_config(mode: str, degree: int):
     return ContextParallelConfig(ulysses_degree=degree) if mode == "ulysses" else ContextParallelConfig(ring_degree=degree)
 
 
-def enable_context_parallel(pipe, mode: str) -> torch.device:
-    """Join the torchrun process group (NCCL) and shard both experts' attention; returns this rank's GPU."""
+def join_process_group() -> torch.device:
+    """Join torchrun's process group (NCCL, once); returns this rank's GPU."""
     import torch.distributed as dist
 
     if not dist.is_initialized():
         dist.init_process_group("nccl")
     device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     torch.cuda.set_device(device)
+    return device
+
+
+def enable_context_parallel(pipe, mode: str) -> torch.device:
+    """Shard both experts' attention over torchrun's ranks; returns this rank's GPU."""
+    import torch.distributed as dist
+
+    device = join_process_group()
     for name in ("transformer", "transformer_2"):
         model = getattr(pipe, name, None)
         if model is None:
