@@ -32,6 +32,38 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def broadcast_request(request):
+    """Rank 0 sends a shot request (None: the story is over) to every rank; all return it."""
+    import torch.distributed as dist
+
+    box = [request]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def serve_shots(generator) -> int:
+    """Ranks > 0 of a --parallel launch: run every shot rank 0 runs (each rank computes its share of
+    every attention, so all must call the transformer together) until rank 0 says the story is over.
+    Nothing is written here; the story folder is rank 0's. Returns the number of shots served."""
+    served = 0
+    while (request := broadcast_request(None)) is not None:
+        generator.generate(request)
+        served += 1
+    return served
+
+
+def stop_followers() -> None:
+    """Rank 0, at exit: tell the other ranks that no more shots come."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        broadcast_request(None)
+
+
 def check_parallel(mode: str, num_heads: int = 40) -> None:
     """Before any model loads: launched by torchrun with several ranks, one CUDA GPU each, and a
     degree the model's heads allow."""

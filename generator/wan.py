@@ -9,6 +9,7 @@ them, or when it carries reference images (MR2V), it runs as M2V with the reques
 
 from __future__ import annotations
 
+import atexit
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -83,6 +84,7 @@ class WanGenerator:
         self.name = name
         self.width, self.height, self.num_frames, self.fps = width, height, num_frames, fps
         self.sampler = sampler
+        self.parallel_leader = False  # rank 0 of a --parallel launch: sends each request to the other ranks
         self.model_ids = dict(model_ids or {})
         self.lora_names = list(lora_names)
 
@@ -166,13 +168,24 @@ class WanGenerator:
         if t2v_model:
             resolve_model(t2v_model)  # a missing T2V model is reported now, not at the first shot
         t2v = partial(load_t2v_pipeline, t2v_model, **options) if t2v_model else None
-        return cls(
+        generator = cls(
             pipe, t2v, name="wan", width=832, height=480, num_frames=81, fps=16, sampler=sampler,
             model_ids={"i2v": model, "t2v": t2v_model}, lora_names=[str(path) for path, _ in loras],
         )
+        if parallel:
+            from generator.parallel import rank, stop_followers
+
+            generator.parallel_leader = rank() == 0
+            if generator.parallel_leader:
+                atexit.register(stop_followers)
+        return generator
 
     @torch.no_grad()
     def generate(self, request: ShotRequest) -> ShotResult:
+        if self.parallel_leader:
+            from generator.parallel import broadcast_request
+
+            broadcast_request(request)  # the other ranks run this shot with us (generator.parallel.serve_shots)
         started = time.perf_counter()
         mode = ShotMode(request.mode)
         # A distilled sampler's LoRA is on the I2V experts: a first shot runs there with empty memory.

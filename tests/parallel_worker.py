@@ -54,5 +54,32 @@ def main(folder: str, mode: str, out: str) -> None:
     dist.destroy_process_group()
 
 
+def follow(out: str) -> None:
+    """Rank 0 sends two shot requests and the end; rank 1 serves them with a recording generator."""
+    from generator.base import ShotMode, ShotRequest
+    from generator.parallel import broadcast_request, serve_shots, stop_followers
+
+    dist.init_process_group("gloo")
+    memory = [np.full((48, 64, 3), 7, dtype=np.uint8)]
+    requests = [ShotRequest("s1", "a fox", ShotMode.M2V, 1, memory=memory), ShotRequest("s2", "a hare", ShotMode.T2V, 2)]
+    if dist.get_rank() == 0:
+        for request in requests:
+            broadcast_request(request)
+        stop_followers()
+        served = []
+    else:
+        class Recorder:
+            def generate(self, request):
+                served.append(request)
+        served = []
+        assert serve_shots(Recorder()) == 2
+    torch.save([(r.shot_id, r.prompt, r.mode.value, r.seed, [m.tolist() for m in r.memory]) for r in served],
+               f"{out}/follow{dist.get_rank()}.pt")
+    dist.destroy_process_group()
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1] == "follow":
+        follow(sys.argv[2])
+    else:
+        main(*sys.argv[1:])

@@ -30,13 +30,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def launch(tmp_path: Path, mode: str) -> list[dict]:
-    folder = ensure_tiny_model(tmp_path / "tiny") / "i2v"
+def torchrun(*args: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-               str(ROOT / "tests" / "parallel_worker.py"), str(folder), mode, str(tmp_path)]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+               "--master_port", str(free_port()), str(ROOT / "tests" / "parallel_worker.py"), *args]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def launch(tmp_path: Path, mode: str) -> list[dict]:
+    torchrun(str(ensure_tiny_model(tmp_path / "tiny") / "i2v"), mode, str(tmp_path))
     return [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
 
 
@@ -56,3 +59,11 @@ def test_ulysses_over_two_processes_equals_one_process_with_the_memory_rotary_sp
 def test_ring_needs_an_attention_backend_with_log_sum_exp(tmp_path):
     ranks = launch(tmp_path, "ring")
     assert [r["errors"].get("run") for r in ranks] == ["Native attention does not support return_lse=True"] * 2
+
+
+def test_follower_ranks_run_every_shot_rank_0_sends_until_it_stops(tmp_path):
+    torchrun("follow", str(tmp_path))
+    leader, follower = (torch.load(tmp_path / f"follow{r}.pt") for r in range(2))
+    assert leader == []
+    assert [shot[:4] for shot in follower] == [("s1", "a fox", "m2v", 1), ("s2", "a hare", "t2v", 2)]
+    assert follower[0][4] == [[[[7, 7, 7]] * 64] * 48] and follower[1][4] == []

@@ -128,6 +128,16 @@ def generator_options(backend: str, settings: RunSettings) -> dict[str, Any]:
     return options
 
 
+def follow_parallel_story(settings: RunSettings) -> int:
+    """A torchrun rank > 0 under --parallel: load the same Wan generator and run the shots rank 0
+    sends, writing nothing (the story folder is rank 0's). Returns the number of shots served."""
+    from generator.backends import default_cache_dir, load_generator
+    from generator.parallel import serve_shots
+
+    options = generator_options("wan", settings)
+    return serve_shots(load_generator("wan", cache_dir=default_cache_dir(), clip_format=settings.clip_format(), **options))
+
+
 def load_components(settings: RunSettings, workspace: Workspace, planner: Planner | None = None) -> Components:
     """Every model a run needs, loaded (or taken from the per-process caches) before anything is
     written: a model that cannot load fails here, with the folder untouched."""
