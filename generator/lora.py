@@ -16,9 +16,9 @@ Wan2.2-I2V does not have: those are skipped with one warning that says how many.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +56,7 @@ class LoraFormatError(ValueError):
     """A LoRA file that cannot be read or does not fit the model; the message is one line."""
 
 
-class SkippedLoraKeysWarning(UserWarning):
-    """A LoRA file carries weights for modules the model does not have (Wan2.1's image branch)."""
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -181,7 +180,7 @@ def _wan_original_rank_alpha(path: Path, keys: list[str]) -> tuple[int, float | 
     return ranks.pop(), (alphas.pop() if alphas else None)
 
 
-def _drop_missing_modules(transformer: torch.nn.Module, state_dict: dict[str, torch.Tensor], path: Path) -> dict:
+def _drop_missing_modules(transformer: torch.nn.Module, state_dict: dict[str, torch.Tensor], path: Path, warn: bool) -> dict:
     """Keys for modules the model lacks are dropped, with one warning that says how many and which."""
     kept, missing = {}, {}
     for key, value in state_dict.items():
@@ -193,18 +192,17 @@ def _drop_missing_modules(transformer: torch.nn.Module, state_dict: dict[str, to
             missing[kind] = missing.get(kind, 0) + 1
             continue
         kept[key] = value
-    if missing:
-        count = sum(missing.values())
-        warnings.warn(
-            f"LoRA {path.name}: skipped {count} weights for modules this model does not have "
-            f"({', '.join(sorted(missing))}; Wan2.1's image branch, absent from Wan2.2-I2V)",
-            SkippedLoraKeysWarning, stacklevel=3,
+    if missing and warn:
+        logger.warning(
+            "LoRA %s: skipped %d weights for modules this model does not have (%s; Wan2.1's image branch, "
+            "absent from Wan2.2-I2V)", path.name, sum(missing.values()), ", ".join(sorted(missing)),
         )
     return kept
 
 
-def load_lora_file(transformer: torch.nn.Module, path: str | Path, adapter_name: str) -> LoadedLora:
-    """Load one expert's LoRA file in any supported format; returns what was loaded and at what scale."""
+def load_lora_file(transformer: torch.nn.Module, path: str | Path, adapter_name: str, warn: bool = True) -> LoadedLora:
+    """Load one expert's LoRA file in any supported format; returns what was loaded and at what scale.
+    `warn=False` keeps quiet about skipped keys (said once already for this file)."""
     path = Path(path)
     try:
         keys = _raw_keys(path)
@@ -218,7 +216,7 @@ def load_lora_file(transformer: torch.nn.Module, path: str | Path, adapter_name:
         except (ValueError, KeyError) as error:
             raise LoraFormatError(f"{path}: diffusers' Wan LoRA converter refused it ({type(error).__name__}: {str(error)[:120]})") from None
         before = len(state_dict)
-        state_dict = _drop_missing_modules(transformer, state_dict, path)
+        state_dict = _drop_missing_modules(transformer, state_dict, path, warn)
         unprefixed = {k.removeprefix("transformer."): v for k, v in state_dict.items()}
         check_shapes(transformer, unprefixed, path.name)
         transformer.load_lora_adapter(state_dict, adapter_name=adapter_name, prefix="transformer")
@@ -280,14 +278,15 @@ def apply_loras(pipe, loras: Sequence[tuple[str, LoraWeight]]) -> AppliedLoras:
     """
     experts = [name for name in EXPERTS if getattr(pipe, name, None) is not None]
     active: dict[str, tuple[list[str], list[float]]] = {name: ([], []) for name in experts}
-    report = []
+    report, warned = [], set()
     for index, (path, weight) in enumerate(loras):
         for expert, file in expert_files(path, experts).items():
             scale = expert_weight(weight, expert)
             if scale == 0:
                 continue
             adapter = f"lora{index}_{re.sub(r'[^A-Za-z0-9_]', '_', Path(path).stem)}"
-            loaded = load_lora_file(getattr(pipe, expert), file, adapter)
+            loaded = load_lora_file(getattr(pipe, expert), file, adapter, warn=file not in warned)
+            warned.add(file)
             active[expert][0].append(adapter)
             active[expert][1].append(scale)
             report.append(f"{expert}: {loaded.describe(scale)}")

@@ -77,6 +77,10 @@ SPEED_PRESETS = {
 }
 
 
+#: diffusers' own defaults.
+DEFAULT_THRESHOLDS = {"first-block": 0.05, "mag": 0.06}
+
+
 @dataclass(frozen=True)
 class CacheSpec:
     """A diffusers feature cache. `threshold` is FirstBlockCache's / MagCache's (0 never skips);
@@ -90,12 +94,12 @@ class CacheSpec:
 
     def config(self, expert: str, expert_steps: int):
         if self.name == "first-block":
-            return FirstBlockCacheConfig(threshold=0.05 if self.threshold is None else self.threshold)
+            return FirstBlockCacheConfig(threshold=DEFAULT_THRESHOLDS["first-block"] if self.threshold is None else self.threshold)
         if self.name == "mag":
             ratios = self.mag_ratios.get(expert)
             if not ratios:
                 raise ValueError(f"--cache mag needs calibrated ratios for {expert} (--mag-ratios FILE)")
-            return MagCacheConfig(threshold=0.06 if self.threshold is None else self.threshold,
+            return MagCacheConfig(threshold=DEFAULT_THRESHOLDS["mag"] if self.threshold is None else self.threshold,
                                   num_inference_steps=expert_steps, mag_ratios=list(ratios))
         if self.name == "taylorseer":
             # Lite mode: blocks are skipped and the output projection predicted (diffusers' default
@@ -108,8 +112,11 @@ class CacheSpec:
     def describe(self) -> str:
         if self.name == "none":
             return "no feature cache"
-        knob = f"interval {self.interval or 5}" if self.name == "taylorseer" else f"threshold {0.05 if self.threshold is None and self.name == 'first-block' else (0.06 if self.threshold is None else self.threshold):g}"
-        return f"diffusers {self.name} cache ({knob}), reset before every shot"
+        if self.name == "taylorseer":
+            knob = f"interval {self.interval or 5}"
+        else:
+            knob = f"threshold {self.threshold if self.threshold is not None else DEFAULT_THRESHOLDS[self.name]:g}"
+        return f"diffusers {self.name} cache ({knob}) on both experts, emptied before every shot"
 
 
 def read_mag_ratios(path: str | Path) -> dict[str, list[float]]:

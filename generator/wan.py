@@ -216,6 +216,7 @@ class WanGenerator:
             "steps": self.steps,
             "shift": shift,
             "guidance": self.guidance,
+            "sampler": self.sampler.describe() if not use_t2v else "published T2V",
             "num_frames": int(frames.shape[0]),
             "timings": {"total_s": round(time.perf_counter() - started, 4)},
             "model_ids": self.model_ids,
