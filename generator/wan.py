@@ -10,6 +10,7 @@ them, or when it carries reference images (MR2V), it runs as M2V with the reques
 from __future__ import annotations
 
 import atexit
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -163,6 +164,8 @@ class WanGenerator:
         Raises `generator.models.ModelNotFoundError` when a model is not available.
         """
         sampler = with_steps(sampler, steps)
+        if parallel and device is None:  # each torchrun rank on its own GPU (the T2V experts too, unsharded)
+            device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
         options = {"dtype": dtype, "offload": offload, "attention": attention, "compile": compile, "device": device}
         pipe = load_m2v_pipeline(model, loras=loras, sampler=sampler, cache=cache, parallel=parallel, **options)
         if t2v_model:
