@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import secrets
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from director.run.checkpoints import check_checkpoint_db, open_checkpointer
 from director.run.cleanup import FirstWrites, explain_failure, generated_any, remove_storymem_files
 from director.run.console import warnings_once_per_folder
 from director.run.scales import gates
-from director.run.context import Components, load_components, open_bank
+from director.run.context import Components, follow_parallel_story, load_components, open_bank
 from director.run.settings import RunSettings
 from director.revision.edits import Applied, Edit, RevisionError, apply_edits
 from director.revision.impact import ImpactPlan, Policy, plan_impact
@@ -73,7 +74,7 @@ def make_story(
     planner: Planner | None = None,
     components: Components | None = None,
     review: bool = False,
-) -> StoryResult:
+) -> StoryResult | None:
     """Make a story from a logline or a script into `out` (default `runs/<slug>`), or resume the
     one `out` holds when neither is given.
 
@@ -83,9 +84,13 @@ def make_story(
     A folder holding a different story is refused unless `force` (which removes only what
     storymem wrote). `on_event` receives progress: `{"note": text}` for what was chosen and why,
     and the graph's node and `shot_done` events. `planner` and `components` replace the ones the
-    settings name (tests, batch workers that hold their models).
+    settings name (tests, batch workers that hold their models). Under `parallel`, ranks > 0 of the
+    torchrun launch only run the shots rank 0 sends them, and return None.
     """
     settings = settings or RunSettings()
+    if settings.parallel and int(os.environ.get("RANK", "0")) > 0:  # torchrun rank > 0: rank 0's shots, no files
+        follow_parallel_story(settings)
+        return None
     emit = on_event or (lambda event: None)
     if logline is not None and script is not None:
         raise UsageError("give a logline or a script, not both")

@@ -9,6 +9,12 @@ from pathlib import Path
 from generator.base import Generator
 
 BACKENDS = ("auto", "preview", "tiny", "wan")
+#: Names of the Wan pipeline's speed and memory options, importable without torch (their meaning:
+#: generator.speed, generator.models.TIER_PLACEMENTS, generator.parallel).
+SPEEDS = ("quality", "balanced", "fast")
+CACHES = ("none", "first-block", "mag", "taylorseer")
+VRAM_TIERS = ("80", "48", "24", "16")
+PARALLEL_MODES = ("ulysses", "ring")
 
 
 class BackendError(ValueError):

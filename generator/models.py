@@ -11,12 +11,13 @@ import json
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from diffusers import WanPipeline, WanTransformer3DModel
 
-from generator.pipeline import M2V_SHIFT, T2V_SHIFT, WanM2VPipeline, flow_unipc_scheduler
+from generator.pipeline import T2V_SHIFT, WanM2VPipeline, flow_unipc_scheduler
 
 DEFAULT_I2V = "Wan-AI/Wan2.2-I2V-A14B-Diffusers"
 DEFAULT_T2V = "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
@@ -88,18 +89,70 @@ def default_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def place(pipe, device: torch.device, offload: str) -> None:
-    """Move a pipeline to `device`, or set up model / group CPU offload (accelerator only)."""
-    if offload not in OFFLOAD_MODES:
-        raise ValueError(f"offload must be one of {OFFLOAD_MODES}, got '{offload}'")
-    if device.type == "cpu" or offload == "none":
+@dataclass(frozen=True)
+class Placement:
+    """Where the weights live and in what precision: what a VRAM tier chooses.
+
+    offload: "none" (all on the GPU), "model" (one model on the GPU at a time, diffusers' model CPU
+    offload), "group" (layer by layer from CPU, prefetched on a CUDA stream: diffusers' group offload);
+    fp8: transformer weights stored in float8_e4m3fn, each layer cast up to compute (diffusers'
+    layerwise casting); vae_tiling: the VAE decodes in tiles; text_encoder_offload: the UMT5 encoder
+    goes back to the CPU after each encoding (model and group offload do this for every model).
+    """
+
+    offload: str = "none"
+    fp8: bool = False
+    vae_tiling: bool = False
+    text_encoder_offload: bool = False
+
+    def describe(self, device: torch.device) -> str:
+        cpu = device.type == "cpu"
+        parts = {
+            "none": "all weights on the device",
+            "model": "model CPU offload (one model on the GPU at a time)" + (" [needs CUDA: not applied on CPU]" if cpu else ""),
+            "group": "group offload, leaf level" + (" (CPU to CPU, no streams)" if cpu else ", prefetched on a CUDA stream"),
+        }[self.offload]
+        extra = [("fp8 (e4m3) storage of transformer weights", self.fp8), ("VAE tiling", self.vae_tiling),
+                 ("text encoder unloaded after encoding", self.text_encoder_offload and self.offload == "none" and not cpu)]
+        return "; ".join([parts] + [text for text, on in extra if on])
+
+
+#: --vram tiers (GiB of GPU memory). Sizes: one A14B expert is 26.6 GiB in bf16, 13.3 GiB in fp8;
+#: UMT5-XXL 10.6 GiB; activations at 480p/81 frames 3.7 (M=0) to 5.3 GiB (M=10) (measured, README).
+TIER_PLACEMENTS = {
+    "80": Placement("none", text_encoder_offload=True),  # both experts resident: 53 GiB + activations
+    "48": Placement("model"),  # one bf16 expert at a time: 30-32 GiB peak measured
+    "24": Placement("model", fp8=True, vae_tiling=True),  # one fp8 expert: about 19 GiB (computed)
+    "16": Placement("group", fp8=True, vae_tiling=True),  # a few layers resident: activations bound
+}
+
+
+def place(pipe, device: torch.device, placement: Placement | str, dtype: torch.dtype | None = None) -> None:
+    """Set up where weights live (see `Placement`); a bare string is an offload mode."""
+    if isinstance(placement, str):
+        placement = Placement(placement)
+    if placement.offload not in OFFLOAD_MODES:
+        raise ValueError(f"offload must be one of {OFFLOAD_MODES}, got '{placement.offload}'")
+    models = transformers_of(pipe)
+    if placement.fp8:
+        compute = dtype or models[0].dtype
+        for model in models:
+            model.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=compute)
+    if placement.vae_tiling and getattr(pipe, "vae", None) is not None:
+        pipe.vae.enable_tiling()
+    if placement.offload == "group":
+        cpu = torch.device("cpu")
+        pipe.enable_group_offload(onload_device=device, offload_device=cpu, offload_type="leaf_level",
+                                  use_stream=device.type == "cuda")
+    elif device.type == "cpu" or placement.offload == "none":
         pipe.to(device)
-    elif offload == "model":
-        pipe.enable_model_cpu_offload(device=device)
+        if placement.text_encoder_offload and device.type != "cpu" and getattr(pipe, "text_encoder", None) is not None:
+            from accelerate import cpu_offload_with_hook
+
+            pipe.text_encoder.to("cpu")
+            _, pipe.text_encoder_hook = cpu_offload_with_hook(pipe.text_encoder, device)
     else:
-        pipe.enable_group_offload(
-            onload_device=device, offload_device=torch.device("cpu"), offload_type="leaf_level", use_stream=True
-        )
+        pipe.enable_model_cpu_offload(device=device)
 
 
 def transformers_of(pipe) -> list[torch.nn.Module]:
@@ -119,25 +172,49 @@ def configure_transformers(pipe, attention: str | None, compile: bool) -> None:
 
 def load_m2v_pipeline(
     model: str = DEFAULT_I2V,
-    loras: Sequence[tuple[str, float]] = (),
+    loras: Sequence[tuple[str, float | tuple[float, float]]] = (),
     dtype: str | torch.dtype = "bfloat16",
-    offload: str = "model",
+    offload: str | Placement = "model",
     attention: str | None = None,
     compile: bool = False,
     device: str | None = None,
+    sampler=None,
+    cache=None,
+    parallel: str | None = None,
 ) -> WanM2VPipeline:
-    """Load the I2V model (two experts for Wan2.2) as a `WanM2VPipeline`, with LoRAs applied."""
+    """Load the I2V model (two experts for Wan2.2) as a `WanM2VPipeline`, with LoRAs applied.
+
+    `sampler` (`generator.speed.Sampler`) picks the scheduler, `cache` (`generator.speed.CacheSpec`)
+    a diffusers feature cache on both experts, `offload` a `Placement` (a VRAM tier) or an offload
+    mode, `parallel` ("ulysses" / "ring") diffusers' context parallelism over the torchrun ranks.
+    What was chosen is in `pipe.notes`.
+    """
+    from generator.speed import PUBLISHED, enable_cache
+
     torch_dtype = _torch_dtype(dtype)
+    sampler = sampler or PUBLISHED
     pipe = _from_pretrained(
         WanM2VPipeline.from_pretrained, model, dtype={"vae": torch.float32, "default": torch_dtype}
     )
-    pipe.register_modules(scheduler=flow_unipc_scheduler(M2V_SHIFT, pipe.scheduler))
+    pipe.register_modules(scheduler=sampler.scheduler(pipe.scheduler))
+    pipe.notes.append(f"sampler: {sampler.describe()}")
     if loras:
         from generator.lora import apply_loras
 
-        apply_loras(pipe, loras)
+        pipe.notes.extend(apply_loras(pipe, loras).report)
     configure_transformers(pipe, attention, compile)
-    place(pipe, default_device(device), offload)
+    if cache is not None and cache.name != "none":
+        enable_cache(pipe, cache, sampler)
+        pipe.notes.append(f"cache: {cache.describe()}")
+    target = default_device(device)
+    if parallel:
+        from generator.parallel import enable_context_parallel
+
+        target = enable_context_parallel(pipe, parallel)
+        pipe.notes.append(f"parallel: {parallel} context parallelism over {torch.distributed.get_world_size()} ranks")
+    placement = offload if isinstance(offload, Placement) else Placement(offload)
+    place(pipe, target, placement, torch_dtype)
+    pipe.notes.append(f"placement ({target.type}): {placement.describe(target)}")
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

@@ -121,6 +121,8 @@ class WanM2VPipeline(WanImageToVideoPipeline):
         self._latent_cache = _LRU(256)
         self.stats = {"prompt_encodes": 0, "memory_encodes": 0, "condition_encodes": 0}
         self.expert_trace: list[tuple[float, str]] = []
+        self.notes: list[str] = []  # what loading chose (LoRA scales, VRAM tier), said to the user once
+        self.text_encoder_hook = None  # accelerate's offload hook when the encoder leaves the GPU after use
 
     # ---- caching wrappers -------------------------------------------------------------------
 
@@ -140,9 +142,12 @@ class WanM2VPipeline(WanImageToVideoPipeline):
 
         def encode() -> torch.Tensor:
             self.stats["prompt_encodes"] += 1
-            return super(WanM2VPipeline, self)._get_t5_prompt_embeds(
+            embeds = super(WanM2VPipeline, self)._get_t5_prompt_embeds(
                 list(prompts), num_videos_per_prompt, max_sequence_length, device, dtype
             )
+            if self.text_encoder_hook is not None:
+                self.text_encoder_hook.offload()
+            return embeds
 
         return self._prompt_cache.get_or_compute(key, encode)[0]
 
@@ -257,6 +262,7 @@ class WanM2VPipeline(WanImageToVideoPipeline):
         guidance_scale: float = DEFAULT_GUIDANCE,
         guidance_scale_2: float | None = None,
         shift: float | None = M2V_SHIFT,
+        sigmas: Sequence[float] | None = None,
         generator: torch.Generator | None = None,
         latents: torch.Tensor | None = None,
         output_type: str = "np",
@@ -272,7 +278,9 @@ class WanM2VPipeline(WanImageToVideoPipeline):
         `memory` are keyframes from earlier shots (oldest first); `context` the previous shot's
         last frame (MI2V) or last 5 frames (MM2V). T2V here means M2V with the given (usually
         empty) memory: plain text-to-video needs a T2V model. Returns `num_frames` frames minus
-        the copied context frames (unless `drop_context_frames=False`).
+        the copied context frames (unless `drop_context_frames=False`). `sigmas` fix a distilled
+        sampler's own schedule (with a scheduler that takes them, e.g. flow-matching Euler; pass
+        `shift=None` to keep the pipeline's scheduler).
         """
         mode = ShotMode(mode)
         num_context = CONTEXT_FRAMES[mode]
@@ -312,8 +320,12 @@ class WanM2VPipeline(WanImageToVideoPipeline):
         if image_embeds is not None:
             image_embeds = image_embeds.to(transformer_dtype)
 
-        # 2. Timesteps.
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        # 2. Timesteps; feature caches start empty (a cached feature is only valid for this shot's memory).
+        if sigmas is not None:
+            self.scheduler.set_timesteps(sigmas=list(sigmas), device=device)
+        else:
+            self.scheduler.set_timesteps(num_inference_steps, device=device)
+        self.reset_feature_caches()
         timesteps = self.scheduler.timesteps
 
         # 3. Memory latents, condition latent, mask and noise.
@@ -385,6 +397,12 @@ class WanM2VPipeline(WanImageToVideoPipeline):
         if not return_dict:
             return (video,)
         return WanPipelineOutput(frames=video)
+
+    def reset_feature_caches(self) -> None:
+        """Forget every feature a diffusers cache (`enable_cache`) holds, on both experts."""
+        for model in (self.transformer, self.transformer_2):
+            if model is not None and getattr(model, "is_cache_enabled", False):
+                model._reset_stateful_cache()
 
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, output_type: str = "np") -> Any:

@@ -9,8 +9,11 @@ them, or when it carries reference images (MR2V), it runs as M2V with the reques
 
 from __future__ import annotations
 
+import atexit
+import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,17 +26,17 @@ from generator.base import ShotMode, ShotRequest, ShotResult
 from generator.models import (
     DEFAULT_I2V,
     DEFAULT_T2V,
+    Placement,
     load_m2v_pipeline,
     load_t2v_pipeline,
     resolve_model,
 )
 from generator.pipeline import (
-    DEFAULT_GUIDANCE,
-    M2V_SHIFT,
     T2V_SHIFT,
     WAN_NEGATIVE_PROMPT,
     WanM2VPipeline,
 )
+from generator.speed import PUBLISHED, CacheSpec, Sampler
 from generator.tiny import (
     TINY_FPS,
     TINY_FRAMES,
@@ -51,6 +54,15 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
     return np.clip(np.round(frames * 255.0), 0, 255).astype(np.uint8)
 
 
+def with_steps(sampler: Sampler, steps: int | None) -> Sampler:
+    """The sampler with another step count; a distilled sampler's steps are its own."""
+    if steps is None or steps == sampler.steps:
+        return sampler
+    if sampler.sigmas is not None:
+        raise ValueError(f"this sampler is distilled for {sampler.steps} steps; it cannot run {steps}")
+    return replace(sampler, steps=steps)
+
+
 class WanGenerator:
     """Memory-conditioned Wan video generator (M2V / MI2V / MM2V, T2V for the first shot)."""
 
@@ -64,8 +76,7 @@ class WanGenerator:
         height: int,
         num_frames: int,
         fps: int,
-        steps: int,
-        guidance: float = DEFAULT_GUIDANCE,
+        sampler: Sampler = PUBLISHED,
         model_ids: dict[str, str | None] | None = None,
         lora_names: Sequence[str] = (),
     ):
@@ -73,10 +84,23 @@ class WanGenerator:
         self._t2v = t2v
         self.name = name
         self.width, self.height, self.num_frames, self.fps = width, height, num_frames, fps
-        self.steps = steps
-        self.guidance = guidance
+        self.sampler = sampler
+        self.parallel_leader = False  # rank 0 of a --parallel launch: sends each request to the other ranks
         self.model_ids = dict(model_ids or {})
         self.lora_names = list(lora_names)
+
+    @property
+    def steps(self) -> int:
+        return self.sampler.steps
+
+    @property
+    def guidance(self) -> float:
+        return self.sampler.guidance
+
+    @property
+    def notes(self) -> list[str]:
+        """What loading chose (LoRA formats and scales, sampler, VRAM tier), to tell the user once."""
+        return list(self.pipe.notes)
 
     @property
     def t2v(self) -> WanPipeline | None:
@@ -94,23 +118,27 @@ class WanGenerator:
     def tiny(
         cls,
         cache_dir: Path | None = None,
-        steps: int = 4,
-        loras: Sequence[tuple[str, float]] = (),
+        steps: int | None = 4,
+        loras: Sequence[tuple[str, float | tuple[float, float]]] = (),
         dtype: str = "float32",
-        offload: str = "none",
+        offload: str | Placement = "none",
         attention: str | None = None,
         compile: bool = False,
+        sampler: Sampler = PUBLISHED,
+        cache: CacheSpec | None = None,
     ) -> "WanGenerator":
         """Random tiny Wan2.2-shaped models (built once into `cache_dir`) on CPU: the same pipeline
-        and options as `from_pretrained` (LoRAs at the tiny model's sizes, dtype, attention, compile;
-        offload is a no-op on CPU)."""
+        and options as `from_pretrained` (LoRAs at the tiny model's sizes, dtype, attention, compile,
+        sampler, cache; of the placements, what CPU allows: group offload CPU to CPU, fp8 storage,
+        VAE tiling). `steps` overrides the sampler's (4 by default: toy speed)."""
         folder = ensure_tiny_model(cache_dir if cache_dir is not None else default_cache_dir())
+        sampler = with_steps(sampler, steps)
         options = {"dtype": dtype, "offload": offload, "attention": attention, "compile": compile, "device": "cpu"}
-        pipe = load_m2v_pipeline(str(folder / "i2v"), loras=loras, **options)
+        pipe = load_m2v_pipeline(str(folder / "i2v"), loras=loras, sampler=sampler, cache=cache, **options)
         t2v = partial(load_t2v_pipeline, str(folder / "t2v"), **options)
         return cls(
             pipe, t2v, name="tiny", width=TINY_WIDTH, height=TINY_HEIGHT, num_frames=TINY_FRAMES, fps=TINY_FPS,
-            steps=steps, model_ids={"i2v": str(folder / "i2v"), "t2v": str(folder / "t2v")},
+            sampler=sampler, model_ids={"i2v": str(folder / "i2v"), "t2v": str(folder / "t2v")},
             lora_names=[str(path) for path, _ in loras],
         )
 
@@ -119,34 +147,52 @@ class WanGenerator:
         cls,
         model: str = DEFAULT_I2V,
         t2v_model: str | None = DEFAULT_T2V,
-        loras: Sequence[tuple[str, float]] = (),
+        loras: Sequence[tuple[str, float | tuple[float, float]]] = (),
         dtype: str = "bfloat16",
-        offload: str = "model",
+        offload: str | Placement = "model",
         attention: str | None = None,
         compile: bool = False,
         device: str | None = None,
-        steps: int = 40,
+        steps: int | None = None,
+        sampler: Sampler = PUBLISHED,
+        cache: CacheSpec | None = None,
+        parallel: str | None = None,
     ) -> "WanGenerator":
         """Real Wan2.2 (or Wan2.1-style) weights from hub ids or local folders, loaded once.
 
         `loras` are (path, weight) pairs in the public StoryMem format or our own format.
         Raises `generator.models.ModelNotFoundError` when a model is not available.
         """
+        sampler = with_steps(sampler, steps)
+        if parallel and device is None:  # each torchrun rank on its own GPU (the T2V experts too, unsharded)
+            device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
         options = {"dtype": dtype, "offload": offload, "attention": attention, "compile": compile, "device": device}
-        pipe = load_m2v_pipeline(model, loras=loras, **options)
+        pipe = load_m2v_pipeline(model, loras=loras, sampler=sampler, cache=cache, parallel=parallel, **options)
         if t2v_model:
             resolve_model(t2v_model)  # a missing T2V model is reported now, not at the first shot
         t2v = partial(load_t2v_pipeline, t2v_model, **options) if t2v_model else None
-        return cls(
-            pipe, t2v, name="wan", width=832, height=480, num_frames=81, fps=16, steps=steps,
+        generator = cls(
+            pipe, t2v, name="wan", width=832, height=480, num_frames=81, fps=16, sampler=sampler,
             model_ids={"i2v": model, "t2v": t2v_model}, lora_names=[str(path) for path, _ in loras],
         )
+        if parallel:
+            from generator.parallel import rank, stop_followers
+
+            generator.parallel_leader = rank() == 0
+            if generator.parallel_leader:
+                atexit.register(stop_followers)
+        return generator
 
     @torch.no_grad()
     def generate(self, request: ShotRequest) -> ShotResult:
+        if self.parallel_leader:
+            from generator.parallel import broadcast_request
+
+            broadcast_request(request)  # the other ranks run this shot with us (generator.parallel.serve_shots)
         started = time.perf_counter()
         mode = ShotMode(request.mode)
-        use_t2v = mode is ShotMode.T2V and not request.memory and self.t2v is not None
+        # A distilled sampler's LoRA is on the I2V experts: a first shot runs there with empty memory.
+        use_t2v = mode is ShotMode.T2V and not request.memory and self.sampler.sigmas is None and self.t2v is not None
         effective = ShotMode.T2V if use_t2v else (ShotMode.M2V if mode is ShotMode.T2V else mode)
         seed_generator = torch.Generator(device="cpu").manual_seed(request.seed)
         common = {
@@ -157,10 +203,11 @@ class WanGenerator:
         if use_t2v:
             frames, shift = self._text_to_video(request.prompt, negative, common), T2V_SHIFT
         else:
-            shift = M2V_SHIFT
+            shift = self.sampler.shift
             frames = self.pipe(
                 request.prompt, memory=list(request.memory), mode=effective, context=list(request.previous_frames),
-                negative_prompt=negative, shift=shift, **common,
+                negative_prompt=negative, shift=shift if self.sampler.solver == "unipc" else None,
+                sigmas=self.sampler.sigmas, **common,
             ).frames[0]
         frames = to_uint8(np.asarray(frames))
         metadata = {
@@ -172,6 +219,7 @@ class WanGenerator:
             "steps": self.steps,
             "shift": shift,
             "guidance": self.guidance,
+            "sampler": self.sampler.describe() if not use_t2v else "published T2V",
             "num_frames": int(frames.shape[0]),
             "timings": {"total_s": round(time.perf_counter() - started, 4)},
             "model_ids": self.model_ids,

@@ -258,7 +258,7 @@ def test_tiny_applies_lora_and_preview_refuses_wan_options(tmp_path, capsys):
     out = tmp_path / "tiny"
     args = ["make", LOGLINE, "--shots", "2", "--backend", "tiny", "--lora", f"{lora}:0.5", "--offload", "group", "--steps", "2", "--quality-threshold=-1e9"]
     assert main([*args, "--out", str(out), *FAST[2:4], *FAST[8:]]) == 0
-    assert "backend: tiny (as asked); --offload group does nothing there (tiny runs on CPU)" in capsys.readouterr().err
+    assert "placement (cpu): group offload, leaf level (CPU to CPU, no streams)" in capsys.readouterr().err
     generated = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines() if '"event": "generate"' in line]
     assert [e["generator"]["loras"] for e in generated] == [[str(lora)], [str(lora)]]
     assert json.loads((out / "run.json").read_text())["settings"]["lora"] == [f"{lora}:0.5"]
@@ -365,9 +365,9 @@ def test_run_settings_keep_backend_defaults_for_dtype_and_offload():
 
     assert RunSettings().dtype is None and RunSettings().offload is None
     wan = generator_options("wan", RunSettings())
-    assert (wan["dtype"], wan["offload"], wan["loras"]) == ("bfloat16", "model", [])
+    assert (wan["dtype"], wan["offload"].offload, wan["loras"]) == ("bfloat16", "model", [])
     tiny = generator_options("tiny", RunSettings(dtype="bfloat16"))
-    assert (tiny["dtype"], tiny["offload"]) == ("bfloat16", "none")
+    assert (tiny["dtype"], tiny["offload"].offload) == ("bfloat16", "none")
 
 
 # --- what the fuzzer (tests/test_cli_fuzz.py) found beyond the table -----------------------

@@ -86,7 +86,7 @@ def test_own_format_round_trips_bit_identically(tmp_path):
     path = save_lora(source, tmp_path / "high_noise_lora.safetensors", "mine")
 
     target = tiny_transformer(36, seed=0)
-    assert load_lora_file(target, path, "again") == "diffusers"
+    assert load_lora_file(target, path, "again").format == "diffusers"
     assert target.peft_config["again"].r == 4
     assert target.peft_config["again"].lora_alpha == 6.0 and target.peft_config["again"].use_rslora
     saved = {k: v for k, v in source.state_dict().items() if ".mine." in k}
@@ -110,7 +110,7 @@ def test_per_expert_files_and_weighted_stacking(tmp_path):
     save_file(low, str(first / "low_noise_model.safetensors"))
     save_file(extra, str(second / "lora.safetensors"))  # no marker: applies to both experts
 
-    names = apply_loras(pipe, [(str(first), 0.5), (str(second), 1.0)])
+    names = apply_loras(pipe, [(str(first), 0.5), (str(second), 1.0)]).adapters
     assert [len(names["transformer"]), len(names["transformer_2"])] == [2, 2]
     assert pipe.transformer.active_adapters() == names["transformer"]
     key = "base_model.model.blocks.0.ffn.2"

@@ -262,7 +262,8 @@ def _with_progress(folder: Path | None, run: Callable[[_Progress], api.StoryResu
             raise
         except Exception as error:
             return progress.failed(error, folder)
-    _print_result(result)
+    if result is not None:  # None: a --parallel follower rank, which made no story of its own
+        _print_result(result)
     return 0
 
 

@@ -22,7 +22,9 @@ from director.story import Story
 #: Where no story folder can live: kernel interfaces that look like folders.
 SYSTEM_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
 #: Options only the Wan pipeline (the `wan` and `tiny` backends) takes.
-WAN_OPTIONS = ("model", "t2v_model", "lora", "steps", "dtype", "offload", "attention", "compile")
+WAN_OPTIONS = ("model", "t2v_model", "lora", "steps", "dtype", "offload", "attention", "compile", "speed", "distill_lora",
+               "guidance", "shift", "cache", "cache_threshold", "cache_interval", "mag_ratios", "vram", "fp8",
+               "vae_tiling", "parallel")
 #: Seconds the LLM endpoint has to answer the reachability check.
 LLM_CHECK_TIMEOUT = 3.0
 
@@ -184,6 +186,40 @@ def check_backend_options(backend: str, settings: RunSettings) -> None:
         given = changed_options(settings, ("model", "t2v_model"))
         if given:
             raise CheckError(f"--backend tiny builds its own small random model, so {', '.join(flag(n) for n in given)} cannot apply; use --backend wan")
+
+
+def check_speed_options(backend: str, settings: RunSettings) -> None:
+    """What a speed preset, cache or parallel launch needs is there, before any model loads."""
+    if backend == "preview":
+        return
+    if settings.speed == "fast":
+        if not settings.distill_lora:
+            raise CheckError("--speed fast needs the step-distillation LoRA: pass --distill-lora PATH (lightx2v's Wan2.2-I2V-A14B "
+                             "4-step LoRA, e.g. a folder holding its high_noise and low_noise .safetensors)")
+        if settings.steps is not None:
+            raise CheckError(f"--speed fast runs the distillation's own 4 steps; leave out --steps {settings.steps} (or use --speed quality)")
+    elif settings.distill_lora:
+        raise CheckError("--distill-lora is for --speed fast (4 distilled steps, CFG 1); add --speed fast or pass the file with --lora")
+    cache = settings.cache or ("first-block" if settings.speed == "balanced" else "none")
+    if cache == "mag":
+        if not settings.mag_ratios:
+            raise CheckError("--cache mag needs ratios calibrated for this checkpoint and sampler: --mag-ratios FILE "
+                             "(JSON per expert, from diffusers' MagCacheConfig(calibrate=True)); or use --cache first-block")
+        from generator.speed import read_mag_ratios
+
+        try:
+            read_mag_ratios(settings.mag_ratios)
+        except (OSError, ValueError) as error:
+            raise CheckError(f"--mag-ratios {settings.mag_ratios}: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+    if settings.parallel:
+        if backend != "wan":
+            raise CheckError(f"--parallel splits a Wan A14B shot over several CUDA GPUs; it needs --backend wan (got {backend})")
+        from generator.parallel import ParallelError, check_parallel
+
+        try:
+            check_parallel(settings.parallel)
+        except ParallelError as error:
+            raise CheckError(str(error)) from None
 
 
 def check_wan_device(settings: RunSettings) -> None:

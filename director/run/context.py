@@ -10,7 +10,8 @@ their loaders, so a server or a worker loads each model once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,17 +76,21 @@ def open_bank(workspace: Workspace, source: str | None = None, settings: RunSett
     return MemoryBank.load(workspace.memory_dir, **policy, on_event=lambda event: workspace.log(event.pop("event"), **who, **event))
 
 
-def parse_loras(specs: list[str]) -> list[tuple[str, float]]:
-    """`PATH` or `PATH:WEIGHT` (split on the last colon, so Windows drives and odd names work)."""
+def parse_loras(specs: list[str], flag: str = "--lora") -> list[tuple[str, float | tuple[float, float]]]:
+    """`PATH`, `PATH:WEIGHT` or `PATH:HIGH,LOW` (per-expert weights: high-noise, low-noise), split on
+    the last colon, so Windows drives and odd names work."""
     loras = []
     for spec in specs:
         path, _, weight = (spec, "", "") if Path(spec).exists() or ":" not in spec else spec.rpartition(":")
         try:
-            loras.append((path, float(weight) if weight else 1.0))
+            weights = tuple(float(w) for w in weight.split(",")) if weight else (1.0,)
+            if len(weights) > 2 or not all(math.isfinite(w) for w in weights):
+                raise ValueError(weight)
         except ValueError:
-            raise SettingsError(f"--lora takes PATH or PATH:WEIGHT, got {spec!r}") from None
+            raise SettingsError(f"{flag} takes PATH, PATH:WEIGHT or PATH:HIGH,LOW (weights for the high- and low-noise experts), got {spec!r}") from None
+        loras.append((path, weights[0] if len(weights) == 1 else weights))
         if not Path(path).exists():
-            raise SettingsError(f"--lora file not found: {path}")
+            raise SettingsError(f"{flag} file not found: {path}")
     return loras
 
 
@@ -94,34 +99,62 @@ def generator_options(backend: str, settings: RunSettings) -> dict[str, Any]:
     pipeline as `wan` on its own small model, so it takes every option but the model's name."""
     if backend == "preview":
         return {}
+    from generator.models import TIER_PLACEMENTS, Placement
+    from generator.speed import SPEED_PRESETS, CacheSpec, read_mag_ratios
+
+    preset = SPEED_PRESETS[settings.speed]
+    sampler = replace(preset.sampler, guidance=settings.guidance or preset.sampler.guidance,
+                      shift=settings.shift or preset.sampler.shift)
+    loras = parse_loras(settings.lora)
+    if settings.distill_lora:  # under the StoryMem LoRA: the distillation is the base sampler's
+        loras = parse_loras([settings.distill_lora], "--distill-lora") + loras
     options: dict[str, Any] = {"steps": settings.steps} if settings.steps else {}
-    options.update(loras=parse_loras(settings.lora), attention=settings.attention, compile=settings.compile)
+    if preset.sampler.sigmas is not None:
+        options["steps"] = None  # the distillation's own steps, on tiny too
+    ratios = read_mag_ratios(settings.mag_ratios) if settings.mag_ratios else {}
+    cache = CacheSpec(settings.cache or preset.cache, settings.cache_threshold, settings.cache_interval, ratios)
+    tier = TIER_PLACEMENTS[settings.vram] if settings.vram else Placement(offload="model" if backend == "wan" else "none")
+    placement = replace(tier, offload=settings.offload or tier.offload, fp8=settings.fp8 or tier.fp8,
+                        vae_tiling=settings.vae_tiling or tier.vae_tiling)
+    options.update(loras=loras, attention=settings.attention, compile=settings.compile, sampler=sampler, cache=cache,
+                   offload=placement)
     if backend == "wan":
         options.update(
             model=settings.model,
             t2v_model=None if settings.t2v_model == "none" else settings.t2v_model,
             dtype=settings.dtype or "bfloat16",
-            offload=settings.offload or "model",
+            parallel=settings.parallel,
         )
     else:
-        options.update(dtype=settings.dtype or "float32", offload=settings.offload or "none")
+        options.update(dtype=settings.dtype or "float32")
     return options
+
+
+def follow_parallel_story(settings: RunSettings) -> int:
+    """A torchrun rank > 0 under --parallel: load the same Wan generator and run the shots rank 0
+    sends, writing nothing (the story folder is rank 0's). Returns the number of shots served."""
+    from generator.backends import default_cache_dir, load_generator
+    from generator.parallel import serve_shots
+
+    options = generator_options("wan", settings)
+    return serve_shots(load_generator("wan", cache_dir=default_cache_dir(), clip_format=settings.clip_format(), **options))
 
 
 def load_components(settings: RunSettings, workspace: Workspace, planner: Planner | None = None) -> Components:
     """Every model a run needs, loaded (or taken from the per-process caches) before anything is
     written: a model that cannot load fails here, with the folder untouched."""
     from director.run.ablations import critic_for, names as ablation_names, selection_config
-    from director.run.checks import check_backend_options, check_wan_device
+    from director.run.checks import check_backend_options, check_speed_options, check_wan_device
     from generator.backends import default_cache_dir, load_generator, resolve_backend
 
     backend, backend_note = resolve_backend(settings.backend)
     check_backend_options(backend, settings)  # options the backend cannot take are refused, not ignored
+    check_speed_options(backend, settings)  # a preset's missing file, a parallel launch without GPUs: before any load
     options = generator_options(backend, settings)
     if backend == "wan":
         check_wan_device(settings)  # no CUDA device: said now, before any hub access
-    if backend == "tiny" and options["offload"] != "none":
-        backend_note += f"; --offload {options['offload']} does nothing there (tiny runs on CPU)"
+    if backend == "tiny" and options["offload"].offload == "model":
+        backend_note += "; model offload does nothing there (tiny runs on CPU)"
     if planner is None:
         planner, planner_note = make_planner(settings.planner, settings.llm_model, settings.llm_base_url)
     else:
@@ -154,7 +187,8 @@ def load_components(settings: RunSettings, workspace: Workspace, planner: Planne
         selection=selection_config(settings, embedder),
         use_memory=not settings.no_memory,
         judge=judge,
-        notes=[planner_note, backend_note, judge_note] + ([f"ablation: {' '.join(ablations)}"] if (ablations := ablation_names(settings)) else []),
+        notes=[planner_note, backend_note, judge_note] + list(getattr(generator, "notes", []))
+        + ([f"ablation: {' '.join(ablations)}"] if (ablations := ablation_names(settings)) else []),
     )
 
 

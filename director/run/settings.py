@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from director.planning.planner import DEFAULT_SHOTS, PLANNERS
-from generator.backends import BACKENDS
+from generator.backends import BACKENDS, CACHES, PARALLEL_MODES, SPEEDS, VRAM_TIERS
 
 
 #: Bounds that keep a typo from asking for terabytes: 30 s clips at 16 fps, 4K sides, seeds numpy and torch take.
@@ -57,12 +57,24 @@ class RunSettings(BaseModel):
     no_semantic_selection: bool = Field(False, description="ablation: keyframes evenly spaced in the shot instead of chosen by embedding novelty, no deduplication against memory", json_schema_extra=_cli(None, "memory"))
     model: str = Field("Wan-AI/Wan2.2-I2V-A14B-Diffusers", description="Wan I2V model: hub id or local diffusers folder", json_schema_extra=_cli("ID_OR_FOLDER", "wan"))
     t2v_model: str = Field("Wan-AI/Wan2.2-T2V-A14B-Diffusers", description="Wan T2V model for first shots, or 'none' (first shot by M2V with empty memory)", json_schema_extra=_cli("ID_OR_FOLDER", "wan"))
-    lora: list[str] = Field(default_factory=list, description="LoRA file (StoryMem's or our format), optionally PATH:WEIGHT; repeatable to stack", json_schema_extra=_cli("PATH[:WEIGHT]", "wan"))
-    steps: int | None = Field(None, ge=1, description="sampling steps (default: 40 for wan, 4 for tiny)", json_schema_extra=_cli("N", "wan"))
+    lora: list[str] = Field(default_factory=list, description="LoRA file or folder (StoryMem's, ours, lightx2v/Lightning or kohya Wan), optionally PATH:WEIGHT or PATH:HIGH,LOW (per-expert weights); repeatable to stack", json_schema_extra=_cli("PATH[:W|:HIGH,LOW]", "wan"))
+    steps: int | None = Field(None, ge=1, description="sampling steps (default: the --speed preset's, 40; 4 for tiny; fast is distilled for its 4)", json_schema_extra=_cli("N", "wan"))
     dtype: Literal["bfloat16", "float16", "float32"] | None = Field(None, description="bfloat16 | float16 | float32 (default: bfloat16 for wan, float32 for tiny)", json_schema_extra=_cli("TYPE", "wan"))
-    offload: Literal["none", "model", "group"] | None = Field(None, description="none | model | group: CPU offload so 14B experts fit 24-48 GB cards (default: model for wan; tiny runs on CPU, where it does nothing)", json_schema_extra=_cli("MODE", "wan"))
+    offload: Literal["none", "model", "group"] | None = Field(None, description="none | model | group: CPU offload so 14B experts fit 24-48 GB cards (default: the --vram tier's, else model for wan, none for tiny; on CPU only group applies, CPU to CPU)", json_schema_extra=_cli("MODE", "wan"))
     attention: str | None = Field(None, description="diffusers attention backend, e.g. flash or sage", json_schema_extra=_cli("NAME", "wan"))
     compile: bool = Field(False, description="torch.compile the repeated transformer blocks", json_schema_extra=_cli(None, "wan"))
+    speed: Literal[SPEEDS] = Field("quality", description="quality: the published sampler (40 UniPC steps, CFG 3.5: 80 transformer passes a shot); balanced: the same with a first-block feature cache; fast: 4 distilled steps, CFG 1 (4 passes), needs --distill-lora", json_schema_extra=_cli("PRESET", "wan"))
+    distill_lora: str | None = Field(None, description="step-distillation LoRA for --speed fast, on both experts beside any --lora: lightx2v's Wan2.2-I2V-A14B 4-step files (a folder with high/low-noise files, or PATH[:W|:HIGH,LOW])", json_schema_extra=_cli("PATH", "wan"))
+    guidance: float | None = Field(None, ge=1.0, le=30.0, allow_inf_nan=False, description="CFG scale (default: the preset's, 3.5; 1 for fast); 1 runs no unconditional pass", json_schema_extra=_cli("X", "wan"))
+    shift: float | None = Field(None, gt=0.0, le=100.0, allow_inf_nan=False, description="sampler shift for M2V shots (default: the preset's, 4; 5 for fast)", json_schema_extra=_cli("X", "wan"))
+    cache: Literal[CACHES] | None = Field(None, description="diffusers feature cache on both experts: none | first-block | mag | taylorseer (default: the preset's; first-block for balanced); emptied before every shot", json_schema_extra=_cli("NAME", "wan"))
+    cache_threshold: float | None = Field(None, ge=0.0, le=10.0, allow_inf_nan=False, description="first-block / mag cache threshold (default 0.05 / 0.06; 0 reuses nothing)", json_schema_extra=_cli("X", "wan"))
+    cache_interval: int | None = Field(None, ge=1, le=100, description="taylorseer: a full computation every N steps (default 5; 1 reuses nothing)", json_schema_extra=_cli("N", "wan"))
+    mag_ratios: str | None = Field(None, description="JSON file of MagCache ratios per expert, {\"transformer\": [...], \"transformer_2\": [...]}, calibrated for the checkpoint and sampler; needed by --cache mag", json_schema_extra=_cli("FILE", "wan"))
+    vram: Literal[VRAM_TIERS] | None = Field(None, description="GPU memory to fit, in GiB; picks the placement and prints it: 80 all on the GPU; 48 model offload; 24 model offload + fp8 weights + VAE tiling; 16 group offload + fp8 + VAE tiling", json_schema_extra=_cli("GIB", "wan"))
+    fp8: bool = Field(False, description="store transformer weights in float8 (diffusers' layerwise casting), compute in --dtype: half their memory", json_schema_extra=_cli(None, "wan"))
+    vae_tiling: bool = Field(False, description="VAE decodes in tiles: lower peak memory at the decode", json_schema_extra=_cli(None, "wan"))
+    parallel: Literal[PARALLEL_MODES] | None = Field(None, description="one shot over several GPUs (diffusers' context parallelism; memory frames split with the video): launch with torchrun --nproc_per_node N; ulysses needs N to divide 40", json_schema_extra=_cli("MODE", "wan"))
 
     @field_validator("size")
     @classmethod
