@@ -14,9 +14,9 @@ Every function validates its input before it writes anything; a problem the user
 
 from __future__ import annotations
 
-import secrets
 import json
 import os
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
