@@ -195,7 +195,7 @@ class ClipSamples(torch.utils.data.Dataset):
             except Exception:  # a clip that cannot be decoded now: count it, train on the next
                 skipped.append(str(self.clips[clip_index].path))
                 continue
-            sample.skipped = skipped
+            sample.skipped = skipped + sample.skipped
             return sample
         raise RuntimeError(f"no clip could be decoded (last tried: {skipped[-1]})")
 
@@ -218,17 +218,21 @@ class ClipSamples(torch.utils.data.Dataset):
 
         count = int(rng.integers(1, o.max_memory + 1))
         others = [i for i in self._groups[clip.group] if i != clip_index]
+        decoded = {clip_index: frames}  # each source clip is read once per sample
+        failed: list[str] = []
         memory = []
         for _ in range(count):
-            if others:
-                source = int(rng.choice(others))
-                source_frames = self._frames(source)
-            else:  # a group of one clip: memory frames from the same clip
-                source_frames = frames
-            memory.append(source_frames[int(rng.integers(0, len(source_frames)))])
+            source = int(rng.choice(others)) if others else clip_index  # a group of one clip: the same clip
+            if source not in decoded:
+                try:
+                    decoded[source] = self._frames(source)
+                except Exception:  # a memory clip that cannot be decoded: counted, and the target clip stands in
+                    failed.append(str(self.clips[source].path))
+                    decoded[source] = frames
+            memory.append(decoded[source][int(rng.integers(0, len(decoded[source])))])
         context = [target[0]] if rng.random() < o.mi2v_probability else []
         caption = "" if rng.random() < o.caption_dropout else clip.caption
-        return Sample(index, str(clip.path), target, memory, context, caption)
+        return Sample(index, str(clip.path), target, memory, context, caption, failed)
 
 
 def first_item(batch: list[Sample]) -> Sample:

@@ -107,6 +107,7 @@ class TrainSummary:
     steps_run: int
     lora_files: list[Path]
     skipped: dict[str, int] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)  # per step: loss, expert, sample indices
 
     def describe(self) -> str:
         rate = self.steps_run / self.seconds if self.seconds > 0 else 0.0
@@ -367,6 +368,7 @@ def train_lora(config: TrainConfig, read_video: VideoReader, write_video: VideoW
         out=out, steps=progress.step, resumed_from=resumed_from, loss=history[-1]["loss"] if history else None,
         first_loss=history[0]["loss"] if history else None, eval_loss_start=eval_start, eval_loss_end=eval_end,
         seconds=time.perf_counter() - started, steps_run=steps_run, lora_files=files, skipped=dict(progress.skipped),
+        history=list(history),
     )
 
 

@@ -1,0 +1,249 @@
+"""M2V LoRA training: the objective's layout, data order, overfitting, resume, bad input, DDP."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from director import api
+from director.film.video import count_frames, read_video, write_video
+from director.frontends.cli import main
+from director.run.context import generator_options
+from director.run.settings import RunSettings
+from generator.backends import load_generator
+from generator.base import ShotMode, ShotRequest
+from generator.models import load_m2v_pipeline
+from generator.tiny import TINY_FRAMES, TINY_HEIGHT, TINY_WIDTH, ensure_tiny_model
+from generator.train.data import ClipSamples, SampleOptions, load_clips
+from generator.train.objective import (
+    HIGH, LOW, choose_expert, encode_batch, flow_matching_loss, noised, sample_timestep, unshifted,
+)
+from generator.train.trainer import TrainConfig, train_lora
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = {"rank": 4, "num_workers": 0, "validate_every": 0, "eval_samples": 2, "max_memory": 3}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two shared cores: one torch thread per process is several times faster than two here."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """Two synthetic groups of two clips each (17 frames at 64x48), made through the CLI."""
+    out = tmp_path_factory.mktemp("train") / "data"
+    assert main(["train", "prepare", "--synthetic", "2", "--clips-per-group", "2", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return load_m2v_pipeline(str(ensure_tiny_model() / "i2v"), dtype="float32", offload="none", device="cpu")
+
+
+def test_synthetic_data_is_real_video_in_groups(data):
+    clips = load_clips(data, probe=count_frames, min_frames=TINY_FRAMES)
+    assert [c.group for c in clips] == ["g000", "g000", "g001", "g001"]
+    frames = read_video(clips[0].path)
+    assert frames.shape == (TINY_FRAMES, TINY_HEIGHT, TINY_WIDTH, 3)
+    assert clips[0].caption.startswith("a ") and "moving" in clips[0].caption
+    # a group keeps its identity: the same two colours dominate both of its clips
+    colours = [set(map(tuple, read_video(c.path)[0].reshape(-1, 3)[::97] // 64)) for c in clips]
+    assert colours[0] & colours[1]
+
+
+def test_loss_counts_target_frames_only():
+    g = torch.Generator().manual_seed(0)
+    x0, noise, prediction = (torch.randn(1, 16, 3 + 5, 6, 8, generator=g) for _ in range(3))
+    loss = flow_matching_loss(prediction, noise, x0, num_memory=3)
+    expected = ((prediction[:, :, 3:] - (noise - x0)[:, :, 3:]) ** 2).mean()
+    torch.testing.assert_close(loss, expected)
+    at_memory = prediction.clone()
+    at_memory[:, :, :3] += 100.0
+    assert torch.equal(flow_matching_loss(at_memory, noise, x0, 3), loss)
+    at_target = prediction.clone()
+    at_target[:, :, 3, 2, 4] += 1.0
+    assert flow_matching_loss(at_target, noise, x0, 3) != loss
+    # x_t spans memory and target alike; at sigma = 1 it is pure noise, as the sampler starts
+    assert torch.equal(noised(x0, noise, torch.tensor([1.0])), noise)
+    torch.testing.assert_close(noised(x0, noise, torch.tensor([0.25])), 0.75 * x0 + 0.25 * noise)
+
+
+def test_timesteps_follow_the_shift_and_split_at_the_expert_boundary():
+    g = torch.Generator().manual_seed(0)
+    high = torch.cat([sample_timestep(HIGH, 0.9, 4.0, g) for _ in range(400)])
+    low = torch.cat([sample_timestep(LOW, 0.9, 4.0, g) for _ in range(400)])
+    assert high.min() >= 0.9 and high.max() <= 1.0
+    assert low.max() < 0.9 and low.min() > 0.0
+    # shift 4: sigma(u=1/2) = 0.8, so the combined median (low share 0.692) sits at 0.8
+    rng = np.random.default_rng(0)
+    draws = [choose_expert([HIGH, LOW], 0.9, 4.0, rng) for _ in range(4000)]
+    share = draws.count(HIGH) / len(draws)
+    assert abs(share - (1 - unshifted(0.9, 4.0))) < 0.03 and abs(share - 0.3077) < 0.03
+    single = torch.cat([sample_timestep(HIGH, None, 4.0, g) for _ in range(2000)])
+    assert abs(single.median().item() - 0.8) < 0.03
+
+
+@pytest.mark.parametrize("mode", [ShotMode.M2V, ShotMode.MI2V])
+def test_training_condition_equals_the_pipelines(pipe, mode):
+    rng = np.random.default_rng(1)
+    target = rng.integers(0, 256, (TINY_FRAMES, TINY_HEIGHT, TINY_WIDTH, 3), dtype=np.uint8)
+    memory = [rng.integers(0, 256, (TINY_HEIGHT, TINY_WIDTH, 3), dtype=np.uint8) for _ in range(3)]
+    context = [target[0]] if mode is ShotMode.MI2V else []
+    seen = {}
+
+    def grab(_pipe, _i, _t, tensors):
+        seen.setdefault("condition", tensors["condition"].clone())
+        return {}
+
+    pipe("a red circle", memory=memory, mode=mode, context=context, height=TINY_HEIGHT, width=TINY_WIDTH,
+         num_frames=TINY_FRAMES, num_inference_steps=1, callback_on_step_end=grab,
+         callback_on_step_end_tensor_inputs=["condition"], output_type="latent")
+    batch = encode_batch(pipe, target, memory, context, "a red circle", torch.device("cpu"), torch.float32)
+    assert torch.equal(batch.condition, seen["condition"])
+    assert batch.condition.shape == (1, 20, 3 + 5, TINY_HEIGHT // 8, TINY_WIDTH // 8)
+    known = 3 + (1 if mode is ShotMode.MI2V else 0)
+    assert torch.all(batch.condition[:, :4, :known] == 1) and torch.all(batch.condition[:, :4, known:] == 0)
+    assert batch.num_memory == 3 and batch.x0.shape == (1, 16, 8, 6, 8)
+    # x0's memory part is the memory latents the pipeline conditions on
+    assert torch.equal(batch.x0[:, :, :3], batch.condition[:, 4:, :3])
+
+
+def test_samples_are_fixed_by_index_and_skip_clips_that_fail(data):
+    clips = load_clips(data)
+    options = SampleOptions(TINY_WIDTH, TINY_HEIGHT, TINY_FRAMES, max_memory=4, seed=3)
+    samples = ClipSamples(clips, options, 16, read_video)
+    first, again = samples[5], ClipSamples(clips, options, 16, read_video)[5]
+    assert first.clip == again.clip and np.array_equal(first.target, again.target) and len(first.memory) == len(again.memory)
+    assert all(np.array_equal(a, b) for a, b in zip(first.memory, again.memory))
+    # every epoch visits every clip once
+    assert sorted(samples[i].clip for i in range(4)) == sorted(str(c.path) for c in clips)
+    counts = {len(samples[i].memory) for i in range(16)}
+    assert counts <= {1, 2, 3, 4} and len(counts) > 1
+    assert {bool(samples[i].context) for i in range(16)} == {True, False}
+
+    broken = str(clips[0].path)
+
+    def reader(path):
+        if str(path) == broken:
+            raise OSError("corrupt stream")
+        return read_video(path)
+
+    flaky = ClipSamples(clips, options, 16, reader)
+    index = next(i for i in range(4) if samples[i].clip == broken)
+    sample = flaky[index]
+    assert set(sample.skipped) == {broken} and sample.clip != broken
+    # as a memory source it is skipped too: its group mate still trains, with its own frames as memory
+    mate = next(i for i in range(4) if samples[i].clip == str(clips[1].path))
+    assert flaky[mate].clip == str(clips[1].path) and set(flaky[mate].skipped) <= {broken}
+
+
+def test_overfit_then_the_lora_loads_through_make_lora(data, tmp_path):
+    out = tmp_path / "lora"
+    summary = api.train_lora(data, out, steps=50, learning_rate=2e-3, checkpoint_every=50, **FAST)
+    print(f"fixed-sample loss: start {summary.eval_loss_start:.4f} -> end {summary.eval_loss_end:.4f}; "
+          f"step loss {summary.first_loss:.4f} -> {summary.loss:.4f}")
+    assert summary.steps == 50 and summary.eval_loss_end < 0.7 * summary.eval_loss_start
+    assert sorted(p.name for p in out.glob("*.safetensors")) == ["high_noise_lora.safetensors", "low_noise_lora.safetensors"]
+    assert {h["expert"] for h in summary.history} == {HIGH, LOW}
+
+    request = ShotRequest("s1", "a red circle", ShotMode.M2V, seed=4, memory=[read_video(load_clips(data)[0].path)[8]],
+                          num_frames=TINY_FRAMES, width=TINY_WIDTH, height=TINY_HEIGHT)
+    plain = load_generator("tiny", **generator_options("tiny", RunSettings(backend="tiny", steps=2)))
+    tuned = load_generator("tiny", **generator_options("tiny", RunSettings(backend="tiny", steps=2, lora=[str(out)])))
+    assert tuned.lora_names == [str(out)]
+    assert not np.array_equal(plain.generate(request).frames, tuned.generate(request).frames)
+
+
+def test_resume_continues_steps_optimizer_and_data_order(data, tmp_path):
+    options = {**FAST, "learning_rate": 1e-3, "checkpoint_every": 2, "expert": "both", "num_workers": 0}
+    whole = train_lora(TrainConfig(str(data), str(tmp_path / "whole"), steps=4, **options), read_video, write_video, count_frames)
+    first = train_lora(TrainConfig(str(data), str(tmp_path / "split"), steps=2, **options), read_video, write_video, count_frames)
+    assert first.steps == 2
+    rest = train_lora(TrainConfig(str(data), str(tmp_path / "split"), steps=4, **options), read_video, write_video, count_frames)
+    assert (rest.resumed_from, rest.steps_run, rest.steps) == (2, 2, 4)
+    assert [h["samples"] for h in rest.history] == [h["samples"] for h in whole.history] == [[0], [1], [2], [3]]
+    assert [h["expert"] for h in rest.history] == [h["expert"] for h in whole.history]
+    np.testing.assert_allclose([h["loss"] for h in rest.history], [h["loss"] for h in whole.history], rtol=1e-5)
+    for name in ("high_noise_lora.safetensors", "low_noise_lora.safetensors"):
+        a, b = load_file(str(tmp_path / "whole" / name)), load_file(str(tmp_path / "split" / name))
+        assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    optimizer = [torch.load(tmp_path / run / "checkpoints" / "step-000004" / "optimizer.bin", weights_only=False)
+                 for run in ("whole", "split")]
+    states = [o["state"] for o in optimizer]
+    assert states[0].keys() == states[1].keys() and states[0]
+    assert all(torch.allclose(states[0][k]["exp_avg_sq"], states[1][k]["exp_avg_sq"], atol=1e-9) for k in states[0])
+    assert all(float(states[1][k]["step"]) in (1.0, 2.0, 3.0, 4.0) for k in states[1])  # Adam's own count was restored
+    with open(tmp_path / "split" / "checkpoints" / "step-000004" / "custom_checkpoint_0.pkl", "rb") as f:
+        assert pickle.load(f)["step"] == 4
+
+
+def test_a_clip_failing_mid_run_is_skipped_and_named(data, tmp_path):
+    broken = str(load_clips(data)[1].path)
+
+    def reader(path):
+        if str(path) == broken:
+            raise OSError("corrupt stream")
+        return read_video(path)
+
+    config = TrainConfig(str(data), str(tmp_path / "lora"), steps=4, expert="high", checkpoint_every=4, **{**FAST, "eval_samples": 0})
+    summary = train_lora(config, reader, write_video, count_frames)
+    assert summary.steps == 4 and summary.skipped.get(broken, 0) >= 1
+    assert broken in summary.describe() and "skipped" in summary.describe()
+    assert [p.name for p in (tmp_path / "lora").glob("*.safetensors")] == ["high_noise_lora.safetensors"]
+
+
+def test_bad_input_is_one_line_exit_2_before_any_write(data, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = tmp_path / "missing.jsonl"
+    missing.write_text('{"clip": "nowhere.mp4", "group": "a", "caption": "x"}\n')
+    garbage = tmp_path / "garbage"
+    (garbage / "g").mkdir(parents=True)
+    (garbage / "g" / "clip.mp4").write_bytes(b"not a video at all")
+    cases = [
+        ([str(empty)], "no clips in"),
+        ([str(missing)], "clip not found"),
+        ([str(garbage)], "cannot read video"),
+        ([str(data), "--model", str(tmp_path / "no-such-model")], "not found"),
+        ([str(data), "--expert", "middle"], "invalid choice"),
+        ([str(data), "--frames", "16"], "4k+1"),
+    ]
+    for args, message in cases:
+        out = tmp_path / "out"
+        assert main(["train", *args, "--out", str(out), "--steps", "1"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+        assert not out.exists()
+    assert main(["train", "prepare", str(garbage), "--out", str(tmp_path / "d")]) == 2
+    assert "cannot read video" in capsys.readouterr().err and not (tmp_path / "d").exists()
+
+
+def test_accelerate_launch_two_cpu_processes(data, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}
+    command = [str(Path(sys.executable).parent / "accelerate"), "launch", "--num_processes", "2", "--cpu", "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "director.frontends.cli", "train", str(data),
+               "--out", str(out), "--steps", "2", "--rank", "4", "--expert", "both", "--workers", "0",
+               "--validate-every", "0", "--checkpoint-every", "2", "--max-memory", "2"]
+    result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "loss=" in result.stdout and "trained 2 steps" in result.stdout
+    assert sorted(p.name for p in out.glob("*.safetensors")) == ["high_noise_lora.safetensors", "low_noise_lora.safetensors"]
+    with open(out / "checkpoints" / "step-000002" / "custom_checkpoint_0.pkl", "rb") as f:
+        history = pickle.load(f)["history"]
+    assert [h["samples"] for h in history] == [[0, 1], [2, 3]]  # each step: one sample from each process
+    assert sorted(p.name for p in (out / "checkpoints" / "step-000002").glob("random_states_*.pkl")) == ["random_states_0.pkl", "random_states_1.pkl"]
