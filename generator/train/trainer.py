@@ -108,10 +108,11 @@ class TrainSummary:
     lora_files: list[Path]
     skipped: dict[str, int] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)  # per step: loss, expert, sample indices
+    processes: str = "1 process"  # how many and how they were joined (accelerate's distributed type)
 
     def describe(self) -> str:
         rate = self.steps_run / self.seconds if self.seconds > 0 else 0.0
-        lines = [f"trained {self.steps} steps ({self.steps_run} in this run, {rate:.3f} steps/s), loss={_fmt(self.loss)} "
+        lines = [f"trained {self.steps} steps ({self.steps_run} in this run on {self.processes}, {rate:.3f} steps/s), loss={_fmt(self.loss)} "
                  f"(first step {_fmt(self.first_loss)}); fixed-sample loss {_fmt(self.eval_loss_start)} -> {_fmt(self.eval_loss_end)}"]
         if self.resumed_from:
             lines.append(f"resumed from step {self.resumed_from}")
@@ -369,6 +370,7 @@ def train_lora(config: TrainConfig, read_video: VideoReader, write_video: VideoW
         first_loss=history[0]["loss"] if history else None, eval_loss_start=eval_start, eval_loss_end=eval_end,
         seconds=time.perf_counter() - started, steps_run=steps_run, lora_files=files, skipped=dict(progress.skipped),
         history=list(history),
+        processes=f"{accelerator.num_processes} process(es), {accelerator.distributed_type.value}",
     )
 
 
