@@ -184,29 +184,38 @@ def evaluate(folders: Sequence[str | Path], *, baseline: Sequence[str | Path] = 
     return report
 
 
-def prepare_training_data(out: str | Path, videos: str | Path | None = None, *, synthetic: int | None = None, **options: Any):
+def prepare_training_data(out: str | Path, videos: str | Path | None = None, *, synthetic: int | None = None,
+                          cache_model: str | None = None, **options: Any):
     """A LoRA training data set in `out`: the manifest of a folder of `videos` (one subfolder per
     group, captions in .txt beside the clips), or `synthetic` procedurally drawn clip groups
-    (options: clips_per_group, num_frames, width, height, seed). Returns the clips."""
-    from director.film.video import count_frames, write_video
+    (options: clips_per_group, num_frames, width, height, seed); with `cache_model`, also its cache
+    of VAE latents and text embeddings made with that model. Returns the clips."""
+    from director.film.video import count_frames, read_video, write_video
     from generator.train.data import MANIFEST, TrainInputError, load_clips, write_manifest
     from generator.train.synthetic import make_synthetic
+    from generator.train.trainer import cache_latents, check_model
 
     out = Path(out)
     if (videos is None) == (synthetic is None):
         raise UsageError("give either a folder of videos or --synthetic N")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file")
-    if synthetic is not None:
-        if synthetic < 1:
-            raise UsageError(f"--synthetic must be at least 1, got {synthetic}")
-        return make_synthetic(out, synthetic, write_video, **options)
     try:
-        clips = load_clips(videos, probe=count_frames)
+        if cache_model is not None:
+            check_model(cache_model)
+        if synthetic is not None:
+            if synthetic < 1:
+                raise UsageError(f"--synthetic must be at least 1, got {synthetic}")
+            clips = make_synthetic(out, synthetic, write_video, **options)
+        else:
+            clips = load_clips(videos, probe=count_frames)
+            out.mkdir(parents=True, exist_ok=True)
+            write_manifest(clips, out / MANIFEST)
+        if cache_model is not None:
+            size = {k: options[k] for k in ("width", "height", "num_frames") if k in options}
+            cache_latents(out, cache_model, read_video, **size)
     except TrainInputError as error:
         raise UsageError(str(error)) from None
-    out.mkdir(parents=True, exist_ok=True)
-    write_manifest(clips, out / MANIFEST)
     return clips
 
 

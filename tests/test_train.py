@@ -21,9 +21,10 @@ from generator.backends import load_generator
 from generator.base import ShotMode, ShotRequest
 from generator.models import load_m2v_pipeline
 from generator.tiny import TINY_FRAMES, TINY_HEIGHT, TINY_WIDTH, ensure_tiny_model
+from generator.train.cache import CachedSamples, find_cache
 from generator.train.data import ClipSamples, SampleOptions, load_clips
 from generator.train.objective import (
-    HIGH, LOW, choose_expert, encode_batch, flow_matching_loss, noised, sample_timestep, unshifted,
+    HIGH, LOW, cached_batch, choose_expert, encode_batch, encode_video, flow_matching_loss, noised, sample_timestep, unshifted,
 )
 from generator.train.trainer import TrainConfig, train_lora
 
@@ -252,5 +253,37 @@ def test_accelerate_launch_two_cpu_processes(data, tmp_path):
     assert sorted(p.name for p in out.glob("*.safetensors")) == ["high_noise_lora.safetensors", "low_noise_lora.safetensors"]
     history = progress_of(out / "checkpoints" / "step-000002")["history"]
     assert [h["samples"] for h in history] == [[0, 1], [2, 3]]  # each step: one sample from each process
-    assert "on 2 process(es), MULTI_CPU" in result.stdout
+    assert "on 2 processes, MULTI_CPU" in result.stdout
     assert sorted(p.name for p in (out / "checkpoints" / "step-000002").glob("random_states_*.pkl")) == ["random_states_0.pkl", "random_states_1.pkl"]
+
+
+def test_latent_cache_holds_what_the_encoders_give_and_trains_without_them(pipe, tmp_path):
+    data = tmp_path / "cached"
+    assert main(["train", "prepare", "--synthetic", "1", "--clips-per-group", "2", "--cache", "--out", str(data)]) == 0
+    clips = load_clips(data)
+    options = SampleOptions(TINY_WIDTH, TINY_HEIGHT, TINY_FRAMES, max_memory=3, mi2v_probability=1.0, caption_dropout=0.0)
+    folder = find_cache(data, clips, "tiny", options)
+    samples = CachedSamples(clips, options, 4, folder)
+    sample = samples[0]
+    own = next(c for c in clips if str(c.path) == sample.clip)
+    mate = next(c for c in clips if c is not own)
+    frames, mate_frames = read_video(own.path), read_video(mate.path)
+    cpu = torch.device("cpu")
+    torch.testing.assert_close(sample.video[None], encode_video(pipe, frames, cpu))
+    torch.testing.assert_close(sample.video_condition[None], pipe.encode_condition_video([frames[0]], TINY_FRAMES, TINY_HEIGHT, TINY_WIDTH, cpu))
+    prompt = pipe.encode_prompt(prompt=own.caption, do_classifier_free_guidance=False, max_sequence_length=512, device=cpu)[0]
+    torch.testing.assert_close(sample.prompt_embeds[None], prompt)
+    # the cached batch is the live batch for the same memory frames (the group mate's 4 keyframes)
+    spots = (0, 5, 11, 16)  # 4 evenly spaced frames of 17
+    keyframes = pipe.encode_memory([mate_frames[i] for i in spots], TINY_HEIGHT, TINY_WIDTH, cpu)[0]
+    picks = [next(k for k in range(4) if torch.equal(sample.memory[:, m], keyframes[:, k])) for m in range(sample.memory.shape[1])]
+    cached = cached_batch(sample.video, sample.memory, sample.video_condition, True, sample.prompt_embeds, cpu, torch.float32)
+    live = encode_batch(pipe, frames, [mate_frames[spots[k]] for k in picks], [frames[0]], own.caption, cpu, torch.float32)
+    torch.testing.assert_close(cached.x0, live.x0)
+    torch.testing.assert_close(cached.condition, live.condition)
+    # a cache made for another size is refused, in one line
+    with pytest.raises(ValueError, match="made with other width, height"):
+        find_cache(data, clips, "tiny", SampleOptions(32, 32, TINY_FRAMES))
+    summary = train_lora(TrainConfig(str(data), str(tmp_path / "lora"), steps=2, expert="high", checkpoint_every=2, **FAST),
+                         read_video, write_video, count_frames)
+    assert summary.cached and summary.steps == 2 and "latent cache" in summary.describe()

@@ -11,8 +11,9 @@ EPILOG = """\
 examples:
   storymem train prepare --synthetic 8 --out data/shapes
       8 groups of procedurally drawn clips (a shape with its own colours per group) and a manifest
-  storymem train prepare my_videos/ --out data/mine
-      a manifest of my_videos/<group>/<clip>.mp4 (captions in <clip>.txt beside each clip)
+  storymem train prepare my_videos/ --out data/mine --cache --model Wan-AI/Wan2.2-I2V-A14B-Diffusers
+      a manifest of my_videos/<group>/<clip>.mp4 (captions in <clip>.txt beside each clip), and a
+      cache of VAE latents and text embeddings: training then loads neither
   storymem train data/shapes --model tiny --steps 200 --out loras/shapes
       train a LoRA on the tiny random model (CPU, seconds per step)
   storymem make "..." --backend tiny --lora loras/shapes
@@ -63,6 +64,7 @@ def add_parser(commands: Any) -> None:
     prepare = parser.add_argument_group("prepare")
     prepare.add_argument("--synthetic", type=int, metavar="N", help="draw N clip groups instead of reading VIDEOS")
     prepare.add_argument("--clips-per-group", type=int, default=3, metavar="N", help="clips per synthetic group (default 3)")
+    prepare.add_argument("--cache", action="store_true", help="also encode VAE latents and text embeddings with --model, so training loads neither")
 
     train = parser.add_argument_group("training")
     train.add_argument("--model", default=d["model"], metavar="NAME", help="tiny, a local diffusers Wan I2V folder or a hub id (Wan2.2-I2V-A14B: two experts; Wan2.1-I2V-14B: one)")
@@ -85,6 +87,7 @@ def add_parser(commands: Any) -> None:
     train.add_argument("--keep-checkpoints", type=int, default=d["keep_checkpoints"], metavar="N", help="newest checkpoints kept")
     train.add_argument("--validate-every", type=int, default=d["validate_every"], metavar="K", help="steps between validation renders, 0 for none")
     train.add_argument("--validation-steps", type=int, default=d["validation_steps"], metavar="N", help="sampling steps of a validation render")
+    train.add_argument("--no-cache", dest="use_cache", action="store_false", help="read the videos even when DATA has a latent cache")
     train.add_argument("--workers", type=int, default=d["num_workers"], metavar="N", help="data loader processes (default 2)")
 
 
@@ -94,10 +97,12 @@ def run(args: argparse.Namespace) -> int:
     size = {"width": args.size[0], "height": args.size[1]} if args.size else {}
     frames = {"num_frames": args.frames} if args.frames else {}
     if args.data == "prepare":
-        clips = api.prepare_training_data(args.out, args.videos, synthetic=args.synthetic, seed=args.seed, **size, **frames,
-                                          **({"clips_per_group": args.clips_per_group} if args.synthetic else {}))
+        extra = {"seed": args.seed, "clips_per_group": args.clips_per_group} if args.synthetic else {}
+        clips = api.prepare_training_data(args.out, args.videos, synthetic=args.synthetic, cache_model=args.model if args.cache else None,
+                                          **size, **frames, **extra)
         groups = len({clip.group for clip in clips})
-        print(f"data: {args.out} ({len(clips)} clips in {groups} groups, manifest {args.out / 'manifest.jsonl'})")
+        cache = f", latent cache {args.out / 'cache'} ({args.model})" if args.cache else ""
+        print(f"data: {args.out} ({len(clips)} clips in {groups} groups, manifest {args.out / 'manifest.jsonl'}{cache})")
         print(f"next: storymem train {args.out} --model tiny --steps 100 --out loras/<name>")
         return 0
     if args.videos is not None:
@@ -109,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         gradient_checkpointing=args.gradient_checkpointing, max_memory=args.max_memory,
         mi2v_probability=args.mi2v_probability, caption_dropout=args.caption_dropout, shift=args.shift,
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints, validate_every=args.validate_every,
-        validation_steps=args.validation_steps, num_workers=args.workers, seed=args.seed, **size, **frames,
+        validation_steps=args.validation_steps, use_cache=args.use_cache, num_workers=args.workers, seed=args.seed, **size, **frames,
     )
     if summary.lora_files:  # the main process reports (under accelerate launch there are several)
         print(summary.describe())

@@ -84,6 +84,25 @@ def flow_matching_loss(prediction: torch.Tensor, noise: torch.Tensor, x0: torch.
 
 
 @torch.no_grad()
+def encode_video(pipe: WanM2VPipeline, frames: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Normalised latents (1, 16, F, h, w) of uint8 (T, H, W, 3) frames, preprocessed as the pipeline's inputs."""
+    height, width = frames.shape[1:3]
+    pixels = pipe.video_processor.preprocess([to_pil(f) for f in frames], height=height, width=width)
+    return pipe._vae_encode(pixels.permute(1, 0, 2, 3).unsqueeze(0)).to(device)
+
+
+def cached_batch(video: torch.Tensor, memory: torch.Tensor, video_condition: torch.Tensor, mi2v: bool,
+                 prompt_embeds: torch.Tensor, device: torch.device, dtype: torch.dtype) -> Batch:
+    """A batch from cached latents (`generator.train.cache`): the same layout and `build_condition`
+    as `encode_batch`, without the VAE or text encoder."""
+    mode = ShotMode.MI2V if mi2v else ShotMode.M2V
+    memory, video = memory[None].to(device), video[None].to(device)
+    condition = build_condition(memory, video_condition[None].to(device), KNOWN_VIDEO_LATENTS[mode], 4)
+    return Batch(x0=torch.cat([memory, video], dim=2), condition=condition.to(dtype),
+                 prompt_embeds=prompt_embeds[None].to(device, dtype), image_embeds=None, num_memory=memory.shape[2])
+
+
+@torch.no_grad()
 def encode_batch(pipe: WanM2VPipeline, target: np.ndarray, memory: Sequence[np.ndarray], context: Sequence[np.ndarray],
                  caption: str, device: torch.device, dtype: torch.dtype) -> Batch:
     """Latents of one pixel sample, through the pipeline's own encoders and `build_condition`.
@@ -96,8 +115,7 @@ def encode_batch(pipe: WanM2VPipeline, target: np.ndarray, memory: Sequence[np.n
     memory_latents = pipe.encode_memory(list(memory), height, width, device)
     video_condition = pipe.encode_condition_video(list(context), num_frames, height, width, device)
     condition = build_condition(memory_latents, video_condition, KNOWN_VIDEO_LATENTS[mode], pipe.vae_scale_factor_temporal)
-    pixels = pipe.video_processor.preprocess([to_pil(f) for f in target], height=height, width=width)
-    target_latents = pipe._vae_encode(pixels.permute(1, 0, 2, 3).unsqueeze(0)).to(device)
+    target_latents = encode_video(pipe, target, device)
     prompt_embeds, _ = pipe.encode_prompt(prompt=caption, do_classifier_free_guidance=False, max_sequence_length=512, device=device)
     anchor = context[0] if context else memory[-1]
     image_embeds = pipe._image_embeds(anchor, height, width, device)

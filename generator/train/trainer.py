@@ -7,7 +7,8 @@ the LoRA of each trained expert is saved in the format `generator.lora` loads, s
 
 The output folder holds the LoRA files, `train_config.json`, and `checkpoints/step-N/` (accelerate's
 `save_state`: optimiser, scheduler, RNG states and the progress, plus the LoRA at that step), with
-validation renders beside them in `checkpoints/validation/`. Running the same command again resumes
+validation renders beside them in `checkpoints/validation/` (not with a latent cache: the VAE is
+not loaded then). Running the same command again resumes
 from the newest complete checkpoint: same step count, optimiser state and data order.
 """
 
@@ -36,7 +37,8 @@ from generator.lora import HIGH_NOISE_FILE, LOW_NOISE_FILE, save_lora
 from generator.models import ModelNotFoundError, load_m2v_pipeline, resolve_model
 from generator.pipeline import WanM2VPipeline
 from generator.train.data import ClipSamples, SampleOptions, TrainInputError, VideoReader, first_item, load_clips, validation_memory
-from generator.train.objective import HIGH, LOW, choose_expert, encode_batch, sample_timestep, step_loss
+from generator.train.cache import CachedSamples, LatentSample, build_cache, find_cache
+from generator.train.objective import HIGH, LOW, Batch, cached_batch, choose_expert, encode_batch, sample_timestep, step_loss
 
 ADAPTER = "storymem"
 #: The paper's LoRA targets: self and cross attention q/k/v/o and both FFN linears of every block.
@@ -82,6 +84,7 @@ class TrainConfig:
     validation_steps: int = 20
     eval_samples: int = 4
     num_workers: int = 2
+    use_cache: bool = True  # train from the data set's latent cache when it has one
     seed: int = 0
 
     def check(self) -> None:
@@ -109,11 +112,14 @@ class TrainSummary:
     skipped: dict[str, int] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)  # per step: loss, expert, sample indices
     processes: str = "1 process"  # how many and how they were joined (accelerate's distributed type)
+    cached: bool = False  # trained from the latent cache (no VAE, no text encoder, no validation renders)
 
     def describe(self) -> str:
         rate = self.steps_run / self.seconds if self.seconds > 0 else 0.0
         lines = [f"trained {self.steps} steps ({self.steps_run} in this run on {self.processes}, {rate:.3f} steps/s), loss={_fmt(self.loss)} "
                  f"(first step {_fmt(self.first_loss)}); fixed-sample loss {_fmt(self.eval_loss_start)} -> {_fmt(self.eval_loss_end)}"]
+        if self.cached:
+            lines.append("data: the latent cache (VAE and text encoder not loaded; no validation renders)")
         if self.resumed_from:
             lines.append(f"resumed from step {self.resumed_from}")
         if self.skipped:
@@ -265,6 +271,7 @@ def train_lora(config: TrainConfig, read_video: VideoReader, write_video: VideoW
         seed=config.seed,
     )
     clips = load_clips(config.data, probe=probe, min_frames=options.num_frames)
+    cache = find_cache(Path(config.data), clips, config.model, options) if config.use_cache else None
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise TrainInputError(f"--out {out} is a file")
@@ -283,6 +290,10 @@ def train_lora(config: TrainConfig, read_video: VideoReader, write_video: VideoW
             module.requires_grad_(False)
     for name in experts:
         add_lora(getattr(pipe, name), config)
+    if cache is not None:
+        if pipe.transformer.config.image_dim is not None:
+            raise TrainInputError("a latent cache holds no CLIP image tokens: train this model with --no-cache")
+        pipe.register_modules(text_encoder=None, vae=None)  # everything they would compute is in the cache
     boundary = pipe.config.boundary_ratio if pipe.transformer_2 is not None else None
     shift = config.shift if config.shift is not None else float(pipe.scheduler.config.flow_shift)
 
@@ -295,7 +306,8 @@ def train_lora(config: TrainConfig, read_video: VideoReader, write_video: VideoW
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate)
     scheduler = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=config.warmup_steps * accelerator.num_processes,
                               num_training_steps=config.steps * accelerator.num_processes)
-    samples = ClipSamples(clips, options, config.steps * config.gradient_accumulation * accelerator.num_processes, read_video)
+    length = config.steps * config.gradient_accumulation * accelerator.num_processes
+    samples = CachedSamples(clips, options, length, cache) if cache else ClipSamples(clips, options, length, read_video)
     loader = torch.utils.data.DataLoader(samples, batch_size=1, shuffle=False, collate_fn=first_item,
                                          num_workers=config.num_workers)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
@@ -322,7 +334,7 @@ def train_lora(config: TrainConfig, read_video: VideoReader, write_video: VideoW
             expert = choose_expert(experts, boundary, shift, rng)
             generator = torch.Generator().manual_seed(config.seed * 1_000_003 + sample.index)
             sigma = sample_timestep(expert, boundary, shift, generator)
-            batch = encode_batch(pipe, sample.target, sample.memory, sample.context, sample.caption, accelerator.device, dtype)
+            batch = to_batch(pipe, sample, accelerator.device, dtype)
             with accelerator.autocast():
                 loss = step_loss(lambda **kwargs: model(expert, **kwargs), getattr(pipe, expert), batch, sigma, generator)
             accelerator.backward(loss)
@@ -351,7 +363,7 @@ def train_lora(config: TrainConfig, read_video: VideoReader, write_video: VideoW
         bar.update(1)
         if progress.step % config.checkpoint_every == 0 or progress.step == config.steps:
             _save_checkpoint(accelerator, out, progress.step, config.keep_checkpoints)
-        if config.validate_every and progress.step % config.validate_every == 0 and accelerator.is_main_process:
+        if config.validate_every and not cache and progress.step % config.validate_every == 0 and accelerator.is_main_process:
             validation = validation or validation_memory(clips, read_video, options.width, options.height)
             _render_validation(pipe, validation, options, config, out / "checkpoints" / "validation" / f"step-{progress.step:06d}.mp4",
                                write_video, fps)
@@ -370,8 +382,28 @@ def train_lora(config: TrainConfig, read_video: VideoReader, write_video: VideoW
         first_loss=history[0]["loss"] if history else None, eval_loss_start=eval_start, eval_loss_end=eval_end,
         seconds=time.perf_counter() - started, steps_run=steps_run, lora_files=files, skipped=dict(progress.skipped),
         history=list(history),
-        processes=f"{accelerator.num_processes} process(es), {accelerator.distributed_type.value}",
+        processes="1 process" if accelerator.num_processes == 1 else f"{accelerator.num_processes} processes, {accelerator.distributed_type.value}",
+        cached=cache is not None,
     )
+
+
+def to_batch(pipe: WanM2VPipeline, sample: Any, device: torch.device, dtype: torch.dtype) -> Batch:
+    """Latents of a sample: from the cache, or through the pipeline's encoders."""
+    if isinstance(sample, LatentSample):
+        return cached_batch(sample.video, sample.memory, sample.video_condition, sample.mi2v, sample.prompt_embeds, device, dtype)
+    return encode_batch(pipe, sample.target, sample.memory, sample.context, sample.caption, device, dtype)
+
+
+def cache_latents(data: str | Path, model: str, read_video: VideoReader, width: int | None = None, height: int | None = None,
+                  num_frames: int | None = None) -> Path:
+    """Encode a data set's clips into its latent cache with `model`'s VAE and text encoder
+    (`generator.train.cache`); the size defaults to the model's, as training's does."""
+    check_model(model)
+    default_width, default_height, default_frames = default_size(model)
+    options = SampleOptions(width=width or default_width, height=height or default_height, num_frames=num_frames or default_frames)
+    clips = load_clips(data)
+    pipe = load_pipeline(model, Accelerator(cpu=not torch.cuda.is_available()))
+    return build_cache(pipe, clips, Path(data), options, read_video, model)
 
 
 def _register_lora_state_hooks(accelerator: Accelerator, pipe: WanM2VPipeline, experts: list[str]) -> None:
@@ -429,7 +461,7 @@ def _fixed_loss(pipe: WanM2VPipeline, experts: list[str], samples: ClipSamples, 
         expert = experts[index % len(experts)]
         generator = torch.Generator().manual_seed(10_000 + index)
         sigma = sample_timestep(expert, boundary, shift, generator)
-        batch = encode_batch(pipe, sample.target, sample.memory, sample.context, sample.caption, accelerator.device, dtype)
+        batch = to_batch(pipe, sample, accelerator.device, dtype)
         model = getattr(pipe, expert)
         with accelerator.autocast():
             total += step_loss(lambda **kwargs: model(**kwargs), model, batch, sigma, generator).item()
