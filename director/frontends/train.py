@@ -18,9 +18,9 @@ examples:
       train a LoRA on the tiny random model (CPU, seconds per step)
   storymem make "..." --backend tiny --lora loras/shapes
       use it
-  accelerate launch --num_processes 8 -m director.frontends.cli train data/mine \\
+  accelerate launch --multi_gpu --num_processes 8 -m director.frontends.cli train data/mine \\
       --model Wan-AI/Wan2.2-I2V-A14B-Diffusers --expert high --steps 20000 --out loras/mine-high
-      several GPUs (DDP); an accelerate config with FSDP shards the 14B experts
+      several GPUs (DDP), one expert per run
 
 DATA is a manifest (JSONL: {"clip": "clips/a.mp4", "group": "g1", "caption": "..."}, paths
 relative to it), a folder holding manifest.jsonl, or a folder of group folders. Each step trains

@@ -1,7 +1,7 @@
 """The M2V LoRA trainer: peft adapters on the Wan experts, trained with accelerate.
 
-One process or many (`accelerate launch`: DDP; FSDP through an accelerate config for the 14B
-experts). Each optimiser step trains one expert on its own timestep range (`generator.train.objective`);
+One process or many (`accelerate launch`: DDP; FSDP would shard the experts that the LoRA saving
+and validation renders read unwrapped, so it is not supported yet). Each optimiser step trains one expert on its own timestep range (`generator.train.objective`);
 the LoRA of each trained expert is saved in the format `generator.lora` loads, so
 `storymem make --lora OUT` uses the result.
 
