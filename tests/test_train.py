@@ -287,3 +287,22 @@ def test_latent_cache_holds_what_the_encoders_give_and_trains_without_them(pipe,
     summary = train_lora(TrainConfig(str(data), str(tmp_path / "lora"), steps=2, expert="high", checkpoint_every=2, **FAST),
                          read_video, write_video, count_frames)
     assert summary.cached and summary.steps == 2 and "latent cache" in summary.describe()
+
+
+def test_a_single_transformer_model_from_a_folder_trains_one_lora_file(data, tmp_path):
+    from generator.pipeline import M2V_SHIFT, WanM2VPipeline, flow_unipc_scheduler
+    from generator.tiny import build_tiny_components
+
+    parts = build_tiny_components(seed=7)
+    folder = tmp_path / "one-expert"
+    WanM2VPipeline(tokenizer=parts["tokenizer"], text_encoder=parts["text_encoder"], vae=parts["vae"],
+                   scheduler=flow_unipc_scheduler(M2V_SHIFT), transformer=parts["transformer"]).save_pretrained(folder)
+    out = tmp_path / "lora"
+    common = ["--out", str(out), "--steps", "2", "--rank", "4", "--workers", "0", "--validate-every", "0", "--size", "64x48", "--frames", "17"]
+    assert main(["train", str(data), "--model", str(folder), "--expert", "low", *common]) == 2 and not out.exists()
+    assert main(["train", str(data), "--model", str(folder), *common]) == 0
+    assert [p.name for p in out.glob("*.safetensors")] == ["lora.safetensors"]
+    from generator.lora import apply_loras
+
+    pipe = load_m2v_pipeline(str(folder), dtype="float32", offload="none", device="cpu")
+    assert apply_loras(pipe, [(str(out), 1.0)]) == {"transformer": ["lora0_lora"]}
