@@ -24,7 +24,7 @@ from generator.tiny import TINY_FRAMES, TINY_HEIGHT, TINY_WIDTH, ensure_tiny_mod
 from generator.train.cache import CachedSamples, find_cache
 from generator.train.data import ClipSamples, SampleOptions, load_clips
 from generator.train.objective import (
-    HIGH, LOW, cached_batch, choose_expert, encode_batch, encode_video, flow_matching_loss, noised, sample_timestep, unshifted,
+    HIGH, LOW, cached_batch, choose_expert, encode_batch, encode_video, flow_matching_loss, noised, predict, sample_timestep, unshifted,
 )
 from generator.train.trainer import TrainConfig, train_lora
 
@@ -114,11 +114,24 @@ def test_training_condition_equals_the_pipelines(pipe, mode):
         seen.setdefault("condition", tensors["condition"].clone())
         return {}
 
-    pipe("a red circle", memory=memory, mode=mode, context=context, height=TINY_HEIGHT, width=TINY_WIDTH,
-         num_frames=TINY_FRAMES, num_inference_steps=1, callback_on_step_end=grab,
-         callback_on_step_end_tensor_inputs=["condition"], output_type="latent")
+    def record(_module, _args, kwargs, output):
+        seen.setdefault("call", (kwargs["hidden_states"].clone(), kwargs["timestep"].clone(), output[0].clone()))
+
+    hook = pipe.transformer.register_forward_hook(record, with_kwargs=True)
+    try:
+        pipe("a red circle", memory=memory, mode=mode, context=context, height=TINY_HEIGHT, width=TINY_WIDTH,
+             num_frames=TINY_FRAMES, num_inference_steps=1, callback_on_step_end=grab,
+             callback_on_step_end_tensor_inputs=["condition"], output_type="latent")
+    finally:
+        hook.remove()
     batch = encode_batch(pipe, target, memory, context, "a red circle", torch.device("cpu"), torch.float32)
     assert torch.equal(batch.condition, seen["condition"])
+    # the training forward is the sampler's: same input layout, timestep = sigma * 1000, memory rotary
+    hidden, timestep, output = seen["call"]
+    pipe.transformer.rope.num_memory = 0  # predict must set it itself
+    with torch.no_grad():
+        prediction = predict(pipe.transformer, pipe.transformer, batch, hidden[:, :16], timestep / 1000)
+    torch.testing.assert_close(prediction, output, rtol=1e-5, atol=1e-5)
     assert batch.condition.shape == (1, 20, 3 + 5, TINY_HEIGHT // 8, TINY_WIDTH // 8)
     known = 3 + (1 if mode is ShotMode.MI2V else 0)
     assert torch.all(batch.condition[:, :4, :known] == 1) and torch.all(batch.condition[:, :4, known:] == 0)
