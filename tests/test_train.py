@@ -152,6 +152,14 @@ def test_samples_are_fixed_by_index_and_skip_clips_that_fail(data):
     counts = {len(samples[i].memory) for i in range(16)}
     assert counts <= {1, 2, 3, 4} and len(counts) > 1
     assert {bool(samples[i].context) for i in range(16)} == {True, False}
+    # memory frames are frames of the other clip of the target's group; MI2V's context is the target's first frame
+    videos = {str(c.path): read_video(c.path) for c in clips}
+    for i in range(8):
+        sample = samples[i]
+        group = next(c.group for c in clips if str(c.path) == sample.clip)
+        mate = next(str(c.path) for c in clips if c.group == group and str(c.path) != sample.clip)
+        assert all(any(np.array_equal(m, f) for f in videos[mate]) for m in sample.memory)
+        assert not sample.context or np.array_equal(sample.context[0], sample.target[0])
 
     broken = str(clips[0].path)
 
