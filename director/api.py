@@ -191,7 +191,8 @@ def prepare_training_data(out: str | Path, videos: str | Path | None = None, *, 
     (options: clips_per_group, num_frames, width, height, seed); with `cache_model`, also its cache
     of VAE latents and text embeddings made with that model. Returns the clips."""
     from director.film.video import count_frames, read_video, write_video
-    from generator.train.data import MANIFEST, TrainInputError, load_clips, write_manifest
+    from generator.train.config import TrainInputError
+    from generator.train.data import MANIFEST, load_clips, write_manifest
     from generator.train.synthetic import make_synthetic
     from generator.train.trainer import cache_latents, check_model
 
@@ -221,10 +222,10 @@ def prepare_training_data(out: str | Path, videos: str | Path | None = None, *, 
 
 def train_lora(data: str | Path, out: str | Path, **options: Any):
     """Train (or resume) an M2V LoRA on a data set (manifest or folder of groups) into `out`, which
-    `make --lora out` then loads. Options and the summary: `generator.train.trainer.TrainConfig`."""
+    `make --lora out` then loads. Options: `generator.train.config.TrainConfig`; returns a `generator.train.trainer.TrainSummary`."""
     from director.film.video import count_frames, read_video, write_video
-    from generator.train.data import TrainInputError
-    from generator.train.trainer import TrainConfig, train_lora as train
+    from generator.train.config import TrainConfig, TrainInputError
+    from generator.train.trainer import train_lora as train
 
     try:
         return train(TrainConfig(data=str(data), out=str(out), **options), read_video, write_video, count_frames)

@@ -26,7 +26,8 @@ from generator.train.data import ClipSamples, SampleOptions, load_clips
 from generator.train.objective import (
     HIGH, LOW, cached_batch, choose_expert, encode_batch, encode_video, flow_matching_loss, noised, predict, sample_timestep, unshifted,
 )
-from generator.train.trainer import TrainConfig, train_lora
+from generator.train.config import TrainConfig
+from generator.train.trainer import train_lora
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = {"rank": 4, "num_workers": 0, "validate_every": 0, "eval_samples": 2, "max_memory": 3}

@@ -31,7 +31,7 @@ validation renders; running the same command again resumes from the last checkpo
 
 
 def _defaults() -> dict[str, Any]:
-    from generator.train.trainer import TrainConfig
+    from generator.train.config import TrainConfig
 
     return {f.name: f.default for f in fields(TrainConfig) if f.name not in ("data", "out")}
 

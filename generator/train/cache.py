@@ -21,7 +21,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from generator.pipeline import WanM2VPipeline
-from generator.train.data import Clip, ClipSamples, SampleOptions, TrainInputError, VideoReader, resize_frames
+from generator.train.config import TrainInputError
+from generator.train.data import Clip, ClipSamples, SampleOptions, VideoReader, resize_frames
 from generator.train.objective import encode_video
 
 CACHE = "cache"

@@ -23,14 +23,12 @@ import numpy as np
 import PIL.Image
 import torch
 
+from generator.train.config import TrainInputError
+
 MANIFEST = "manifest.jsonl"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
 
 VideoReader = Callable[[Path], np.ndarray]
-
-
-class TrainInputError(ValueError):
-    """Training input a user can fix (no clips, a missing or unreadable video, bad options)."""
 
 
 @dataclass(frozen=True)
