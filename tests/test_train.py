@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -227,11 +228,16 @@ def test_a_clip_failing_mid_run_is_skipped_and_named(data, tmp_path):
             raise OSError("corrupt stream")
         return read_video(path)
 
-    config = TrainConfig(str(data), str(tmp_path / "lora"), steps=4, expert="high", checkpoint_every=4, **{**FAST, "eval_samples": 0})
+    options = {**FAST, "eval_samples": 0, "validate_every": 2, "validation_steps": 1}
+    config = TrainConfig(str(data), str(tmp_path / "lora"), steps=4, expert="high", checkpoint_every=4, **options)
     summary = train_lora(config, reader, write_video, count_frames)
     assert summary.steps == 4 and summary.skipped.get(broken, 0) >= 1
     assert broken in summary.describe() and "skipped" in summary.describe()
     assert [p.name for p in (tmp_path / "lora").glob("*.safetensors")] == ["high_noise_lora.safetensors"]
+    # validation renders of the fixed memory set and prompt, beside the checkpoints
+    renders = sorted((tmp_path / "lora" / "checkpoints" / "validation").glob("*.mp4"))
+    assert [p.name for p in renders] == ["step-000002.mp4", "step-000004.mp4"]
+    assert all(count_frames(p) == TINY_FRAMES for p in renders)
 
 
 def test_bad_input_is_one_line_exit_2_before_any_write(data, tmp_path, capsys):
@@ -272,6 +278,7 @@ def test_accelerate_launch_two_cpu_processes(data, tmp_path):
     result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "loss=" in result.stdout and "trained 2 steps" in result.stdout
+    assert "loss=" in result.stderr and "steps/s" in result.stderr  # the progress line
     assert sorted(p.name for p in out.glob("*.safetensors")) == ["high_noise_lora.safetensors", "low_noise_lora.safetensors"]
     history = progress_of(out / "checkpoints" / "step-000002")["history"]
     assert [h["samples"] for h in history] == [[0, 1], [2, 3]]  # each step: one sample from each process
@@ -328,3 +335,27 @@ def test_a_single_transformer_model_from_a_folder_trains_one_lora_file(data, tmp
 
     pipe = load_m2v_pipeline(str(folder), dtype="float32", offload="none", device="cpu")
     assert apply_loras(pipe, [(str(out), 1.0)]) == {"transformer": ["lora0_lora"]}
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(data, tmp_path):
+    out = tmp_path / "killed"
+    args = ["train", str(data), "--out", str(out), "--rank", "4", "--expert", "high", "--workers", "0",
+            "--validate-every", "0", "--checkpoint-every", "2", "--max-memory", "2"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    run = subprocess.Popen([sys.executable, "-m", "director.frontends.cli", *args, "--steps", "100"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "checkpoints" / "step-000002").is_dir():
+            assert run.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        run.kill()  # SIGKILL: no chance to tidy up
+    finally:
+        run.kill()
+        run.wait()
+    saved = max(int(p.name[5:]) for p in (out / "checkpoints").glob("step-*"))
+    assert saved % 2 == 0 and saved < 10
+    summary = api.train_lora(data, out, steps=10, rank=4, expert="high", num_workers=0, validate_every=0, checkpoint_every=2, max_memory=2)
+    assert summary.resumed_from == saved and summary.steps == 10 and summary.steps_run == 10 - saved
+    assert [h["samples"] for h in summary.history] == [[i] for i in range(10)]
+    assert not list((out / "checkpoints").glob(".step-*"))

@@ -239,17 +239,19 @@ def first_item(batch: list[Sample]) -> Sample:
 
 
 def validation_memory(clips: Sequence[Clip], read_video: VideoReader, width: int, height: int, count: int = 3) -> tuple[list[np.ndarray], str]:
-    """A fixed memory set and prompt for validation renders: the middle frame of the first clips of
-    the first group, and the caption of its first clip."""
-    group = clips[0].group
-    members = [c for c in clips if c.group == group][:count]
-    memory = []
-    for clip in members:
-        frames = read_video(clip.path)
+    """A fixed memory set and prompt for validation renders: the middle frames of the first clips
+    that decode, all of one group (the first such group), and the caption of the first of them."""
+    memory: list[np.ndarray] = []
+    caption, group = "", None
+    for clip in clips:
+        if len(memory) == count or (group is not None and clip.group != group):
+            continue
+        try:
+            frames = read_video(clip.path)
+        except Exception:  # counted when training reaches it; validation just uses another clip
+            continue
+        group, caption = group or clip.group, caption or clip.caption
         memory.append(resize_frames(frames[len(frames) // 2 : len(frames) // 2 + 1], width, height)[0])
-    return memory, members[0].caption
-
-
-def sample_count(steps: int, accumulation: int, processes: int) -> int:
-    """Samples a run of `steps` optimiser steps consumes (one sample per micro-batch per process)."""
-    return steps * accumulation * processes
+    if not memory:
+        raise RuntimeError("no clip decodes for the validation memory")
+    return memory, caption
