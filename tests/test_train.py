@@ -72,6 +72,26 @@ def test_synthetic_data_is_real_video_in_groups(data):
     assert colours[0] & colours[1]
 
 
+def test_prepare_reads_a_folder_of_groups_with_captions(data, tmp_path):
+    import json
+    import shutil
+
+    clips = load_clips(data)
+    videos = tmp_path / "videos"
+    (videos / "alice").mkdir(parents=True)
+    shutil.copy(clips[0].path, videos / "alice" / "a.mp4")
+    shutil.copy(clips[1].path, videos / "alice" / "b.mp4")
+    (videos / "alice" / "a.txt").write_text("alice waves\n")
+    shutil.copy(clips[2].path, videos / "solo.mp4")
+    out = tmp_path / "prepared"
+    assert main(["train", "prepare", str(videos), "--out", str(out)]) == 0
+    lines = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [(line["group"], Path(line["clip"]).name, line["caption"]) for line in lines] == [
+        ("alice", "a.mp4", "alice waves"), ("alice", "b.mp4", ""), ("solo", "solo.mp4", "")]
+    assert [(c.group, c.path.name) for c in load_clips(out)] == [(c.group, c.path.name) for c in load_clips(videos)]
+    assert all(c.path.is_file() for c in load_clips(out))
+
+
 def test_loss_counts_target_frames_only():
     g = torch.Generator().manual_seed(0)
     x0, noise, prediction = (torch.randn(1, 16, 3 + 5, 6, 8, generator=g) for _ in range(3))
