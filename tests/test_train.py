@@ -275,6 +275,7 @@ def test_bad_input_is_one_line_exit_2_before_any_write(data, tmp_path, capsys):
         ([str(data), "--model", str(tmp_path / "no-such-model")], "not found"),
         ([str(data), "--expert", "middle"], "invalid choice"),
         ([str(data), "--frames", "16"], "4k+1"),
+        ([str(data), "--workers", "-1"], "--workers must be 0 or more"),
     ]
     for args, message in cases:
         out = tmp_path / "out"

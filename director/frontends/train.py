@@ -118,5 +118,6 @@ def run(args: argparse.Namespace) -> int:
     )
     if summary.lora_files:  # the main process reports (under accelerate launch there are several)
         print(summary.describe())
-        print(f"use it: storymem make \"...\" --backend {'tiny' if args.model == 'tiny' else 'wan'} --lora {args.out}")
+        backend = "--backend tiny" if args.model == "tiny" else f"--backend wan --model {args.model}"
+        print(f"use it: storymem make \"...\" {backend} --lora {args.out}")
     return 0

@@ -57,5 +57,8 @@ class TrainConfig:
         for name in ("steps", "rank", "gradient_accumulation", "checkpoint_every", "keep_checkpoints", "validation_steps"):
             if getattr(self, name) < 1:
                 raise TrainInputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("warmup_steps", "validate_every", "eval_samples", "num_workers"):
+            if getattr(self, name) < 0:
+                raise TrainInputError(f"--{name.replace('_', '-').replace('num-workers', 'workers')} must be 0 or more, got {getattr(self, name)}")
         if self.learning_rate <= 0:
             raise TrainInputError(f"--learning-rate must be positive, got {self.learning_rate}")
