@@ -27,7 +27,7 @@ from generator.train.data import ClipSamples, SampleOptions, load_clips
 from generator.train.objective import (
     HIGH, LOW, cached_batch, choose_expert, encode_batch, encode_video, flow_matching_loss, noised, predict, sample_timestep, unshifted,
 )
-from generator.train.config import TrainConfig
+from generator.train.config import DEFAULT_TARGETS, TrainConfig
 from generator.train.trainer import train_lora
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -356,6 +356,10 @@ def test_a_single_transformer_model_from_a_folder_trains_one_lora_file(data, tmp
 
     pipe = load_m2v_pipeline(str(folder), dtype="float32", offload="none", device="cpu")
     assert apply_loras(pipe, [(str(out), 1.0)]) == {"transformer": ["lora0_lora"]}
+    # the paper's targets in every block and nothing else, at rsLoRA's scale alpha / sqrt(rank) = 4 / 2
+    adapted = {name for name, module in pipe.transformer.named_modules() if hasattr(module, "lora_A")}
+    assert adapted == {f"blocks.{b}.{target}" for b in range(2) for target in DEFAULT_TARGETS}
+    assert {pipe.transformer.get_submodule(name).scaling["lora0_lora"] for name in adapted} == {2.0}
 
 
 def test_a_killed_run_resumes_from_its_last_checkpoint(data, tmp_path):
