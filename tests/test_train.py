@@ -384,3 +384,12 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(data, tmp_path):
     assert summary.resumed_from == saved and summary.steps == 10 and summary.steps_run == 10 - saved
     assert [h["samples"] for h in summary.history] == [[i] for i in range(10)]
     assert not list((out / "checkpoints").glob(".step-*"))
+
+
+def test_gradient_accumulation_takes_several_samples_per_step(data, tmp_path):
+    config = TrainConfig(str(data), str(tmp_path / "acc"), steps=2, gradient_accumulation=3, expert="high", checkpoint_every=2,
+                         **{**FAST, "eval_samples": 0, "max_memory": 1})
+    summary = train_lora(config, read_video, write_video, count_frames)
+    assert [h["samples"] for h in summary.history] == [[0, 1, 2], [3, 4, 5]]
+    state = torch.load(tmp_path / "acc" / "checkpoints" / "step-000002" / "optimizer.bin", weights_only=False)["state"]
+    assert {float(s["step"]) for s in state.values()} == {2.0}  # two optimiser steps, not six
