@@ -236,13 +236,14 @@ def load_lora_file(transformer: torch.nn.Module, path: str | Path, adapter_name:
 def expert_files(path: str | Path, experts: Sequence[str]) -> dict[str, Path]:
     """Which file goes to which expert: names with 'high' -> transformer, 'low' -> transformer_2.
 
-    A folder is searched for .safetensors files; a single file without either marker applies to
-    every expert (a Wan2.1-style single transformer has just one).
+    A folder's own .safetensors files are used (a trained LoRA's folder keeps its checkpoints in
+    subfolders); a folder without any is searched below (e.g. high_noise/ and low_noise/). A single
+    file without either marker applies to every expert (a Wan2.1-style single transformer has just one).
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"LoRA not found: {path}")
-    files = sorted(path.rglob("*.safetensors")) if path.is_dir() else [path]
+    files = (sorted(path.glob("*.safetensors")) or sorted(path.rglob("*.safetensors"))) if path.is_dir() else [path]
     high = [f for f in files if "high" in f.name.lower() or "high" in f.parent.name.lower()]
     low = [f for f in files if "low" in f.name.lower() or "low" in f.parent.name.lower()]
     if len(high) > 1 or len(low) > 1:

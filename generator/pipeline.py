@@ -70,6 +70,21 @@ def image_digest(image: ImageLike) -> str:
     return hashlib.sha256(array.tobytes() + str(array.shape).encode()).hexdigest()
 
 
+def build_condition(
+    memory_latents: torch.Tensor, video_condition: torch.Tensor, known_video_latents: int, mask_channels: int = 4
+) -> torch.Tensor:
+    """The transformer's condition: [mask (4), latent (16)] over [memory (M), video (F)] latent frames.
+
+    The mask is 1 on the memory frames and on the first `known_video_latents` video frames (the
+    previous shot's frames for MI2V / MM2V). Inference and LoRA training both build it here.
+    """
+    condition_latents = torch.cat([memory_latents, video_condition.to(memory_latents.device)], dim=2)
+    batch, _, frames, lat_h, lat_w = condition_latents.shape
+    mask = torch.zeros(batch, mask_channels, frames, lat_h, lat_w, device=condition_latents.device)
+    mask[:, :, : memory_latents.shape[2] + known_video_latents] = 1.0
+    return torch.cat([mask, condition_latents], dim=1)
+
+
 class _LRU(OrderedDict):
     def __init__(self, capacity: int):
         super().__init__()
@@ -233,10 +248,8 @@ class WanM2VPipeline(WanImageToVideoPipeline):
         if latents.shape != shape:
             raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
 
-        num_memory = memory_latents.shape[2]
-        mask = torch.zeros(batch, self.vae_scale_factor_temporal, frames, lat_h, lat_w, device=device)
-        mask[:, :, : num_memory + known_video_latents] = 1.0
-        return latents, torch.cat([mask, condition_latents.to(device)], dim=1)
+        condition = build_condition(memory_latents, video_condition, known_video_latents, self.vae_scale_factor_temporal)
+        return latents, condition.to(device)
 
     def _image_embeds(self, image: ImageLike | None, height: int, width: int, device: torch.device) -> torch.Tensor | None:
         """CLIP image tokens for Wan2.1-style I2V transformers (Wan2.2 has no image branch)."""

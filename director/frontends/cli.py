@@ -218,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     from director.frontends.evaluate import add_parser as add_eval_parser
 
     add_eval_parser(commands)
+    from director.frontends.train import add_parser as add_train_parser
+
+    add_train_parser(commands)
     return parser
 
 
@@ -380,6 +383,12 @@ def evaluate(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def train(args: argparse.Namespace) -> int:
+    from director.frontends.train import run
+
+    return run(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "make": make,
     "redo": redo,
@@ -392,6 +401,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "memory": memory,
     "batch": batch,
     "eval": evaluate,
+    "train": train,
 }
 
 
