@@ -355,7 +355,7 @@ def test_a_single_transformer_model_from_a_folder_trains_one_lora_file(data, tmp
     from generator.lora import apply_loras
 
     pipe = load_m2v_pipeline(str(folder), dtype="float32", offload="none", device="cpu")
-    assert apply_loras(pipe, [(str(out), 1.0)]) == {"transformer": ["lora0_lora"]}
+    assert apply_loras(pipe, [(str(out), 1.0)]).adapters == {"transformer": ["lora0_lora"]}
     # the paper's targets in every block and nothing else, at rsLoRA's scale alpha / sqrt(rank) = 4 / 2
     adapted = {name for name, module in pipe.transformer.named_modules() if hasattr(module, "lora_A")}
     assert adapted == {f"blocks.{b}.{target}" for b in range(2) for target in DEFAULT_TARGETS}
