@@ -89,7 +89,7 @@ def test_missing_wan_model_is_one_line_and_leaves_the_folder_alone(tmp_path, cap
 def test_lora_option_errors_are_one_line(tmp_path, capsys):
     lora = tmp_path / "m2v.safetensors"
     lora.write_bytes(b"")
-    for spec, message in ((f"{lora}:heavy", "--lora takes PATH or PATH:WEIGHT"), (str(tmp_path / "none.safetensors"), "--lora file not found")):
+    for spec, message in ((f"{lora}:heavy", "--lora takes PATH, PATH:WEIGHT or PATH:HIGH,LOW"), (str(tmp_path / "none.safetensors"), "--lora file not found")):
         assert main(["make", LOGLINE, "--backend", "wan", "--lora", spec, "--out", str(tmp_path / "o"), *LIGHT]) == 2
         errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("storymem: error")]
         assert len(errors) == 1 and message in errors[0]
