@@ -218,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     from director.frontends.evaluate import add_parser as add_eval_parser
 
     add_eval_parser(commands)
+    from director.frontends.studio import add_parser as add_studio_parser
+
+    add_studio_parser(commands)
     return parser
 
 
@@ -379,6 +382,12 @@ def evaluate(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def studio(args: argparse.Namespace) -> int:
+    from director.frontends.studio import run
+
+    return run(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "make": make,
     "redo": redo,
@@ -391,6 +400,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "memory": memory,
     "batch": batch,
     "eval": evaluate,
+    "studio": studio,
 }
 
 
