@@ -291,6 +291,18 @@ def _making(workspace: Workspace) -> tuple[str | None, int]:
     return None, 0
 
 
+STALE_SECONDS = 30
+
+
+def resumable(folder: Path, job: Job | None) -> bool:
+    """An unfinished version that nothing is making: no studio job, and no event for a while
+    (a run from the command line writes one at least every shot)."""
+    workspace = Workspace(folder)
+    if workspace.draft() is None or (job is not None and job.state in ("queued", "running")):
+        return False
+    return not workspace.events_path.is_file() or time.time() - workspace.events_path.stat().st_mtime > STALE_SECONDS
+
+
 def stamp_of(folder: Path) -> str:
     """Changes whenever what the page shows of the story changes (a shot kept, a version made or chosen)."""
     workspace = Workspace(folder)
@@ -325,7 +337,7 @@ def shot_details(folder: Path, index: int) -> tuple[str, str, list[tuple[str, st
         raise StudioError(f"there is no finished shot {index + 1 if isinstance(index, int) else index!r}")
     shot = shots[index]
     record = workspace.load_shot_record(shot.id)
-    scores = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in (record.get("scores") or {}).items() if not isinstance(v, (dict, list)))
+    scores = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in (record.get("scores") or {}).items() if v is not None and not isinstance(v, (dict, list)))
     lines = [
         f"### shot {index + 1} · `{shot.id}` · {shot.transition}",
         f"**prompt**: {record['prompt']}",
@@ -333,10 +345,11 @@ def shot_details(folder: Path, index: int) -> tuple[str, str, list[tuple[str, st
         f"**scores**: {scores or 'none'}",
         "**critic**:",
     ]
+    reasons = []
     for attempt in record.get("history", []):
         decision = attempt.get("decision") or {}
         overall = f"{attempt['overall']:.3g}" if isinstance(attempt.get("overall"), float) else "-"
-        lines.append(f"- attempt {attempt['number']} ({attempt['take']}, seed {attempt['seed']}, overall {overall}): {decision.get('action', '-')}: {decision.get('reason', 'not judged')}")
+        reasons.append(f"- attempt {attempt['number']} ({attempt['take']}, seed {attempt['seed']}, overall {overall}): {decision.get('action', '-')}: {decision.get('reason', 'not judged')}")
     bank = api.edit_memory(folder, "list")
     memory = []
     for entry_id in record.get("memory", []):
@@ -344,17 +357,20 @@ def shot_details(folder: Path, index: int) -> tuple[str, str, list[tuple[str, st
         if entry is not None:
             origin = f"shot {entry.shot_id} frame {entry.frame_index}" if entry.kind == "keyframe" else "reference"
             memory.append((str(bank.folder / entry.image), f"{entry_id} · {origin}{' · pinned' if entry.pinned else ''}"))
-    return str(workspace.shot_video(shot.id)), "\n".join(lines), memory, list(record.get("memory", []))
+    text = "\n\n".join(lines) + "\n\n" + "\n".join(reasons)
+    return str(workspace.shot_video(shot.id)), text, memory, list(record.get("memory", []))
 
 
-def versions_table(folder: Path) -> list[list[Any]]:
+def versions_table(folder: Path) -> str:
+    """The versions, newest first, as a markdown table."""
     workspace = Workspace(folder)
     current = workspace.current()
-    rows = []
+    rows = ["| version | from | state | shots | what |", "|---|---|---|---|---|"]
     for version in reversed(workspace.versions()):
         state = "current" if current and version.number == current.number else ("done" if version.done else "being made")
-        rows.append([f"v{version.number}", f"v{version.parent}" if version.parent else "-", state, len(version.shots), version.note])
-    return rows
+        note = version.note.replace("|", "\\|")
+        rows.append(f"| v{version.number} | {f'v{version.parent}' if version.parent else '-'} | {state} | {len(version.shots)} | {note} |")
+    return "\n".join(rows)
 
 
 def bank_lines(folder: Path) -> str:

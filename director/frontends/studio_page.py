@@ -17,7 +17,7 @@ import gradio as gr
 
 from director.frontends.cli import USER_ERRORS
 from director.frontends.studio import (
-    FORM_SKIPS, GROUPS, MAX_IMAGE_BYTES, UPLOADS, Studio, StudioError, TokenGate, bank_lines, progress_lines, shot_details, stamp_of,
+    FORM_SKIPS, GROUPS, MAX_IMAGE_BYTES, UPLOADS, Studio, StudioError, TokenGate, bank_lines, progress_lines, resumable, shot_details, stamp_of,
     storyboard, versions_table, base_type, choices_of,
 )
 from director.run.settings import RunSettings
@@ -81,13 +81,13 @@ def build_blocks(studio: Studio):
                     make = gr.Button("Make story", variant="primary", elem_id="make")
             with gr.Column(scale=3):
                 progress = gr.Markdown("", elem_id="progress")
-                resume = gr.Button("Resume the unfinished version", size="sm", elem_id="resume")
+                resume = gr.Button("Resume the unfinished version", size="sm", visible=False, elem_id="resume")
                 film = gr.Video(label="Film", elem_id="film", interactive=False)
-                board = gr.Gallery(label="Storyboard (click a shot)", columns=5, height="auto", allow_preview=False, elem_id="storyboard")
+                board = gr.Gallery(label="Storyboard (click a shot)", columns=6, height=220, allow_preview=False, elem_id="storyboard")
                 with gr.Row():
                     shot_video = gr.Video(label="Shot", elem_id="shot-video", interactive=False)
                     shot_info = gr.Markdown(elem_id="shot-info")
-                shot_memory = gr.Gallery(label="Memory that conditioned this shot", columns=6, height="auto", allow_preview=False, elem_id="shot-memory")
+                shot_memory = gr.Gallery(label="Memory that conditioned this shot", columns=8, height=150, allow_preview=False, elem_id="shot-memory")
                 with gr.Row():
                     entry = gr.Dropdown([], label="Memory entry", elem_id="memory-entry")
                     pin, unpin, drop = (gr.Button(label, size="sm", elem_id=f"memory-{label}") for label in ("pin", "unpin", "drop"))
@@ -99,7 +99,7 @@ def build_blocks(studio: Studio):
                 with gr.Row(visible=False, elem_id="confirm-row") as confirm_row:
                     answers = {a: gr.Button(label, size="sm", variant="primary" if a == "yes" else "secondary", elem_id=f"answer-{a}")
                                for a, label in (("yes", "Confirm"), ("only", "Only the changed shots"), ("cascade", "Cascade"), ("no", "Cancel"))}
-                versions = gr.Dataframe(headers=["version", "from", "state", "shots", "what"], interactive=False, label="Versions", elem_id="versions")
+                versions = gr.Markdown(elem_id="versions")
                 with gr.Row():
                     undo = gr.Button("Undo", elem_id="undo")
                     target = gr.Textbox(label="Version", placeholder="v1", elem_id="checkout-version", scale=1)
@@ -110,7 +110,7 @@ def build_blocks(studio: Studio):
 
         def show(name: str | None):
             if not name:
-                return None, [], [], "", None, "", []
+                return None, [], "", "", None, "", []
             folder = studio.root.existing(name)
             film_path = Workspace(folder).film_path
             return (str(film_path) if film_path.is_file() else None, storyboard(folder), versions_table(folder),
@@ -118,11 +118,11 @@ def build_blocks(studio: Studio):
 
         def tick(name: str | None, seen: str):
             if not name:
-                return ("choose a story, or make a new one", seen, *[gr.skip()] * len(views))
-            folder = studio.root.existing(name)
+                return ("choose a story, or make a new one", seen, gr.update(visible=False), *[gr.skip()] * len(views))
+            folder, job = studio.root.existing(name), studio.queue.of(name)
             now = stamp_of(folder)
-            text = progress_lines(folder, studio.queue.of(name), studio.queue)
-            return (text, now, *(show(name) if now != seen else [gr.skip()] * len(views)))
+            text = progress_lines(folder, job, studio.queue)
+            return (text, now, gr.update(visible=resumable(folder, job)), *(show(name) if now != seen else [gr.skip()] * len(views)))
 
         def opened(request: gr.Request):
             """On load and reload: the story named in ?story=, else the one with work running, else the latest."""
@@ -174,7 +174,7 @@ def build_blocks(studio: Studio):
 
         page.load(opened, None, stories, api_name=False)
         stories.change(_user(select), stories, [progress, stamp, *views], api_name="select_story")
-        timer.tick(_user(tick), [stories, stamp], [progress, stamp, *views], api_name=False, show_progress="hidden")
+        timer.tick(_user(tick), [stories, stamp], [progress, stamp, resume, *views], api_name=False, show_progress="hidden")
         board.select(_user(pick_shot), stories, [shot_video, shot_info, shot_memory, entry], api_name="select_shot")
         make.click(_user(make_story), [name, logline, script, references, *form.values()], [stories, progress], api_name="make_story")
         send.click(_user(ask), [stories, instruction, chat], [chat, thread, confirm_row, instruction], api_name="plan_revision")

@@ -1,0 +1,169 @@
+"""The studio in headless Chromium (Debian's, driven by Playwright) against `storymem studio` on
+loopback: make a story from the form, see the film and the storyboard, open a shot, revise it by
+chat (plan, confirm, a new version where only shot 2 changed), undo, and reload the page while a
+story is being made to see its progress again. Screenshots go to the test's folder and, when
+STORYMEM_ARTIFACTS is set, there too."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from studio_support import running_studio
+
+TOKEN = "studio-test-token"
+LOGLINE = "A lighthouse keeper befriends a stray fox during a winter storm."
+TINY = {"shots": "4", "size": "192x112", "frames": "17"}
+CHOICES = {"backend": "preview", "planner": "offline"}
+MEMORY = {"embedder": "colour-structure", "quality_scorer": "heuristic"}
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert found, "Debian's chromium is needed for the studio test: apt-get install chromium (.ci/run installs it)"
+    return found
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("studio")
+    root = folder / "runs"
+    root.mkdir()
+    with running_studio(root, TOKEN, folder / "studio.log") as url:
+        yield url, root
+
+
+@pytest.fixture
+def browser_page(studio, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    shots: list[Path] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+
+            def screenshot(name: str) -> None:
+                path = tmp_path / f"{name}.png"
+                page.screenshot(path=str(path), full_page=True)
+                shots.append(path)
+
+            yield page, screenshot
+        finally:
+            browser.close()
+            artifacts = os.environ.get("STORYMEM_ARTIFACTS")
+            if artifacts:
+                Path(artifacts).mkdir(parents=True, exist_ok=True)
+                for path in shots:
+                    shutil.copy(path, Path(artifacts) / f"studio-{path.name}")
+
+
+def _fill_form(page, name: str, logline: str, tiny: dict[str, str]) -> None:
+    page.get_by_text("New story", exact=True).click()
+    page.locator("#new-name :is(input, textarea)").fill(name)
+    page.locator("#new-logline textarea").fill(logline)
+    for field, value in tiny.items():
+        page.locator(f"#setting-{field} :is(input, textarea)").first.fill(value)
+    for field, value in CHOICES.items():
+        page.locator(f"#setting-{field}").get_by_role("radio", name=value, exact=True).check()
+    page.get_by_text("Memory models", exact=True).click()
+    for field, value in MEMORY.items():
+        page.locator(f"#setting-{field} :is(input, textarea)").first.fill(value)
+
+
+def _versions(page) -> list[list[str]]:
+    return page.evaluate("Array.from(document.querySelectorAll('#versions tbody tr')).map(r => Array.from(r.cells).map(c => c.innerText.trim()))")
+
+
+def _current(page) -> str:
+    return next(row[0] for row in _versions(page) if "current" in row)
+
+
+def _shot_files(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((root / "shots").glob("*.mp4"))}
+
+
+def test_make_revise_undo_in_the_browser(studio, browser_page):
+    url, root = studio
+    page, screenshot = browser_page
+    page.goto(f"{url}/?token={TOKEN}")  # the cookie this visit leaves carries the token for the page's own requests
+    _fill_form(page, "keeper", LOGLINE, TINY)
+    page.locator("#make").click()
+
+    # the film and the storyboard of version 1
+    page.wait_for_function("document.querySelectorAll('#storyboard img').length === 4 && document.querySelector('#versions').innerText.includes('current')")
+    story = root / "keeper"
+    script = json.loads((story / "script.json").read_text())
+    assert [s["id"] for s in script["shots"]] == ["01_01", "01_02", "02_01", "02_02"]
+    run = json.loads((story / "run.json").read_text())
+    assert run["render"] == {"backend": "preview", "size": "192x112", "frames": 17, "fps": 16}
+    assert run["settings"]["embedder"] == "colour-structure" and run["settings"]["quality_scorer"] == "heuristic"
+    page.wait_for_function("(() => { const v = document.querySelector('#film video'); return v && v.readyState >= 1; })()")
+    film = page.evaluate("(() => { const v = document.querySelector('#film video'); return [v.src, v.duration]; })()")
+    assert film[0].endswith("/story.mp4") and film[1] == pytest.approx(4 * 17 / 16, abs=0.1)
+    captions = page.locator("#storyboard .caption-label, #storyboard figcaption").all_inner_texts() or page.locator("#storyboard").inner_text().split("\n")
+    assert [c.split(" · ")[0] for c in captions if " · " in c] == ["1", "2", "3", "4"]
+    assert _versions(page) == [["v1", "-", "current", "4", f"made from the logline: {LOGLINE}"]]
+    screenshot("1-made")
+
+    # a shot: its video alone, prompt, scores, the critic's reasons, its memory
+    page.locator("#storyboard img").nth(1).click()
+    page.wait_for_selector("#shot-info h3")
+    record = json.loads((story / "shots" / "01_02.json").read_text())
+    info = page.locator("#shot-info").inner_text()
+    assert page.locator("#shot-info h3").inner_text() == "shot 2 · 01_02 · cut" and record["prompt"] in info and "quality" in info
+    assert f"attempt 1 (t001, seed {record['seed']}" in info and record["history"][0]["decision"]["reason"] in info
+    page.wait_for_function("(() => { const v = document.querySelector('#shot-video video'); return v && v.src.endsWith('/01_02.mp4') && v.readyState >= 1; })()")
+    assert page.locator("#shot-memory img").count() == len(record["memory"]) > 0
+    screenshot("2-shot")
+
+    # chat: the plan first, nothing generated; confirm makes version 2 with only shot 2 changed
+    before = _shot_files(story)
+    page.locator("#instruction textarea").fill("make shot 2 at night")
+    page.locator("#send").click()
+    page.wait_for_selector("#answer-yes", state="visible")
+    plan = page.locator("#chat").inner_text()
+    assert "1 shot to generate" in plan and re.search(r"shot 2\s+regenerate\s+condition: at night", plan)
+    assert re.search(r"shot 3\s+keep\s+its memory holds keyframes of shot 2", plan)
+    assert sorted(p.name for p in (story / "versions").glob("v*.json")) == ["v001.json"]  # a plan spends nothing
+    screenshot("3-plan")
+    page.locator("#answer-yes").click()
+    page.wait_for_function("document.querySelector('#versions tbody').innerText.includes('v2') && document.querySelector('#progress').innerText.includes('finished')")
+    page.wait_for_function("document.querySelector('#versions tbody tr').innerText.includes('current')")
+    assert _versions(page)[0] == ["v2", "v1", "current", "4", "make shot 2 at night"] and _current(page) == "v2"
+    after = _shot_files(story)
+    assert after["01_02.mp4"] != before["01_02.mp4"]
+    assert {k: v for k, v in after.items() if k != "01_02.mp4"} == {k: v for k, v in before.items() if k != "01_02.mp4"}
+    assert "night" in json.loads((story / "script.json").read_text())["shots"][1]["prompt"]
+    page.wait_for_function(f"!document.querySelector('#film video').src.includes('{film[0].split('/file=')[1].rsplit('/', 2)[-2]}')")
+    screenshot("4-revised")
+
+    # undo: version 1 again, byte for byte
+    page.locator("#undo").click()
+    page.wait_for_function("document.querySelector('#versions tbody tr:nth-child(2)').innerText.includes('current')")
+    assert _current(page) == "v1" and _shot_files(story) == before
+    screenshot("5-undone")
+
+
+def test_reload_while_a_story_is_made_shows_its_progress(studio, browser_page):
+    url, root = studio
+    page, screenshot = browser_page
+    page.goto(f"{url}/?token={TOKEN}")
+    _fill_form(page, "storm", "A fisherman and a gull ride out a storm at sea.", {"shots": "5", "size": "320x192", "frames": "81"})
+    page.locator("#make").click()
+    page.wait_for_function("/shot 1 `?01_01`?: made/.test(document.querySelector('#progress').innerText)")
+    page.reload()  # a new page: nothing of the old one is left but the cookie
+    page.wait_for_function("document.querySelector('#progress').innerText.includes('being made')", timeout=20_000)
+    progress = page.locator("#progress").inner_text()
+    assert "version 1 being made" in progress and "shot 1 01_01: made" in progress and "shot 5" in progress
+    assert page.locator("#stories input:checked").get_attribute("value") == "storm"  # reattached to the running work
+    screenshot("6-reloaded")
+    page.wait_for_function("document.querySelector('#progress').innerText.includes('finished')", timeout=120_000)
+    assert "version 1: 5 shots made" in page.locator("#progress").inner_text()
+    assert json.loads((root / "storm" / "versions" / "v001.json").read_text())["finished"] is not None
