@@ -34,7 +34,7 @@ def studio(tmp_path_factory):
     folder = tmp_path_factory.mktemp("studio")
     root = folder / "runs"
     root.mkdir()
-    with running_studio(root, TOKEN, folder / "studio.log") as url:
+    with running_studio(root, TOKEN, tmp_path_factory.mktemp("studio-log") / "studio.log") as url:
         yield url, root
 
 

@@ -28,9 +28,10 @@ from urllib.parse import parse_qs
 from pydantic import ValidationError
 
 from director import api
+from director.run.files import atomic_write_bytes
 from director.run.settings import RunSettings
 from director.run.workspace import Workspace
-from director.story import ScriptError, Story, load_script, slugify
+from director.story import ScriptError, Story, load_script, parse_script, slugify
 
 TOKEN_ENV = "STORYMEM_STUDIO_TOKEN"
 TOKEN_HEADER = "x-storymem-token"
@@ -90,13 +91,17 @@ class Root:
         found = [p for p in self.path.iterdir() if p.is_dir() and not p.name.startswith(".") and ((p / "versions").is_dir() or (p / "run.json").is_file())] if self.path.is_dir() else []
         return [p.name for p in sorted(found, key=_changed, reverse=True)]
 
-    def keep_upload(self, source: str | Path, folder: str) -> Path:
-        """Copy an upload under the root (uploads/<hash>/<name>), so the story's records point inside it."""
-        data = Path(source).read_bytes()
-        target = self.path / UPLOADS / folder / Path(source).name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        return target
+    def keep_uploads(self, files: list[Path]) -> list[Path]:
+        """Copies of checked uploads under the root (.uploads/<hash of them all>/<name>), so a story's
+        records point inside the root and a script finds its reference images beside it."""
+        digest = hashlib.sha256(b"".join(hashlib.sha256(p.read_bytes()).digest() for p in files)).hexdigest()[:16]
+        kept = []
+        for source in files:
+            target = self.path / UPLOADS / digest / source.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(target, source.read_bytes())
+            kept.append(target)
+        return kept
 
 
 def _changed(folder: Path) -> float:
@@ -122,24 +127,21 @@ def check_image(path: str | Path) -> str:
     return kind
 
 
-def check_script(path: str | Path, images: list[Path], root: Root) -> Story:
-    """An uploaded script, read from a copy under the root beside its uploaded reference images;
-    a reference image it names must be one of those uploads (never a file of the server's)."""
+def check_script(path: str | Path, images: list[Path]) -> Story:
+    """An uploaded script, checked before anything is written: small, valid, and naming as
+    reference images only files uploaded with it (never a file of the server's)."""
     path = Path(path)
     if path.stat().st_size > MAX_SCRIPT_BYTES:
         raise StudioError(f"{path.name} is larger than {MAX_SCRIPT_BYTES >> 10} kB: a script is a small JSON file")
-    digest = hashlib.sha256(path.read_bytes() + b"".join(p.read_bytes() for p in images)).hexdigest()[:16]
-    for image in images:
-        root.keep_upload(image, digest)
-    kept = root.keep_upload(path, digest)
     try:
-        story = load_script(kept)
-    except ScriptError as error:
-        raise StudioError(str(error).replace(str(kept), path.name)) from None
+        story = parse_script(json.loads(path.read_bytes()))
+    except (ValueError, RecursionError) as error:
+        raise StudioError(f"{path.name} is not a script: {str(error).splitlines()[0] if isinstance(error, ScriptError) else 'not valid JSON'}") from None
+    uploaded = {image.name for image in images}
     for character in story.characters:
         for image in character.reference_images:
-            if Path(image).parent != kept.parent:
-                raise StudioError(f"{character.name}'s reference image {Path(image).name} must be uploaded with the script")
+            if image not in uploaded:
+                raise StudioError(f"{character.name}'s reference image {image!r} must be uploaded with the script (by that file name)")
     return story
 
 
@@ -400,23 +402,26 @@ class Studio:
     # each handler raises StudioError / api errors; `_user` turns them into one line on the page
 
     def make(self, name: str, logline: str, script: str | None, references: list[str] | None, values: dict[str, Any]) -> str:
+        """Queue a new story; every input is checked before anything is written."""
         images = [Path(p) for p in references or []]
         for image in images:
             check_image(image)
-        story = check_script(script, images, self.root) if script else None
+        story = check_script(script, images) if script else None
         logline = (logline or "").strip() or None
         if story is None and logline is None:
             raise StudioError("give a logline or upload a script")
         if story is not None and logline is not None:
             raise StudioError("give a logline or a script, not both")
         settings = settings_from_form(values)
-        if images and story is None:
-            digest = hashlib.sha256(b"".join(p.read_bytes() for p in images)).hexdigest()[:16]
-            settings = settings.model_copy(update={"reference": [str(self.root.keep_upload(p, digest)) for p in images]})
         folder_name = (name or "").strip() or slugify(story.title if story else logline)
         folder = self.root.story(folder_name)
-        if (folder / "run.json").is_file():
-            raise StudioError(f"{folder_name} already holds a story; choose another name")
+        if folder.exists() and any(folder.iterdir()):
+            raise StudioError(f"{folder_name} already exists and is not empty; choose another name")
+        kept = self.root.keep_uploads([*images, Path(script)] if story else images)
+        if story is not None:
+            story = load_script(kept[-1])  # its reference images are the copies beside it
+        elif kept:
+            settings = settings.model_copy(update={"reference": [str(p) for p in kept]})
         self.queue.submit(Job(folder_name, f"make {folder_name}", lambda note: _made(api.make_story(folder, logline=logline, script=story, settings=settings, on_event=note))))
         return folder_name
 
@@ -540,7 +545,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, root: str | Path = "runs", 
 
     app = build_app(root, token)
     print(f"storymem studio: http://{host}:{port}/{'?token=...' if token else ''}  (stories in {Path(root).resolve()})", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)  # open event streams do not hold up Ctrl-C
 
 
 # --- the command line --------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def _user(call: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return call(*args, **kwargs)
         except (StudioError, KeyError, *USER_ERRORS) as error:
-            raise gr.Error(str(error).strip("'\"")) from None
+            raise gr.Error(str(error.args[0]) if isinstance(error, KeyError) else str(error)) from None
 
     return run
 
@@ -72,6 +72,7 @@ def build_blocks(studio: Studio):
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 stories = gr.Radio(studio.root.stories(), label="Stories", elem_id="stories")
+                story = gr.Textbox(visible=False, elem_id="story-name")  # the handlers' story: a name the studio checks, not a choice
                 with gr.Accordion("New story", open=False, elem_id="new-story"):
                     name = gr.Textbox(label="Folder name", info="under the root; default: from the logline or title", elem_id="new-name")
                     logline = gr.Textbox(label="Logline", lines=2, elem_id="new-logline")
@@ -89,7 +90,7 @@ def build_blocks(studio: Studio):
                     shot_info = gr.Markdown(elem_id="shot-info")
                 shot_memory = gr.Gallery(label="Memory that conditioned this shot", columns=8, height=150, allow_preview=False, elem_id="shot-memory")
                 with gr.Row():
-                    entry = gr.Dropdown([], label="Memory entry", elem_id="memory-entry")
+                    entry = gr.Dropdown([], label="Memory entry", allow_custom_value=True, elem_id="memory-entry")
                     pin, unpin, drop = (gr.Button(label, size="sm", elem_id=f"memory-{label}") for label in ("pin", "unpin", "drop"))
                 bank = gr.Markdown(elem_id="bank")
             with gr.Column(scale=2, min_width=320):
@@ -133,7 +134,7 @@ def build_blocks(studio: Studio):
             return gr.update(choices=names, value=chosen)
 
         def select(name: str):
-            return (progress_lines(studio.root.existing(name), studio.queue.of(name), studio.queue), stamp_of(studio.root.existing(name)), *show(name))
+            return (name, progress_lines(studio.root.existing(name), studio.queue.of(name), studio.queue), stamp_of(studio.root.existing(name)), *show(name))
 
         def pick_shot(name: str, event: gr.SelectData):
             video, info, memory, ids = shot_details(studio.root.existing(name), event.index)
@@ -173,21 +174,20 @@ def build_blocks(studio: Studio):
             gr.Info(studio.resume(studio.root.existing(name).name))
 
         page.load(opened, None, stories, api_name=False)
-        stories.change(_user(select), stories, [progress, stamp, *views], api_name="select_story")
-        timer.tick(_user(tick), [stories, stamp], [progress, stamp, resume, *views], api_name=False, show_progress="hidden")
-        board.select(_user(pick_shot), stories, [shot_video, shot_info, shot_memory, entry], api_name="select_shot")
+        stories.change(_user(select), stories, [story, progress, stamp, *views], api_name="select_story")
+        timer.tick(_user(tick), [story, stamp], [progress, stamp, resume, *views], api_name=False, show_progress="hidden")
+        board.select(_user(pick_shot), story, [shot_video, shot_info, shot_memory, entry], api_name="select_shot")
         make.click(_user(make_story), [name, logline, script, references, *form.values()], [stories, progress], api_name="make_story")
-        send.click(_user(ask), [stories, instruction, chat], [chat, thread, confirm_row, instruction], api_name="plan_revision")
-        instruction.submit(_user(ask), [stories, instruction, chat], [chat, thread, confirm_row, instruction], api_name=False)
+        send.click(_user(ask), [story, instruction, chat], [chat, thread, confirm_row, instruction], api_name="plan_revision")
+        instruction.submit(_user(ask), [story, instruction, chat], [chat, thread, confirm_row, instruction], api_name=False)
         for answer, button in answers.items():
-            button.click(_user(reply(answer)), [stories, thread, chat], [chat, thread, confirm_row], api_name=f"answer_{answer}")
+            button.click(_user(reply(answer)), [story, thread, chat], [chat, thread, confirm_row], api_name=f"answer_{answer}")
         for action, button in (("pin", pin), ("unpin", unpin), ("drop", drop)):
-            button.click(_user(memory_action(action)), [stories, entry], bank, api_name=f"memory_{action}")
-        undo.click(_user(undo_story), stories, views, api_name="undo")
-        checkout.click(_user(checkout_story), [stories, target], views, api_name="checkout")
-        resume.click(_user(resume_story), stories, None, api_name="resume")
+            button.click(_user(memory_action(action)), [story, entry], bank, api_name=f"memory_{action}")
+        undo.click(_user(undo_story), story, views, api_name="undo")
+        checkout.click(_user(checkout_story), [story, target], views, api_name="checkout")
+        resume.click(_user(resume_story), story, None, api_name="resume")
     return page
-
 
 
 def build_app(root: str | Path, token: str | None = None):
