@@ -10,11 +10,13 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from studio_support import running_studio
+from studio_support import running_studio, studio_env
 
 TOKEN = "studio-test-token"
 LOGLINE = "A lighthouse keeper befriends a stray fox during a winter storm."
@@ -167,3 +169,14 @@ def test_reload_while_a_story_is_made_shows_its_progress(studio, browser_page):
     page.wait_for_function("document.querySelector('#progress').innerText.includes('finished')", timeout=120_000)
     assert "version 1: 5 shots made" in page.locator("#progress").inner_text()
     assert json.loads((root / "storm" / "versions" / "v001.json").read_text())["finished"] is not None
+
+    # a story made from the command line in the root appears in the list and shows its progress live
+    command = [sys.executable, "-m", "director.frontends.cli", "make", "A harbour cat waits for the last ferry.", "--out", str(root / "harbour"),
+               "--backend", "preview", "--planner", "offline", "--embedder", "colour-structure", "--quality-scorer", "heuristic",
+               "--shots", "3", "--size", "320x192", "--frames", "81"]
+    with subprocess.Popen(command, env=studio_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as cli:
+        page.locator("#stories").get_by_role("radio", name="harbour").check(timeout=60_000)
+        page.wait_for_function("document.querySelector('#progress').innerText.includes('being made')", timeout=60_000)
+        screenshot("7-from-the-cli")
+        page.wait_for_function("document.querySelectorAll('#storyboard img').length === 3 && document.querySelector('#progress').innerText.includes('version 1: 3 shots')", timeout=120_000)
+        assert cli.wait(timeout=60) == 0, cli.stderr.read()

@@ -69,6 +69,7 @@ def build_blocks(studio: Studio):
         gr.Markdown("## storymem studio")
         thread = gr.State("")
         stamp = gr.State("")
+        listed = gr.State([])
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 stories = gr.Radio(studio.root.stories(), label="Stories", elem_id="stories")
@@ -112,18 +113,20 @@ def build_blocks(studio: Studio):
         def show(name: str | None):
             if not name:
                 return None, [], "", "", None, "", []
-            folder = studio.root.existing(name)
+            folder = studio.root.story(name)  # a story just queued has no folder yet
             film_path = Workspace(folder).film_path
             return (str(film_path) if film_path.is_file() else None, storyboard(folder), versions_table(folder),
                     bank_lines(folder) if (folder / "memory" / "bank.json").is_file() else "", None, "", [])
 
-        def tick(name: str | None, seen: str):
+        def tick(name: str | None, seen: str, listed: list[str]):
+            names = studio.root.stories()
+            listing = (gr.update(choices=names) if names != listed else gr.skip(), names)  # a story made elsewhere appears
             if not name:
-                return ("choose a story, or make a new one", seen, gr.update(visible=False), *[gr.skip()] * len(views))
-            folder, job = studio.root.existing(name), studio.queue.of(name)
+                return ("choose a story, or make a new one", seen, gr.update(visible=False), *listing, *[gr.skip()] * len(views))
+            folder, job = studio.root.story(name), studio.queue.of(name)
             now = stamp_of(folder)
             text = progress_lines(folder, job, studio.queue)
-            return (text, now, gr.update(visible=resumable(folder, job)), *(show(name) if now != seen else [gr.skip()] * len(views)))
+            return (text, now, gr.update(visible=resumable(folder, job)), *listing, *(show(name) if now != seen else [gr.skip()] * len(views)))
 
         def opened(request: gr.Request):
             """On load and reload: the story named in ?story=, else the one with work running, else the latest."""
@@ -134,7 +137,8 @@ def build_blocks(studio: Studio):
             return gr.update(choices=names, value=chosen)
 
         def select(name: str):
-            return (name, progress_lines(studio.root.existing(name), studio.queue.of(name), studio.queue), stamp_of(studio.root.existing(name)), *show(name))
+            folder = studio.root.story(name)
+            return (name, progress_lines(folder, studio.queue.of(name), studio.queue), stamp_of(folder), *show(name))
 
         def pick_shot(name: str, event: gr.SelectData):
             video, info, memory, ids = shot_details(studio.root.existing(name), event.index)
@@ -175,7 +179,7 @@ def build_blocks(studio: Studio):
 
         page.load(opened, None, stories, api_name=False)
         stories.change(_user(select), stories, [story, progress, stamp, *views], api_name="select_story")
-        timer.tick(_user(tick), [story, stamp], [progress, stamp, resume, *views], api_name=False, show_progress="hidden")
+        timer.tick(_user(tick), [story, stamp, listed], [progress, stamp, resume, stories, listed, *views], api_name=False, show_progress="hidden")
         board.select(_user(pick_shot), story, [shot_video, shot_info, shot_memory, entry], api_name="select_shot")
         make.click(_user(make_story), [name, logline, script, references, *form.values()], [stories, progress], api_name="make_story")
         send.click(_user(ask), [story, instruction, chat], [chat, thread, confirm_row, instruction], api_name="plan_revision")
