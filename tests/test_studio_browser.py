@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from director.run.settings import RunSettings
 from studio_support import running_studio, studio_env
 
 TOKEN = "studio-test-token"
@@ -105,7 +106,7 @@ def test_make_revise_undo_in_the_browser(studio, browser_page):
     assert [s["id"] for s in script["shots"]] == ["01_01", "01_02", "02_01", "02_02"]
     run = json.loads((story / "run.json").read_text())
     assert run["render"] == {"backend": "preview", "size": "192x112", "frames": 17, "fps": 16}
-    assert run["settings"]["embedder"] == "colour-structure" and run["settings"]["quality_scorer"] == "heuristic"
+    assert run["settings"] == {**RunSettings(**CHOICES, **MEMORY, shots=4, size="192x112", frames=17).model_dump(mode="json", exclude={"reference", "checkpoint_db"})}
     page.wait_for_function("(() => { const v = document.querySelector('#film video'); return v && v.readyState >= 1; })()")
     film = page.evaluate("(() => { const v = document.querySelector('#film video'); return [v.src, v.duration]; })()")
     assert film[0].endswith("/story.mp4") and film[1] == pytest.approx(4 * 17 / 16, abs=0.1)
@@ -152,6 +153,16 @@ def test_make_revise_undo_in_the_browser(studio, browser_page):
     assert _current(page) == "v1" and _shot_files(story) == before
     screenshot("5-undone")
 
+    # the memory of a shot, pinned from the page
+    page.locator("#storyboard img").nth(2).click()
+    page.wait_for_function("document.querySelector('#shot-info h3') && document.querySelector('#shot-info h3').innerText.startsWith('shot 3')")
+    entry = json.loads((story / "shots" / "02_01.json").read_text())["memory"][0]
+    page.wait_for_function(f"document.querySelector('#memory-entry input').value === '{entry}'")
+    page.locator("#memory-pin").click()
+    page.wait_for_function(f"document.querySelector('#bank').innerText.includes('{entry} shot') && /{entry}[^\\n]*pinned/.test(document.querySelector('#bank').innerText)")
+    assert json.loads((story / "memory" / "bank.json").read_text())["entries"][entry]["pinned"] is True
+    screenshot("6-pinned")
+
 
 def test_reload_while_a_story_is_made_shows_its_progress(studio, browser_page):
     url, root = studio
@@ -161,11 +172,11 @@ def test_reload_while_a_story_is_made_shows_its_progress(studio, browser_page):
     page.locator("#make").click()
     page.wait_for_function("/shot 1 `?01_01`?: made/.test(document.querySelector('#progress').innerText)")
     page.reload()  # a new page: nothing of the old one is left but the cookie
-    page.wait_for_function("document.querySelector('#progress').innerText.includes('being made')", timeout=20_000)
+    page.wait_for_function("document.querySelector('#progress')?.innerText.includes('being made')", timeout=20_000)
     progress = page.locator("#progress").inner_text()
     assert "version 1 being made" in progress and "shot 1 01_01: made" in progress and "shot 5" in progress
     assert page.locator("#stories input:checked").get_attribute("value") == "storm"  # reattached to the running work
-    screenshot("6-reloaded")
+    screenshot("7-reloaded")
     page.wait_for_function("document.querySelector('#progress').innerText.includes('finished')", timeout=120_000)
     assert "version 1: 5 shots made" in page.locator("#progress").inner_text()
     assert json.loads((root / "storm" / "versions" / "v001.json").read_text())["finished"] is not None
@@ -177,6 +188,6 @@ def test_reload_while_a_story_is_made_shows_its_progress(studio, browser_page):
     with subprocess.Popen(command, env=studio_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as cli:
         page.locator("#stories").get_by_role("radio", name="harbour").check(timeout=60_000)
         page.wait_for_function("document.querySelector('#progress').innerText.includes('being made')", timeout=60_000)
-        screenshot("7-from-the-cli")
+        screenshot("8-from-the-cli")
         page.wait_for_function("document.querySelectorAll('#storyboard img').length === 3 && document.querySelector('#progress').innerText.includes('version 1: 3 shots')", timeout=120_000)
         assert cli.wait(timeout=60) == 0, cli.stderr.read()

@@ -58,7 +58,7 @@ def _make_args(client, **given) -> dict:
     parameters = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/make_story"]["parameters"]
     args = {p["parameter_name"]: p.get("parameter_default") for p in parameters}
     names = {p["label"]: p["parameter_name"] for p in parameters}
-    settings = {"shots": 3, "size": "64x48", "frames": 9, "backend": "preview", "planner": "offline", "embedder": "colour-structure", "quality_scorer": "heuristic"}
+    settings = {"shots": 3, "size": "64x48", "frames": "9", "backend": "preview", "planner": "offline", "embedder": "colour-structure", "quality_scorer": "heuristic"}
     for label, value in {**settings, **given}.items():
         args[names.get(label, label)] = value
     return args
@@ -155,6 +155,25 @@ def test_a_script_names_no_server_file(studio, client, tmp_path):
     before = _tree(root.parent)
     _refused(client, **_make_args(client, name_value="scripted", logline_value="", script_value={"path": str(root.parent / "outside.txt"), "meta": {"_type": "gradio.FileData"}}), api_name="/make_story")
     assert _tree(root.parent) == before
+
+
+def test_memory_and_versions_through_the_page_api(studio, client):
+    url, root = studio
+    story = root / "keeper"
+    bank = lambda: json.loads((story / "memory" / "bank.json").read_text())["entries"]  # noqa: E731
+    assert not bank()["m0002"]["pinned"]
+    assert "`m0002` shot 01_01 frame" in client.predict("keeper", "m0002", api_name="/memory_pin") and bank()["m0002"]["pinned"]
+    assert "pinned" not in client.predict("keeper", "m0002", api_name="/memory_unpin") and not bank()["m0002"]["pinned"]
+    api.redo_shots(story, [2])
+    film_v2 = (story / "story.mp4").read_bytes()
+    client.predict("keeper", "v1", api_name="/checkout")
+    assert api.current_version(story) == 1 and (story / "story.mp4").read_bytes() == (story / "versions" / "v001" / "story.mp4").read_bytes() != film_v2
+    client.predict("keeper", api_name="/select_story")
+    client.predict("keeper", "2", api_name="/checkout")
+    assert api.current_version(story) == 2 and (story / "story.mp4").read_bytes() == film_v2
+    client.predict("keeper", api_name="/undo")
+    assert api.current_version(story) == 1
+    assert "nothing to undo" in _refused(client, "keeper", api_name="/undo")
 
 
 # --- uploads -----------------------------------------------------------------------------------

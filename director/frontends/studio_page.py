@@ -42,8 +42,10 @@ def settings_form() -> dict[str, Any]:
                     inputs[name] = gr.Radio(["default", *options] if optional else options, value=default or "default", **common)
                 elif kind is bool:
                     inputs[name] = gr.Checkbox(value=default, **common)
-                elif kind in (int, float):
+                elif kind in (int, float) and default is not None:
                     inputs[name] = gr.Number(value=default, precision=0 if kind is int else None, **common)
+                elif kind in (int, float):  # empty means the backend's or scorer's own value, which a number box cannot say
+                    inputs[name] = gr.Textbox(value="", placeholder="default", **common)
                 elif typing.get_origin(kind) is list:
                     inputs[name] = gr.Textbox(value="", placeholder="one per line", lines=1, **common)
                 else:
