@@ -111,8 +111,14 @@ BAD_NAMES = ["..", ".", "../keeper", "../../etc", "/etc", "keeper/../keeper", "k
 
 def test_every_story_parameter_stays_in_the_root(studio, client):
     url, root = studio
+    elsewhere = root.parent / "elsewhere"
+    (elsewhere / "versions").mkdir(parents=True, exist_ok=True)
+    (root / "link").symlink_to(elsewhere)  # a name without a slash can still lead out, through a link
     before = _tree(root.parent)
-    BAD_NAMES.append(str(root / "keeper"))  # an absolute path, even to a story, is not a name
+    assert "is not a story name" in _refused(client, str(root / "keeper"), api_name="/undo")  # an absolute path, even to a story, is not a name
+    for args, endpoint in (((), "/undo"), ((), "/resume"), (("v1",), "/checkout"), (("make shot 2 at night", []), "/plan_revision"), (("m0001",), "/memory_pin")):
+        assert "leaves the studio's root folder" in _refused(client, "link", *args, api_name=endpoint)
+    assert "leaves the studio's root folder" in _refused(client, **_make_args(client, name_value="link", logline_value="A fox."), api_name="/make_story")
     for name in BAD_NAMES:
         calls = [((name,), "/undo"), ((name,), "/resume"), ((name, "v1"), "/checkout"), ((name, "make shot 2 at night", []), "/plan_revision"),
                  ((name, []), "/answer_yes"), ((name, "m0001"), "/memory_pin"), ((name, "m0001"), "/memory_drop")]

@@ -88,7 +88,8 @@ class Root:
 
     def stories(self) -> list[str]:
         """Story folders, most recently changed first."""
-        found = [p for p in self.path.iterdir() if p.is_dir() and not p.name.startswith(".") and ((p / "versions").is_dir() or (p / "run.json").is_file())] if self.path.is_dir() else []
+        found = [p for p in self.path.iterdir() if p.is_dir() and not p.name.startswith(".") and p.resolve().parent == self.path
+                 and ((p / "versions").is_dir() or (p / "run.json").is_file())] if self.path.is_dir() else []
         return [p.name for p in sorted(found, key=_changed, reverse=True)]
 
     def keep_uploads(self, files: list[Path]) -> list[Path]:
