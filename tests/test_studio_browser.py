@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from director import api
 from director.run.settings import RunSettings
 from studio_support import running_studio, studio_env
 
@@ -171,6 +172,7 @@ def test_reload_while_a_story_is_made_shows_its_progress(studio, browser_page):
     _fill_form(page, "storm", "A fisherman and a gull ride out a storm at sea.", {"shots": "5", "size": "320x192", "frames": "81"})
     page.locator("#make").click()
     page.wait_for_function("/shot 1 `?01_01`?: made/.test(document.querySelector('#progress').innerText)")
+    api.edit_memory(root / "keeper", "unpin", "m0001")  # meanwhile another story changes: it is now the latest, but not the busy one
     page.reload()  # a new page: nothing of the old one is left but the cookie
     page.wait_for_function("document.querySelector('#progress')?.innerText.includes('being made')", timeout=20_000)
     progress = page.locator("#progress").inner_text()
