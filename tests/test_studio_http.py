@@ -5,6 +5,7 @@ non-local bind refused without a token; and the queue that runs one generation a
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -180,6 +181,28 @@ def test_memory_and_versions_through_the_page_api(studio, client):
     client.predict("keeper", api_name="/undo")
     assert api.current_version(story) == 1
     assert "nothing to undo" in _refused(client, "keeper", api_name="/undo")
+
+
+def test_an_interrupted_version_is_resumed_once_nothing_makes_it(studio, client):
+    from helpers import RecordingGenerator, make_context
+
+    url, root = studio
+    story = root / "broken"
+    api.make_story(story, logline="A fox crosses a frozen river.", settings=SETTINGS)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        api.redo_shots(story, [2], components=make_context(story, RecordingGenerator(64, 48, 9, fail_at="01_02")))
+    assert api.current_version(story) == 1 and [v.done for v in api.history(story)] == [True, False]
+    # its last event is recent: another process may still be making it
+    for args, endpoint in (((), "/resume"), (("m0001",), "/memory_pin")):
+        assert "is being made right now" in _refused(client, "broken", *args, api_name=endpoint)
+    stopped = time.time() - 120
+    os.utime(story / "events.jsonl", (stopped, stopped))  # two minutes without an event: nothing is making it
+    client.predict("broken", api_name="/resume")
+    deadline = time.monotonic() + 60
+    while api.current_version(story) != 2:
+        assert time.monotonic() < deadline, "the resumed version did not finish"
+        time.sleep(0.3)
+    assert api.history(story)[1].note == "regenerate shot 2 with a new seed" and api.history(story)[1].shots["01_02"].take == 2
 
 
 # --- uploads -----------------------------------------------------------------------------------

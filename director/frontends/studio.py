@@ -465,7 +465,7 @@ class Studio:
 
     def resume(self, name: str) -> str:
         """Finish an interrupted version: the first by make, a later one by the revision that started it."""
-        folder = self.root.existing(name)
+        folder = self._idle(name)
         draft = Workspace(folder).draft()
         if draft is None:
             raise StudioError(f"{name} has no unfinished version")
@@ -493,6 +493,8 @@ class Studio:
         job = self.queue.of(name)
         if job is not None and job.state in ("queued", "running"):
             raise StudioError(f"{name} has work queued or running; wait for it to finish")
+        if Workspace(folder).draft() is not None and not resumable(folder, None):
+            raise StudioError(f"{name} is being made right now (by another process: its last event is recent); wait for it to finish")
         return folder
 
 
