@@ -46,6 +46,10 @@ def _tree(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")}
 
 
+def _top_level(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in [*root.iterdir(), *root.glob(".uploads/**/*")])
+
+
 def _refused(client, *args, api_name: str, **kwargs) -> str:
     from gradio_client.exceptions import AppError
 
@@ -212,7 +216,7 @@ def test_uploads_are_checked_by_size_and_content(studio, client, tmp_path):
     from gradio_client import handle_file
 
     url, root = studio
-    before = _tree(root.parent)
+    before = _top_level(root)
     fake = tmp_path / "face.png"
     fake.write_text("<html>not a picture</html>")
     gif = tmp_path / "face2.png"
@@ -226,7 +230,7 @@ def test_uploads_are_checked_by_size_and_content(studio, client, tmp_path):
     not_json = tmp_path / "script.json"
     Image.new("RGB", (16, 16)).save(not_json, format="PNG")
     assert "script.json is not a script: not valid JSON" in _refused(client, **_make_args(client, name_value="nj", logline_value="", script_value=handle_file(str(not_json))), api_name="/make_story")
-    assert _tree(root.parent) == before
+    assert _top_level(root) == before  # no story folder, no upload kept
     # past gradio's own limit the upload itself is refused (413), before any handler runs
     huge = tmp_path / "huge.png"
     with open(huge, "wb") as f:
