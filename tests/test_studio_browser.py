@@ -157,6 +157,23 @@ def test_make_revise_undo_in_the_browser(studio, browser_page):
     assert _current(page) == "v1" and _shot_files(story) == before
     screenshot("5-undone")
 
+    # cancel spends nothing; cascade also makes again the shots that remember the changed one
+    page.locator("#instruction textarea").fill("make shot 1 at night")
+    page.locator("#send").click()
+    page.wait_for_selector("#answer-no", state="visible")
+    page.locator("#answer-no").click()
+    page.wait_for_function("document.querySelector('#chat').innerText.includes('cancelled: nothing changed')")
+    assert len(_versions(page)) == 2 and sorted(p.name for p in (story / "versions").glob("v*.json")) == ["v001.json", "v002.json"]
+    page.locator("#instruction textarea").fill("make shot 3 at night")
+    page.locator("#send").click()
+    page.wait_for_selector("#answer-cascade", state="visible")
+    assert re.search(r"shot 4\s+keep\s+its memory holds keyframes of shot 3", page.locator("#chat").inner_text())
+    page.locator("#answer-cascade").click()
+    page.wait_for_function("document.querySelector('#versions tbody tr')?.innerText.includes('v3') && document.querySelector('#versions tbody tr').innerText.includes('current')")
+    v3 = json.loads((story / "versions" / "v003.json").read_text())
+    assert v3["parent"] == 1 and {sid: entry["take"] for sid, entry in v3["shots"].items()} == {"01_01": 1, "01_02": 1, "02_01": 2, "02_02": 2}
+    screenshot("6-cascade")
+
     # the memory of a shot, pinned from the page
     page.locator("#storyboard img").nth(2).click()
     page.wait_for_function("document.querySelector('#shot-info h3') && document.querySelector('#shot-info h3').innerText.startsWith('shot 3')")
@@ -165,7 +182,7 @@ def test_make_revise_undo_in_the_browser(studio, browser_page):
     page.locator("#memory-pin").click()
     page.wait_for_function(f"document.querySelector('#bank').innerText.includes('{entry} shot') && /{entry}[^\\n]*pinned/.test(document.querySelector('#bank').innerText)")
     assert json.loads((story / "memory" / "bank.json").read_text())["entries"][entry]["pinned"] is True
-    screenshot("6-pinned")
+    screenshot("7-pinned")
 
 
 def test_reload_while_a_story_is_made_shows_its_progress(studio, browser_page):
@@ -181,7 +198,7 @@ def test_reload_while_a_story_is_made_shows_its_progress(studio, browser_page):
     progress = page.locator("#progress").inner_text()
     assert "version 1 being made" in progress and "shot 1 01_01: made" in progress and "shot 5" in progress
     assert page.locator("#stories input:checked").get_attribute("value") == "storm"  # reattached to the running work
-    screenshot("7-reloaded")
+    screenshot("8-reloaded")
     page.wait_for_function("document.querySelector('#progress').innerText.includes('finished')", timeout=120_000)
     assert "version 1: 5 shots made" in page.locator("#progress").inner_text()
     assert json.loads((root / "storm" / "versions" / "v001.json").read_text())["finished"] is not None
@@ -193,6 +210,6 @@ def test_reload_while_a_story_is_made_shows_its_progress(studio, browser_page):
     with subprocess.Popen(command, env=studio_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as cli:
         page.locator("#stories").get_by_role("radio", name="harbour").check(timeout=60_000)
         page.wait_for_function("document.querySelector('#progress').innerText.includes('being made')", timeout=60_000)
-        screenshot("8-from-the-cli")
+        screenshot("9-from-the-cli")
         page.wait_for_function("document.querySelectorAll('#storyboard img').length === 3 && document.querySelector('#progress').innerText.includes('version 1: 3 shots')", timeout=120_000)
         assert cli.wait(timeout=60) == 0, cli.stderr.read()
