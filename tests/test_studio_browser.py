@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -52,6 +53,8 @@ def browser_page(studio, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(60_000)
+            hosts: set[str] = set()
+            page.on("request", lambda request: hosts.add(urlparse(request.url).hostname or request.url.split(":")[0]))
 
             def screenshot(name: str) -> None:
                 path = tmp_path / f"{name}.png"
@@ -59,6 +62,7 @@ def browser_page(studio, tmp_path):
                 shots.append(path)
 
             yield page, screenshot
+            assert hosts <= {"127.0.0.1", "data", "blob"}, hosts  # the page asks nothing of the network (no fonts, no analytics)
         finally:
             browser.close()
             artifacts = os.environ.get("STORYMEM_ARTIFACTS")

@@ -67,7 +67,7 @@ def _user(call: Callable[..., Any]) -> Callable[..., Any]:
 
 def build_blocks(studio: Studio):
     """The page: stories and the new-story form; film, storyboard, shot and memory; chat and versions."""
-    with gr.Blocks(title="storymem studio") as page:
+    with gr.Blocks(title="storymem studio", analytics_enabled=False) as page:  # nothing leaves the machine
         gr.Markdown("## storymem studio")
         thread = gr.State("")
         stamp = gr.State("")
