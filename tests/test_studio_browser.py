@@ -80,7 +80,7 @@ def _fill_form(page, name: str, logline: str, tiny: dict[str, str]) -> None:
         page.locator(f"#setting-{field} :is(input, textarea)").first.fill(value)
     for field, value in CHOICES.items():
         page.locator(f"#setting-{field}").get_by_role("radio", name=value, exact=True).check()
-    page.get_by_text("Memory models", exact=True).click()
+    page.get_by_text("Memory models and reference images", exact=True).click()
     for field, value in MEMORY.items():
         page.locator(f"#setting-{field} :is(input, textarea)").first.fill(value)
 

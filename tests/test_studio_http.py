@@ -132,6 +132,11 @@ def test_every_story_parameter_stays_in_the_root(studio, client):
             assert "is not a story name" in message or "there is no story" in message, (name, endpoint, message)
         message = _refused(client, **_make_args(client, name_value=name, logline_value="A fox and a gull."), api_name="/make_story")
         assert "is not a story name" in message or "already exists" in message, (name, message)
+    # settings that name server files (by their metavar in RunSettings): under the root only
+    for field, value in (("lora", "/etc/passwd"), ("lora", "../../outside.txt:0.5"), ("clip_checkpoint", "../outside.txt"), ("hpsv3_checkpoint", "/etc"),
+                         ("model", "/tmp"), ("t2v_model", "../elsewhere"), ("lora", "keeper/../../outside.txt")):
+        message = _refused(client, **_make_args(client, name_value="files", logline_value="A fox.", **{field: value}), api_name="/make_story")
+        assert f"{field}: " in message and "is outside the studio's root folder" in message, (field, value, message)
     # names inside a story: a version, a memory entry
     for version in ("../v1", "v1/../../v1", "/etc/passwd", "v9"):
         assert "no finished version" in _refused(client, "keeper", version, api_name="/checkout")
@@ -291,3 +296,16 @@ def test_the_queue_runs_one_job_at_a_time():
 def test_studio_help_teaches():
     done = subprocess.run(studio_command("--help"), env=studio_env(), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--token" in done.stdout and "STORYMEM_STUDIO_TOKEN" in done.stdout
+
+
+def test_file_settings_resolve_under_the_root(tmp_path):
+    from director.frontends.studio import Root, confine_paths
+
+    root = Root(tmp_path)
+    assert confine_paths("lora", ["loras/a.safetensors:0.5", "b.safetensors"], root) == [f"{tmp_path}/loras/a.safetensors:0.5", f"{tmp_path}/b.safetensors"]
+    assert confine_paths("model", "Wan-AI/Wan2.2-I2V-A14B-Diffusers", root) == "Wan-AI/Wan2.2-I2V-A14B-Diffusers"  # a hub id
+    (tmp_path / "models" / "wan").mkdir(parents=True)
+    assert confine_paths("model", "models/wan", root) == f"{tmp_path}/models/wan"  # a folder under the root, not a hub id
+    assert confine_paths("shots", 4, root) == 4 and confine_paths("llm_base_url", "http://127.0.0.1:8080/v1", root) == "http://127.0.0.1:8080/v1"
+    with pytest.raises(StudioError, match="outside the studio's root"):
+        confine_paths("clip_checkpoint", f"{tmp_path}/../x.pt", root)

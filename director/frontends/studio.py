@@ -7,6 +7,10 @@ anything is generated (the LangGraph turn graph of `director.revision.session`, 
 confirmation). Generating work goes to a queue that runs one job at a time and outlives the page;
 progress is read from the story folder, so a reload, or a run started from the command line, shows
 live. Every request carries the token when one is set; every path stays inside the root.
+
+This module holds what the page stands on (the checks, the root, the queue, what is read from a
+story folder, the handlers) and the command line; `studio_page` is the Gradio page itself, imported
+only when the studio starts (Gradio takes seconds to import).
 """
 
 from __future__ import annotations
@@ -40,7 +44,6 @@ MAX_SCRIPT_BYTES = 1 << 20  # a 60-shot script is a few tens of kB
 MAX_IMAGE_BYTES = 20 << 20
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
 UPLOADS = ".uploads"  # under the root: uploaded scripts and reference images, by content hash
-GROUPS = {"story": "Story", "critic": "Critic", "memory": "Memory models", "wan": "Wan and tiny backends"}
 
 
 class StudioError(ValueError):
@@ -170,8 +173,32 @@ def base_type(annotation: Any) -> Any:
 FORM_SKIPS = ("reference",)
 
 
-def settings_from_form(values: dict[str, Any]) -> RunSettings:
-    """The form's values over the defaults; an empty input or `default` means the field's default."""
+#: Fields whose values name server files (by their metavar): a form may name files under the root only.
+FILE_METAVARS = {"FILE", "PATH", "PATH[:WEIGHT]", "ID_OR_FOLDER"}
+
+
+def confine_paths(name: str, value: Any, root: Root) -> Any:
+    """A file-naming setting with its paths resolved under the root (relative ones from it);
+    a hub id (`org/model`, not a local path) is left as it is."""
+    metavar = (RunSettings.model_fields[name].json_schema_extra or {}).get("metavar")
+    if metavar not in FILE_METAVARS or value is None:
+        return value
+    if isinstance(value, list):
+        return [confine_paths(name, item, root) for item in value]
+    text, weight = str(value), ""
+    if metavar == "PATH[:WEIGHT]" and ":" in text and text.rpartition(":")[2].replace(".", "", 1).isdigit():
+        text, _, weight = text.rpartition(":")
+    if metavar == "ID_OR_FOLDER" and not text.startswith(("/", ".", "~")) and text.count("/") == 1 and not any(p.exists() for p in (Path(text), root.path / text)):
+        return value  # a model hub id
+    path = (root.path / text).resolve()
+    if not path.is_relative_to(root.path):
+        raise StudioError(f"{name}: {text!r} is outside the studio's root folder {root.path}; put the file there and name it from there")
+    return str(path) + (f":{weight}" if weight else "")
+
+
+def settings_from_form(values: dict[str, Any], root: Root) -> RunSettings:
+    """The form's values over the defaults; an empty input or `default` means the field's default.
+    Settings that name files must name them under the root."""
     given: dict[str, Any] = {}
     for name, value in values.items():
         info = RunSettings.model_fields[name]
@@ -181,7 +208,7 @@ def settings_from_form(values: dict[str, Any]) -> RunSettings:
             value = [line.strip() for line in str(value).splitlines() if line.strip()]
         elif base_type(info.annotation) is int and isinstance(value, float) and value.is_integer():
             value = int(value)
-        given[name] = value
+        given[name] = confine_paths(name, value, root)
     try:
         return RunSettings(**given)
     except ValidationError as error:
@@ -413,7 +440,7 @@ class Studio:
             raise StudioError("give a logline or upload a script")
         if story is not None and logline is not None:
             raise StudioError("give a logline or a script, not both")
-        settings = settings_from_form(values)
+        settings = settings_from_form(values, self.root)
         folder_name = (name or "").strip() or slugify(story.title if story else logline)
         folder = self.root.story(folder_name)
         if folder.exists() and any(folder.iterdir()):

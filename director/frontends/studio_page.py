@@ -15,9 +15,9 @@ from typing import Any, Callable
 import fastapi
 import gradio as gr
 
-from director.frontends.cli import USER_ERRORS
+from director.frontends.cli import GROUPS, USER_ERRORS
 from director.frontends.studio import (
-    FORM_SKIPS, GROUPS, MAX_IMAGE_BYTES, UPLOADS, Studio, StudioError, TokenGate, bank_lines, progress_lines, resumable, shot_details, stamp_of,
+    FORM_SKIPS, MAX_IMAGE_BYTES, UPLOADS, Studio, StudioError, TokenGate, bank_lines, progress_lines, resumable, shot_details, stamp_of,
     storyboard, versions_table, base_type, choices_of,
 )
 from director.run.settings import RunSettings
@@ -29,7 +29,7 @@ def settings_form() -> dict[str, Any]:
     field's description is the help under the input."""
     inputs: dict[str, Any] = {}
     for group, title in GROUPS.items():
-        with gr.Accordion(title, open=group == "story"):
+        with gr.Accordion((title or group).capitalize(), open=group == "story"):
             for name, info in RunSettings.model_fields.items():
                 if name in FORM_SKIPS or (info.json_schema_extra or {}).get("group", "story") != group:
                     continue
