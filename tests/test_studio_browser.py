@@ -192,11 +192,13 @@ def test_make_revise_undo_in_the_browser(studio, browser_page):
 def test_reload_while_a_story_is_made_shows_its_progress(studio, browser_page):
     url, root = studio
     page, screenshot = browser_page
+    quick = RunSettings(**CHOICES, **MEMORY, shots=2, size="64x48", frames=9)
+    api.make_story(root / "other", logline="A heron fishes at dawn.", settings=quick)  # another story, made earlier
     page.goto(f"{url}/?token={TOKEN}")
     _fill_form(page, "storm", "A fisherman and a gull ride out a storm at sea.", {"shots": "5", "size": "320x192", "frames": "81"})
     page.locator("#make").click()
     page.wait_for_function("/shot 1 `?01_01`?: made/.test(document.querySelector('#progress').innerText)")
-    api.edit_memory(root / "keeper", "unpin", "m0001")  # meanwhile another story changes: it is now the latest, but not the busy one
+    api.edit_memory(root / "other", "unpin", "m0001")  # meanwhile another story changes: it is now the latest, but not the busy one
     page.reload()  # a new page: nothing of the old one is left but the cookie
     page.wait_for_function("document.querySelector('#progress')?.innerText.includes('being made')", timeout=20_000)
     progress = page.locator("#progress").inner_text()
