@@ -152,6 +152,8 @@ def test_make_revise_undo_in_the_browser(studio, browser_page):
     v1, v2 = (json.loads((story / "versions" / f"v00{n}.json").read_text())["shots"] for n in (1, 2))
     assert {sid: entry["take"] for sid, entry in v2.items()} == {"01_01": 1, "01_02": 2, "02_01": 1, "02_02": 1} and v2["02_01"] == v1["02_01"]
     assert [sorted(p.name for p in (story / "takes" / sid).glob("*.mp4")) for sid in ("01_01", "02_01", "02_02")] == [["t001.mp4"]] * 3  # kept, not made again
+    page.wait_for_function("document.querySelector('#shot-info').innerText.includes('take t002')")  # the selected shot, as remade
+    assert "at night" in page.locator("#shot-info").inner_text()
     page.wait_for_function(f"!document.querySelector('#film video').src.includes('{film[0].split('/file=')[1].rsplit('/', 2)[-2]}')")
     screenshot("4-revised")
 

@@ -72,6 +72,7 @@ def build_blocks(studio: Studio):
         thread = gr.State("")
         stamp = gr.State("")
         listed = gr.State([])
+        selected = gr.State(None)  # the storyboard position of the shot shown alone
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 stories = gr.Radio(studio.root.stories(), label="Stories", elem_id="stories")
@@ -110,17 +111,26 @@ def build_blocks(studio: Studio):
                     checkout = gr.Button("Checkout", elem_id="checkout")
 
         timer = gr.Timer(1.0)
-        views = [film, board, versions, bank, shot_video, shot_info, shot_memory]
+        views = [film, board, versions, bank, shot_video, shot_info, shot_memory, entry]
 
-        def show(name: str | None):
+        def shot_views(folder: Path, shot: int | None):
+            """The selected shot's video, details, memory and entry ids (empty when none is selected or it is gone)."""
+            try:
+                video, info, memory, ids = shot_details(folder, shot) if shot is not None else (None, "", [], [])
+            except StudioError:
+                video, info, memory, ids = None, "", [], []
+            return video, info, memory, gr.update(choices=ids, value=ids[0] if ids else None)
+
+        def show(name: str | None, shot: int | None = None):
+            """Everything the story shows, the selected shot again if it is still there (after a revision: its new take)."""
             if not name:
-                return None, [], "", "", None, "", []
+                return None, [], "", "", *shot_views(Path(), None)
             folder = studio.root.story(name)  # a story just queued has no folder yet
             film_path = Workspace(folder).film_path
             return (str(film_path) if film_path.is_file() else None, storyboard(folder), versions_table(folder),
-                    bank_lines(folder) if (folder / "memory" / "bank.json").is_file() else "", None, "", [])
+                    bank_lines(folder) if (folder / "memory" / "bank.json").is_file() else "", *shot_views(folder, shot))
 
-        def tick(name: str | None, seen: str, listed: list[str]):
+        def tick(name: str | None, seen: str, listed: list[str], shot: int | None):
             names = studio.root.stories()
             listing = (gr.update(choices=names) if names != listed else gr.skip(), names)  # a story made elsewhere appears
             if not name:
@@ -128,7 +138,7 @@ def build_blocks(studio: Studio):
             folder, job = studio.root.story(name), studio.queue.of(name)
             now = stamp_of(folder)
             text = progress_lines(folder, job, studio.queue)
-            return (text, now, gr.update(visible=resumable(folder, job)), *listing, *(show(name) if now != seen else [gr.skip()] * len(views)))
+            return (text, now, gr.update(visible=resumable(folder, job)), *listing, *(show(name, shot) if now != seen else [gr.skip()] * len(views)))
 
         def opened(request: gr.Request):
             """On load and reload: the story named in ?story=, else the one with work running, else the latest."""
@@ -140,11 +150,11 @@ def build_blocks(studio: Studio):
 
         def select(name: str):
             folder = studio.root.story(name)
-            return (name, progress_lines(folder, studio.queue.of(name), studio.queue), stamp_of(folder), *show(name))
+            return (name, progress_lines(folder, studio.queue.of(name), studio.queue), stamp_of(folder), None, *show(name))
 
         def pick_shot(name: str, event: gr.SelectData):
-            video, info, memory, ids = shot_details(studio.root.existing(name), event.index)
-            return video, info, memory, gr.update(choices=ids, value=ids[0] if ids else None)
+            shot_details(studio.root.existing(name), event.index)  # a shot that is not there is refused, not shown empty
+            return event.index, *shot_views(studio.root.existing(name), event.index)
 
         def make_story(name_value, logline_value, script_value, references_value, *values):
             made = studio.make(name_value, logline_value, script_value, references_value, dict(zip(form, values)))
@@ -168,21 +178,21 @@ def build_blocks(studio: Studio):
                 return bank_lines(studio.root.existing(name))
             return run
 
-        def undo_story(name: str):
+        def undo_story(name: str, shot: int | None):
             gr.Info(studio.undo(name))
-            return show(name)
+            return stamp_of(studio.root.existing(name)), *show(name, shot)
 
-        def checkout_story(name: str, version: str):
+        def checkout_story(name: str, version: str, shot: int | None):
             gr.Info(studio.checkout(name, version))
-            return show(name)
+            return stamp_of(studio.root.existing(name)), *show(name, shot)
 
         def resume_story(name: str):
             gr.Info(studio.resume(studio.root.existing(name).name))
 
         page.load(opened, None, stories, api_name=False)
-        stories.change(_user(select), stories, [story, progress, stamp, *views], api_name="select_story")
-        timer.tick(_user(tick), [story, stamp, listed], [progress, stamp, resume, stories, listed, *views], api_name=False, show_progress="hidden")
-        board.select(_user(pick_shot), story, [shot_video, shot_info, shot_memory, entry], api_name="select_shot")
+        stories.change(_user(select), stories, [story, progress, stamp, selected, *views], api_name="select_story")
+        timer.tick(_user(tick), [story, stamp, listed, selected], [progress, stamp, resume, stories, listed, *views], api_name=False, show_progress="hidden")
+        board.select(_user(pick_shot), story, [selected, shot_video, shot_info, shot_memory, entry], api_name="select_shot")
         make.click(_user(make_story), [name, logline, script, references, *form.values()], [stories, progress], api_name="make_story")
         send.click(_user(ask), [story, instruction, chat], [chat, thread, confirm_row, instruction], api_name="plan_revision")
         instruction.submit(_user(ask), [story, instruction, chat], [chat, thread, confirm_row, instruction], api_name=False)
@@ -190,8 +200,8 @@ def build_blocks(studio: Studio):
             button.click(_user(reply(answer)), [story, thread, chat], [chat, thread, confirm_row], api_name=f"answer_{answer}")
         for action, button in (("pin", pin), ("unpin", unpin), ("drop", drop)):
             button.click(_user(memory_action(action)), [story, entry], bank, api_name=f"memory_{action}")
-        undo.click(_user(undo_story), story, views, api_name="undo")
-        checkout.click(_user(checkout_story), [story, target], views, api_name="checkout")
+        undo.click(_user(undo_story), [story, selected], [stamp, *views], api_name="undo")
+        checkout.click(_user(checkout_story), [story, target, selected], [stamp, *views], api_name="checkout")
         resume.click(_user(resume_story), story, None, api_name="resume")
     return page
 
