@@ -221,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     from director.frontends.train import add_parser as add_train_parser
 
     add_train_parser(commands)
+    from director.frontends.studio import add_parser as add_studio_parser
+
+    add_studio_parser(commands)
     return parser
 
 
@@ -389,6 +392,12 @@ def train(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def studio(args: argparse.Namespace) -> int:
+    from director.frontends.studio import run
+
+    return run(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "make": make,
     "redo": redo,
@@ -402,6 +411,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "batch": batch,
     "eval": evaluate,
     "train": train,
+    "studio": studio,
 }
 
 
