@@ -134,7 +134,8 @@ def test_every_story_parameter_stays_in_the_root(studio, client):
         assert "is not a story name" in message or "already exists" in message, (name, message)
     # settings that name server files (by their metavar in RunSettings): under the root only
     for field, value in (("lora", "/etc/passwd"), ("lora", "../../outside.txt:0.5"), ("clip_checkpoint", "../outside.txt"), ("hpsv3_checkpoint", "/etc"),
-                         ("model", "/tmp"), ("t2v_model", "../elsewhere"), ("lora", "keeper/../../outside.txt")):
+                         ("model", "/tmp"), ("t2v_model", "../elsewhere"), ("lora", "keeper/../../outside.txt"),
+                         ("lora", "../outside.txt:0.5,1"), ("distill_lora", "/etc"), ("mag_ratios", "../ratios.json")):
         message = _refused(client, **_make_args(client, name_value="files", logline_value="A fox.", **{field: value}), api_name="/make_story")
         assert f"{field}: " in message and "is outside the studio's root folder" in message, (field, value, message)
     # names inside a story: a version, a memory entry

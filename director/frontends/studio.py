@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import re
 import secrets
 import time
 import types
@@ -173,22 +174,22 @@ def base_type(annotation: Any) -> Any:
 FORM_SKIPS = ("reference",)
 
 
-#: Fields whose values name server files (by their metavar): a form may name files under the root only.
-FILE_METAVARS = {"FILE", "PATH", "PATH[:WEIGHT]", "ID_OR_FOLDER"}
+#: A weight after a file-naming setting's path: `PATH:W` or `PATH:HIGH,LOW` (LoRAs).
+WEIGHTS = re.compile(r"-?[\d.]+(,-?[\d.]+)?")
 
 
 def confine_paths(name: str, value: Any, root: Root) -> Any:
-    """A file-naming setting with its paths resolved under the root (relative ones from it);
-    a hub id (`org/model`, not a local path) is left as it is."""
-    metavar = (RunSettings.model_fields[name].json_schema_extra or {}).get("metavar")
-    if metavar not in FILE_METAVARS or value is None:
+    """A setting that names files (`files` in its RunSettings field), with its paths resolved under
+    the root (relative ones from it); a hub id (`org/model`, not a local path) is left as it is."""
+    extra = RunSettings.model_fields[name].json_schema_extra or {}
+    if not extra.get("files") or value is None:
         return value
     if isinstance(value, list):
         return [confine_paths(name, item, root) for item in value]
     text, weight = str(value), ""
-    if metavar == "PATH[:WEIGHT]" and ":" in text and text.rpartition(":")[2].replace(".", "", 1).isdigit():
+    if ":" in text and WEIGHTS.fullmatch(text.rpartition(":")[2]):
         text, _, weight = text.rpartition(":")
-    if metavar == "ID_OR_FOLDER" and not text.startswith(("/", ".", "~")) and text.count("/") == 1 and not any(p.exists() for p in (Path(text), root.path / text)):
+    if extra.get("metavar") == "ID_OR_FOLDER" and not text.startswith(("/", ".", "~")) and text.count("/") == 1 and not any(p.exists() for p in (Path(text), root.path / text)):
         return value  # a model hub id
     path = (root.path / text).resolve()
     if not path.is_relative_to(root.path):

@@ -20,8 +20,10 @@ from generator.backends import BACKENDS, CACHES, PARALLEL_MODES, SPEEDS, VRAM_TI
 MAX_FRAMES, MAX_SIDE, MAX_SEED = 481, 4096, 2**32 - 1
 
 
-def _cli(metavar: str | None = None, group: str = "story") -> dict:
-    return {"metavar": metavar, "group": group}
+def _cli(metavar: str | None = None, group: str = "story", files: bool = False) -> dict:
+    """How the command line shows a field; `files`: its value names files or folders on this
+    machine (a front end that takes settings from others confines them, as the studio does)."""
+    return {"metavar": metavar, "group": group, "files": files}
 
 
 class RunSettings(BaseModel):
@@ -44,33 +46,33 @@ class RunSettings(BaseModel):
     critic_judge: Literal["auto", "llm", "rules"] = Field("auto", description="who decides on each attempt when --critic is on: llm (the LLM of --llm-base-url / OPENAI_API_KEY, scores as evidence, the rules as guard rails and fallback), rules (fixed thresholds), auto (llm when --planner auto/openai has an endpoint, else rules)", json_schema_extra=_cli("JUDGE", "critic"))
     critic_vision: Literal["auto", "on", "off"] = Field("auto", description="whether the LLM judge sees frames (keyframes, previous shot's last frame, memory thumbnails): auto (when the endpoint takes images, probed once), on (refused if it does not), off (scores and text only)", json_schema_extra=_cli("MODE", "critic"))
     keep_takes: int | None = Field(None, ge=0, description="takes no version keeps to leave per shot; older ones are deleted (default: keep all)", json_schema_extra=_cli("N", "critic"))
-    reference: list[str] = Field(default_factory=list, description="a reference image for the initial memory (repeatable); in a script, give characters reference_images instead", json_schema_extra=_cli("IMAGE", "memory"))
+    reference: list[str] = Field(default_factory=list, description="a reference image for the initial memory (repeatable); in a script, give characters reference_images instead", json_schema_extra=_cli("IMAGE", "memory", files=True))
     embedder: str = Field("auto", description="memory image embedder: auto (CLIP ViT-B-32 when its weights are local), clip, clip:MODEL[@TAG], colour-structure", json_schema_extra=_cli("NAME", "memory"))
-    clip_checkpoint: str | None = Field(None, description="a local open_clip checkpoint file for --embedder clip", json_schema_extra=_cli("FILE", "memory"))
+    clip_checkpoint: str | None = Field(None, description="a local open_clip checkpoint file for --embedder clip", json_schema_extra=_cli("FILE", "memory", files=True))
     quality_scorer: str = Field("auto", description="frame quality scorer: auto (HPSv3 when its weights are local), hpsv3, brisque, heuristic", json_schema_extra=_cli("NAME", "memory"))
     quality_threshold: float | None = Field(None, allow_inf_nan=False, description="quality gate for keyframes and the critic (default: the scorer's own, 3.0 for HPSv3)", json_schema_extra=_cli("X", "memory"))
-    hpsv3_checkpoint: str | None = Field(None, description="HPSv3.safetensors (or its folder) for --quality-scorer hpsv3", json_schema_extra=_cli("PATH", "memory"))
+    hpsv3_checkpoint: str | None = Field(None, description="HPSv3.safetensors (or its folder) for --quality-scorer hpsv3", json_schema_extra=_cli("PATH", "memory", files=True))
     memory_size: int = Field(10, ge=1, le=64, description="memory bank capacity M, sink included (default 10, StoryMem's)", json_schema_extra=_cli("M", "memory"))
     no_memory: bool = Field(False, description="ablation: every shot generated with empty memory (independent shots, the paper's baseline); keyframes are still chosen and recorded", json_schema_extra=_cli(None, "memory"))
     no_sink: bool = Field(False, description="ablation: no permanent sink entries, the memory is only the most recent keyframes", json_schema_extra=_cli(None, "memory"))
     no_quality_gate: bool = Field(False, description="ablation: keyframes are chosen without the quality gate (every frame may enter memory)", json_schema_extra=_cli(None, "memory"))
     no_semantic_selection: bool = Field(False, description="ablation: keyframes evenly spaced in the shot instead of chosen by embedding novelty, no deduplication against memory", json_schema_extra=_cli(None, "memory"))
-    model: str = Field("Wan-AI/Wan2.2-I2V-A14B-Diffusers", description="Wan I2V model: hub id or local diffusers folder", json_schema_extra=_cli("ID_OR_FOLDER", "wan"))
-    t2v_model: str = Field("Wan-AI/Wan2.2-T2V-A14B-Diffusers", description="Wan T2V model for first shots, or 'none' (first shot by M2V with empty memory)", json_schema_extra=_cli("ID_OR_FOLDER", "wan"))
-    lora: list[str] = Field(default_factory=list, description="LoRA file or folder (StoryMem's, ours, lightx2v/Lightning or kohya Wan), optionally PATH:WEIGHT or PATH:HIGH,LOW (per-expert weights); repeatable to stack", json_schema_extra=_cli("PATH[:W|:HIGH,LOW]", "wan"))
+    model: str = Field("Wan-AI/Wan2.2-I2V-A14B-Diffusers", description="Wan I2V model: hub id or local diffusers folder", json_schema_extra=_cli("ID_OR_FOLDER", "wan", files=True))
+    t2v_model: str = Field("Wan-AI/Wan2.2-T2V-A14B-Diffusers", description="Wan T2V model for first shots, or 'none' (first shot by M2V with empty memory)", json_schema_extra=_cli("ID_OR_FOLDER", "wan", files=True))
+    lora: list[str] = Field(default_factory=list, description="LoRA file or folder (StoryMem's, ours, lightx2v/Lightning or kohya Wan), optionally PATH:WEIGHT or PATH:HIGH,LOW (per-expert weights); repeatable to stack", json_schema_extra=_cli("PATH[:W|:HIGH,LOW]", "wan", files=True))
     steps: int | None = Field(None, ge=1, description="sampling steps (default: the --speed preset's, 40; 4 for tiny; fast is distilled for its 4)", json_schema_extra=_cli("N", "wan"))
     dtype: Literal["bfloat16", "float16", "float32"] | None = Field(None, description="bfloat16 | float16 | float32 (default: bfloat16 for wan, float32 for tiny)", json_schema_extra=_cli("TYPE", "wan"))
     offload: Literal["none", "model", "group"] | None = Field(None, description="none | model | group: CPU offload so 14B experts fit 24-48 GB cards (default: the --vram tier's, else model for wan, none for tiny; on CPU only group applies, CPU to CPU)", json_schema_extra=_cli("MODE", "wan"))
     attention: str | None = Field(None, description="diffusers attention backend, e.g. flash or sage", json_schema_extra=_cli("NAME", "wan"))
     compile: bool = Field(False, description="torch.compile the repeated transformer blocks", json_schema_extra=_cli(None, "wan"))
     speed: Literal[SPEEDS] = Field("quality", description="quality: the published sampler (40 UniPC steps, CFG 3.5: 80 transformer passes a shot); balanced: the same with a first-block feature cache; fast: 4 distilled steps, CFG 1 (4 passes), needs --distill-lora", json_schema_extra=_cli("PRESET", "wan"))
-    distill_lora: str | None = Field(None, description="step-distillation LoRA for --speed fast, on both experts beside any --lora: lightx2v's Wan2.2-I2V-A14B 4-step files (a folder with high/low-noise files, or PATH[:W|:HIGH,LOW])", json_schema_extra=_cli("PATH", "wan"))
+    distill_lora: str | None = Field(None, description="step-distillation LoRA for --speed fast, on both experts beside any --lora: lightx2v's Wan2.2-I2V-A14B 4-step files (a folder with high/low-noise files, or PATH[:W|:HIGH,LOW])", json_schema_extra=_cli("PATH", "wan", files=True))
     guidance: float | None = Field(None, ge=1.0, le=30.0, allow_inf_nan=False, description="CFG scale (default: the preset's, 3.5; 1 for fast); 1 runs no unconditional pass", json_schema_extra=_cli("X", "wan"))
     shift: float | None = Field(None, gt=0.0, le=100.0, allow_inf_nan=False, description="sampler shift for M2V shots (default: the preset's, 4; 5 for fast)", json_schema_extra=_cli("X", "wan"))
     cache: Literal[CACHES] | None = Field(None, description="diffusers feature cache on both experts: none | first-block | mag | taylorseer (default: the preset's; first-block for balanced); emptied before every shot", json_schema_extra=_cli("NAME", "wan"))
     cache_threshold: float | None = Field(None, ge=0.0, le=10.0, allow_inf_nan=False, description="first-block / mag cache threshold (default 0.05 / 0.06; 0 reuses nothing)", json_schema_extra=_cli("X", "wan"))
     cache_interval: int | None = Field(None, ge=1, le=100, description="taylorseer: a full computation every N steps (default 5; 1 reuses nothing)", json_schema_extra=_cli("N", "wan"))
-    mag_ratios: str | None = Field(None, description="JSON file of MagCache ratios per expert, {\"transformer\": [...], \"transformer_2\": [...]}, calibrated for the checkpoint and sampler; needed by --cache mag", json_schema_extra=_cli("FILE", "wan"))
+    mag_ratios: str | None = Field(None, description="JSON file of MagCache ratios per expert, {\"transformer\": [...], \"transformer_2\": [...]}, calibrated for the checkpoint and sampler; needed by --cache mag", json_schema_extra=_cli("FILE", "wan", files=True))
     vram: Literal[VRAM_TIERS] | None = Field(None, description="GPU memory to fit, in GiB; picks the placement and prints it: 80 all on the GPU; 48 model offload; 24 model offload + fp8 weights + VAE tiling; 16 group offload + fp8 + VAE tiling", json_schema_extra=_cli("GIB", "wan"))
     fp8: bool = Field(False, description="store transformer weights in float8 (diffusers' layerwise casting), compute in --dtype: half their memory", json_schema_extra=_cli(None, "wan"))
     vae_tiling: bool = Field(False, description="VAE decodes in tiles: lower peak memory at the decode", json_schema_extra=_cli(None, "wan"))
