@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from director.run.context import Components, load_components
@@ -12,6 +13,13 @@ from generator.base import ShotRequest, ShotResult
 from generator.preview import PreviewGenerator
 
 LOGLINE = "A lighthouse keeper befriends a stray fox during a week-long winter storm."
+
+
+def chromium() -> str:
+    """Debian's Chromium, which the browser tests drive through Playwright (no browser downloads)."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert found, "Debian's chromium is needed for the browser tests: apt-get install chromium (.ci/run installs it)"
+    return found
 
 
 class RecordingGenerator:

@@ -4,7 +4,6 @@ contact sheet and a chart for every shot, breaks no image or link; it is rewritt
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -13,15 +12,10 @@ from PIL import Image
 
 from director import api
 from director.run.settings import RunSettings
+from helpers import chromium
 
 LOGLINE = "A lighthouse keeper befriends a stray fox during a winter storm."
 SETTINGS = RunSettings(backend="preview", planner="offline", embedder="colour-structure", quality_scorer="heuristic", shots=5, size="192x112", frames=17)
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert found, "Debian's chromium is needed for the report test: apt-get install chromium (.ci/run installs it)"
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +44,7 @@ def test_report_renders_in_headless_chromium(story, tmp_path):
     root, _ = story
     requests = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"])
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 900})
             page.on("request", lambda request: requests.append(request.url))

@@ -19,6 +19,7 @@ import pytest
 
 from director import api
 from director.run.settings import RunSettings
+from helpers import chromium
 from studio_support import running_studio, studio_env
 
 TOKEN = "studio-test-token"
@@ -26,12 +27,6 @@ LOGLINE = "A lighthouse keeper befriends a stray fox during a winter storm."
 TINY = {"shots": "4", "size": "192x112", "frames": "17"}
 CHOICES = {"backend": "preview", "planner": "offline"}
 MEMORY = {"embedder": "colour-structure", "quality_scorer": "heuristic"}
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert found, "Debian's chromium is needed for the studio test: apt-get install chromium (.ci/run installs it)"
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +44,7 @@ def browser_page(studio, tmp_path):
 
     shots: list[Path] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(60_000)
