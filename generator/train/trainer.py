@@ -33,6 +33,7 @@ from accelerate.utils import DistributedDataParallelKwargs, DistributedType, Ful
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import cast_training_params
 from peft import LoraConfig, get_peft_model_state_dict, set_peft_model_state_dict
+from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 from torch.distributed.tensor import DTensor
 from tqdm import tqdm
 
@@ -209,18 +210,17 @@ def lora_state(transformer: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def save_loras(pipe: WanM2VPipeline, experts: list[str], folder: Path, write: bool = True) -> list[Path]:
     """Each trained expert's adapter in `folder`, written beside and then renamed over (atomic per file).
-    Every process calls it (the LoRA is gathered from the shards under FSDP); only `write` ones write."""
+    Every process calls it (under FSDP the LoRA is gathered from the shards); only `write` ones write."""
+    states = {expert: lora_state(getattr(pipe, expert)) for expert in experts}
+    if not write:
+        return []
     names = lora_filenames(pipe)
+    folder.mkdir(parents=True, exist_ok=True)
     staging = folder / ".saving"
+    shutil.rmtree(staging, ignore_errors=True)
     paths = []
     for expert in experts:
-        state = lora_state(getattr(pipe, expert))
-        if not write:
-            continue
-        if not paths:
-            folder.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(staging, ignore_errors=True)
-        temp = save_lora(getattr(pipe, expert), staging / names[expert], ADAPTER, state=state)
+        temp = save_lora(getattr(pipe, expert), staging / names[expert], ADAPTER, state=states[expert])
         os.replace(temp, folder / names[expert])
         paths.append(folder / names[expert])
     shutil.rmtree(staging, ignore_errors=True)
@@ -318,6 +318,11 @@ def train_lora(config: TrainConfig, read_video: VideoReader, write_video: VideoW
                                          num_workers=config.num_workers)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     parameters = [p for p in model.parameters() if p.requires_grad]  # FSDP2 replaces them with sharded ones
+    if accelerator.distributed_type == DistributedType.FSDP and len(experts) > 1:
+        # torch's sharded optimiser loader starts every parameter's Adam state (a zero-lr step) and then
+        # wants all of them in the checkpoint, but an expert not yet drawn has none: start them all
+        # here the same way (its side effect), so any checkpoint resumes. Adam then counts one more step.
+        get_optimizer_state_dict(model, optimizer.optimizer)
     progress = Progress()
     accelerator.register_for_checkpointing(progress)
     _register_lora_state_hooks(accelerator, pipe, experts)
