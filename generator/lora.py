@@ -146,15 +146,17 @@ def load_original_lora(
     return config
 
 
-def save_lora(transformer: torch.nn.Module, path: str | Path, adapter_name: str) -> Path:
-    """Save one expert's adapter in diffusers' LoRA format, with its config as metadata."""
+def save_lora(transformer: torch.nn.Module, path: str | Path, adapter_name: str,
+              state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Save one expert's adapter in diffusers' LoRA format, with its config as metadata; `state` is
+    its peft state dict when already gathered (from FSDP shards), else it is read from `transformer`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     config = transformer.peft_config[adapter_name]
     metadata = {k: v for k, v in config.to_dict().items() if k in _CONFIG_FIELDS}
     WanImageToVideoPipeline.save_lora_weights(
         path.parent,
-        transformer_lora_layers=get_peft_model_state_dict(transformer, adapter_name=adapter_name),
+        transformer_lora_layers=state if state is not None else get_peft_model_state_dict(transformer, adapter_name=adapter_name),
         transformer_lora_adapter_metadata=metadata,
         weight_name=path.name,
     )

@@ -21,6 +21,11 @@ examples:
   accelerate launch --multi_gpu --num_processes 8 -m director.frontends.cli train data/mine \\
       --model Wan-AI/Wan2.2-I2V-A14B-Diffusers --expert high --steps 20000 --out loras/mine-high
       several GPUs (DDP), one expert per run
+  accelerate launch --multi_gpu --num_processes 8 -m director.frontends.cli train data/mine \\
+      --model Wan-AI/Wan2.2-I2V-A14B-Diffusers --fsdp --expert both --steps 20000 --out loras/mine
+      several GPUs with FSDP2: each expert sharded per transformer block (or `accelerate launch
+      --use_fsdp --fsdp_version 2 ...` with your own FSDP config); the LoRA is gathered to save it.
+      GPUs only: on CPU accelerate runs DDP, so --fsdp there stops with exit 2
 
 DATA is a manifest (JSONL: {"clip": "clips/a.mp4", "group": "g1", "caption": "..."}, paths
 relative to it), a folder holding manifest.jsonl, or a folder of group folders. Each step trains
@@ -88,6 +93,7 @@ def add_parser(commands: Any) -> None:
     train.add_argument("--validate-every", type=int, default=d["validate_every"], metavar="K", help="steps between validation renders, 0 for none")
     train.add_argument("--validation-steps", type=int, default=d["validation_steps"], metavar="N", help="sampling steps of a validation render")
     train.add_argument("--no-cache", dest="use_cache", action="store_false", help="read the videos even when DATA has a latent cache")
+    train.add_argument("--fsdp", action="store_true", help="shard the experts over the GPUs with FSDP2 (under accelerate launch on several GPUs)")
     train.add_argument("--workers", type=int, default=d["num_workers"], metavar="N", help="data loader processes (default 2)")
 
 
@@ -114,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         gradient_checkpointing=args.gradient_checkpointing, max_memory=args.max_memory,
         mi2v_probability=args.mi2v_probability, caption_dropout=args.caption_dropout, shift=args.shift,
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints, validate_every=args.validate_every,
-        validation_steps=args.validation_steps, use_cache=args.use_cache, num_workers=args.workers, seed=args.seed, **size, **frames,
+        validation_steps=args.validation_steps, use_cache=args.use_cache, num_workers=args.workers, seed=args.seed, fsdp=args.fsdp, **size, **frames,
     )
     if summary.lora_files:  # the main process reports (under accelerate launch there are several)
         print(summary.describe())

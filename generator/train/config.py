@@ -50,6 +50,7 @@ class TrainConfig:
     num_workers: int = 2
     use_cache: bool = True  # train from the data set's latent cache when it has one
     seed: int = 0
+    fsdp: bool = False  # shard the experts with FSDP2 (accelerate launch on several GPUs)
 
     def check(self) -> None:
         if self.expert not in EXPERT_CHOICES:

@@ -1,7 +1,8 @@
 """The M2V LoRA trainer: peft adapters on the Wan experts, trained with accelerate.
 
-One process or many (`accelerate launch`: DDP; FSDP would shard the experts that the LoRA saving
-and validation renders read unwrapped, so it is not supported yet). Each optimiser step trains one expert on its own timestep range (`generator.train.objective`);
+One process or many (`accelerate launch`: DDP, or FSDP2 with `--fsdp` / an accelerate FSDP config,
+which shards each expert per `WanTransformerBlock`; see `make_accelerator`). Each optimiser step
+trains one expert on its own timestep range (`generator.train.objective`);
 the LoRA of each trained expert is saved in the format `generator.lora` loads, so
 `storymem make --lora OUT` uses the result.
 
@@ -19,7 +20,8 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +29,12 @@ from typing import Any
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs, gather_object, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, DistributedType, FullyShardedDataParallelPlugin, gather_object, set_seed
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import cast_training_params
-from peft import LoraConfig, set_peft_model_state_dict
+from peft import LoraConfig, get_peft_model_state_dict, set_peft_model_state_dict
+from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+from torch.distributed.tensor import DTensor
 from tqdm import tqdm
 
 from generator.lora import HIGH_NOISE_FILE, LOW_NOISE_FILE, save_lora
@@ -120,6 +124,33 @@ def default_size(model: str) -> tuple[int, int, int]:
     return 832, 480, 81
 
 
+def make_accelerator(config: TrainConfig) -> Accelerator:
+    """accelerate's Accelerator for this run. `config.fsdp` (or `accelerate launch --use_fsdp` / an
+    accelerate FSDP config) shards the experts with FSDP2: one unit per `WanTransformerBlock` and the
+    rest in the root, frozen base and float32 LoRA parameters side by side (FSDP2 only asks the
+    trainable ones to share a dtype). accelerate 1.15 applies FSDP only to accelerator devices: CPU
+    processes are MULTI_CPU and `prepare` wraps them in DDP whatever the plugin, so FSDP asked for on
+    CPU (or in one process) is refused rather than silently run as DDP."""
+    plugin = None
+    if config.fsdp:
+        plugin = FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy="transformer_based_wrap",
+                                                transformer_cls_names_to_wrap=["WanTransformerBlock"],
+                                                state_dict_type="SHARDED_STATE_DICT", reshard_after_forward=True)
+    wanted = config.fsdp or os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+    accelerator = Accelerator(
+        gradient_accumulation_steps=config.gradient_accumulation,
+        mixed_precision="bf16" if torch.cuda.is_available() else "no",
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=config.expert == "both")],
+        fsdp_plugin=plugin,
+    )
+    if wanted and accelerator.distributed_type != DistributedType.FSDP:
+        raise TrainInputError(f"FSDP needs `accelerate launch` on several GPUs; this run is {accelerator.distributed_type.value} "
+                              f"with {accelerator.num_processes} process(es), where accelerate 1.15 would use DDP instead")
+    if wanted and accelerator.state.fsdp_plugin.fsdp_version != 2:
+        raise TrainInputError("FSDP1 is not supported: set fsdp_version: 2 in the accelerate config, or pass --fsdp")
+    return accelerator
+
+
 def check_model(model: str) -> None:
     """A `--model` that cannot be found fails here, before anything is loaded or written."""
     if model == "tiny":
@@ -170,19 +201,45 @@ def lora_filenames(pipe: WanM2VPipeline) -> dict[str, str]:
     return {HIGH: HIGH_NOISE_FILE, LOW: LOW_NOISE_FILE}
 
 
-def save_loras(pipe: WanM2VPipeline, experts: list[str], folder: Path) -> list[Path]:
-    """Each trained expert's adapter in `folder`, written beside and then renamed over (atomic per file)."""
+def lora_state(transformer: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The expert's whole LoRA (peft's keys), also when FSDP2 shards it: each sharded tensor is
+    all-gathered (`DTensor.full_tensor`, a collective: every process calls this, in the same order)."""
+    state = get_peft_model_state_dict(transformer, adapter_name=ADAPTER)
+    return {k: (v.full_tensor() if isinstance(v, DTensor) else v).detach().cpu() for k, v in state.items()}
+
+
+def save_loras(pipe: WanM2VPipeline, experts: list[str], folder: Path, write: bool = True) -> list[Path]:
+    """Each trained expert's adapter in `folder`, written beside and then renamed over (atomic per file).
+    Every process calls it (under FSDP the LoRA is gathered from the shards); only `write` ones write."""
+    states = {expert: lora_state(getattr(pipe, expert)) for expert in experts}
+    if not write:
+        return []
     names = lora_filenames(pipe)
     folder.mkdir(parents=True, exist_ok=True)
     staging = folder / ".saving"
     shutil.rmtree(staging, ignore_errors=True)
     paths = []
     for expert in experts:
-        temp = save_lora(getattr(pipe, expert), staging / names[expert], ADAPTER)
+        temp = save_lora(getattr(pipe, expert), staging / names[expert], ADAPTER, state=states[expert])
         os.replace(temp, folder / names[expert])
         paths.append(folder / names[expert])
     shutil.rmtree(staging, ignore_errors=True)
     return paths
+
+
+@contextmanager
+def unsharded(model: torch.nn.Module, sharded: bool) -> Iterator[None]:
+    """Under FSDP2 the pipeline calls the experts directly, not through the wrapped root: gather the
+    root's own parameters (patch and condition embedders, head) for the while; the blocks gather
+    theirs in their own forward hooks, so every process must run the same calls."""
+    if not sharded:
+        yield
+        return
+    model.unshard()
+    try:
+        yield
+    finally:
+        model.reshard()
 
 
 def checkpoints(out: Path) -> list[tuple[int, Path]]:
@@ -229,11 +286,7 @@ def train_lora(config: TrainConfig, read_video: VideoReader, write_video: VideoW
     if out.exists() and not out.is_dir():
         raise TrainInputError(f"--out {out} is a file")
 
-    accelerator = Accelerator(
-        gradient_accumulation_steps=config.gradient_accumulation,
-        mixed_precision="bf16" if torch.cuda.is_available() else "no",
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=config.expert == "both")],
-    )
+    accelerator = make_accelerator(config)
     set_seed(config.seed)  # the same LoRA initialisation on every process
     pipe = load_pipeline(config.model, accelerator)
     experts = trained_experts(pipe, config.expert)
@@ -264,6 +317,12 @@ def train_lora(config: TrainConfig, read_video: VideoReader, write_video: VideoW
     loader = torch.utils.data.DataLoader(samples, batch_size=1, shuffle=False, collate_fn=first_item,
                                          num_workers=config.num_workers)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    parameters = [p for p in model.parameters() if p.requires_grad]  # FSDP2 replaces them with sharded ones
+    if accelerator.distributed_type == DistributedType.FSDP and len(experts) > 1:
+        # torch's sharded optimiser loader starts every parameter's Adam state (a zero-lr step) and then
+        # wants all of them in the checkpoint, but an expert not yet drawn has none: start them all
+        # here the same way (its side effect), so any checkpoint resumes. Adam then counts one more step.
+        get_optimizer_state_dict(model, optimizer.optimizer)
     progress = Progress()
     accelerator.register_for_checkpointing(progress)
     _register_lora_state_hooks(accelerator, pipe, experts)
@@ -273,8 +332,9 @@ def train_lora(config: TrainConfig, read_video: VideoReader, write_video: VideoW
     if found:
         accelerator.load_state(str(found[-1][1]))
         resumed_from = progress.step
-    eval_start = _fixed_loss(pipe, experts, samples, config, boundary, shift, accelerator, dtype)
+    eval_start = _fixed_loss(pipe, model, experts, samples, config, boundary, shift, accelerator, dtype)
 
+    sharded = accelerator.distributed_type == DistributedType.FSDP
     bar = tqdm(total=config.steps, initial=progress.step, unit="step", desc="train", file=sys.stderr,
                disable=not accelerator.is_main_process, dynamic_ncols=True)
     remaining = accelerator.skip_first_batches(loader, progress.step * config.gradient_accumulation)
@@ -316,18 +376,17 @@ def train_lora(config: TrainConfig, read_video: VideoReader, write_video: VideoW
         bar.update(1)
         if progress.step % config.checkpoint_every == 0 or progress.step == config.steps:
             _save_checkpoint(accelerator, out, progress.step, config.keep_checkpoints)
-        if config.validate_every and not cache and progress.step % config.validate_every == 0 and accelerator.is_main_process:
+        if config.validate_every and not cache and progress.step % config.validate_every == 0 and (accelerator.is_main_process or sharded):
             validation = validation or validation_memory(clips, read_video, options.width, options.height)
-            _render_validation(pipe, validation, options, config, out / "checkpoints" / "validation" / f"step-{progress.step:06d}.mp4",
-                               write_video, fps)
+            with unsharded(model, sharded):
+                _render_validation(pipe, validation, options, config, out / "checkpoints" / "validation" / f"step-{progress.step:06d}.mp4",
+                                   write_video, fps, accelerator.is_main_process)
         if progress.step >= config.steps:
             break
     bar.close()
 
-    eval_end = _fixed_loss(pipe, experts, samples, config, boundary, shift, accelerator, dtype)
-    files: list[Path] = []
-    if accelerator.is_main_process:
-        files = save_loras(pipe, experts, out)
+    eval_end = _fixed_loss(pipe, model, experts, samples, config, boundary, shift, accelerator, dtype)
+    files = save_loras(pipe, experts, out, accelerator.is_main_process)
     accelerator.wait_for_everyone()
     history = progress.history
     return TrainSummary(
@@ -360,18 +419,24 @@ def cache_latents(data: str | Path, model: str, read_video: VideoReader, width: 
 
 
 def _register_lora_state_hooks(accelerator: Accelerator, pipe: WanM2VPipeline, experts: list[str]) -> None:
-    """Checkpoints hold the LoRA weights only (not the frozen 14B experts), in our LoRA file format."""
+    """Checkpoints hold the LoRA weights only (not the frozen 14B experts), in our LoRA file format.
+    Under FSDP accelerate saves and restores the sharded model itself (frozen weights included: its
+    `save_fsdp_model` runs before these hooks); the LoRA files beside it are gathered from the shards."""
     names = lora_filenames(pipe)
+    sharded = accelerator.distributed_type == DistributedType.FSDP
 
     def save_hook(models: list, weights: list, output_dir: str) -> None:
-        if accelerator.is_main_process:
-            for expert in experts:
-                save_lora(getattr(pipe, expert), Path(output_dir) / names[expert], ADAPTER)
+        for expert in experts:
+            state = lora_state(getattr(pipe, expert))  # every process: a collective under FSDP
+            if accelerator.is_main_process:
+                save_lora(getattr(pipe, expert), Path(output_dir) / names[expert], ADAPTER, state=state)
         weights.clear()
 
     def load_hook(models: list, input_dir: str) -> None:
         from safetensors.torch import load_file
 
+        if sharded:
+            return  # accelerate's load_fsdp_model restores the shards
         for expert in experts:
             state = load_file(str(Path(input_dir) / names[expert]))
             state = {k.removeprefix("transformer."): v for k, v in state.items()}
@@ -402,7 +467,7 @@ def _save_checkpoint(accelerator: Accelerator, out: Path, step: int, keep: int) 
 
 
 @torch.no_grad()
-def _fixed_loss(pipe: WanM2VPipeline, experts: list[str], samples: ClipSamples, config: TrainConfig, boundary: float | None,
+def _fixed_loss(pipe: WanM2VPipeline, model: torch.nn.Module, experts: list[str], samples: ClipSamples, config: TrainConfig, boundary: float | None,
                 shift: float, accelerator: Accelerator, dtype: torch.dtype) -> float | None:
     """Mean loss over the first `eval_samples` samples with fixed noise and timesteps (comparable across a run)."""
     count = min(config.eval_samples, len(samples))
@@ -415,17 +480,19 @@ def _fixed_loss(pipe: WanM2VPipeline, experts: list[str], samples: ClipSamples, 
         generator = torch.Generator().manual_seed(10_000 + index)
         sigma = sample_timestep(expert, boundary, shift, generator)
         batch = to_batch(pipe, sample, accelerator.device, dtype)
-        model = getattr(pipe, expert)
-        with accelerator.autocast():
-            total += step_loss(lambda **kwargs: model(**kwargs), model, batch, sigma, generator).item()
+        with accelerator.autocast():  # through the wrapped model: under FSDP only its forward gathers the shards
+            total += step_loss(lambda **kwargs: model(expert, **kwargs), getattr(pipe, expert), batch, sigma, generator).item()
     return total / count
 
 
 def _render_validation(pipe: WanM2VPipeline, validation: tuple[list[np.ndarray], str], options: SampleOptions,
-                       config: TrainConfig, path: Path, write_video: VideoWriter, fps: int) -> None:
-    """A fixed memory set and prompt rendered with the LoRA as it stands (seed fixed, so renders compare)."""
+                       config: TrainConfig, path: Path, write_video: VideoWriter, fps: int, write: bool = True) -> None:
+    """A fixed memory set and prompt rendered with the LoRA as it stands (seed fixed, so renders compare).
+    Under FSDP every process renders (the blocks gather their shards collectively); `write` ones save it."""
     memory, prompt = validation
     frames = pipe(prompt, memory=memory, height=options.height, width=options.width, num_frames=options.num_frames,
                   num_inference_steps=config.validation_steps, generator=torch.Generator().manual_seed(config.seed)).frames[0]
+    if not write:
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     write_video(np.clip(np.round(np.asarray(frames) * 255.0), 0, 255).astype(np.uint8), fps, path)
