@@ -408,7 +408,7 @@ def launch(data: Path, out: Path, *args: str, fsdp: bool = False) -> subprocess.
     return result
 
 
-def test_fsdp_trains_resumes_saves_and_renders_as_ddp_does(data, tmp_path):
+def test_fsdp_trains_resumes_saves_and_renders_as_ddp_does(data, tmp_path, capsys):
     args = ("--expert", "high", "--validate-every", "4", "--validation-steps", "1")
     ddp, fsdp = tmp_path / "ddp", tmp_path / "fsdp"
     launch(data, ddp, "--steps", "4", *args)
@@ -438,6 +438,12 @@ def test_fsdp_trains_resumes_saves_and_renders_as_ddp_does(data, tmp_path):
 
     pipe = load_m2v_pipeline(str(ensure_tiny_model() / "i2v"), dtype="float32", offload="none", device="cpu")
     assert apply_loras(pipe, [(str(fsdp), 1.0)]).adapters == {"transformer": ["lora0_fsdp"], "transformer_2": []}
+    # sharded checkpoints do not resume unsharded: one line, nothing written
+    before = sorted(p.relative_to(fsdp) for p in fsdp.rglob("*"))
+    same = ["--rank", "4", "--workers", "0", "--checkpoint-every", "2", "--max-memory", "2", *args, "--steps", "6"]
+    assert main(["train", str(data), "--out", str(fsdp), *same]) == 2
+    assert "holds a run with different fsdp" in capsys.readouterr().err
+    assert sorted(p.relative_to(fsdp) for p in fsdp.rglob("*")) == before
 
 
 def test_fsdp_resumes_a_checkpoint_taken_before_both_experts_stepped(data, tmp_path):

@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ ADAPTER = "storymem"
 SINGLE_FILE = "lora.safetensors"
 #: Options that must match for a rerun on the same output folder to resume it.
 RESUME_KEYS = ("data", "model", "expert", "rank", "alpha", "rslora", "target_modules", "gradient_accumulation",
-               "width", "height", "num_frames", "max_memory", "mi2v_probability", "caption_dropout", "seed", "shift")
+               "width", "height", "num_frames", "max_memory", "mi2v_probability", "caption_dropout", "seed", "shift", "fsdp")
 
 VideoWriter = Callable[[np.ndarray, int, Path], None]
 
@@ -303,8 +303,8 @@ def train_lora(config: TrainConfig, read_video: VideoReader, write_video: VideoW
     boundary = pipe.config.boundary_ratio if pipe.transformer_2 is not None else None
     shift = config.shift if config.shift is not None else float(pipe.scheduler.config.flow_shift)
 
-    if accelerator.is_main_process:
-        _resume_config(out, config)
+    if accelerator.is_main_process:  # sharded or not, as this launch runs: DDP and FSDP checkpoints differ
+        _resume_config(out, replace(config, fsdp=accelerator.is_fsdp2))
     accelerator.wait_for_everyone()
 
     model = Experts({name: getattr(pipe, name) for name in experts})
