@@ -160,12 +160,12 @@ def load_components(settings: RunSettings, workspace: Workspace, planner: Planne
     else:
         planner_note = f"planner: {getattr(planner, 'name', type(planner).__name__)} (given)"
     try:
-        embedder = load_embedder(settings.embedder, checkpoint=settings.clip_checkpoint)
-        scorer = load_quality_scorer(settings.quality_scorer, checkpoint=settings.hpsv3_checkpoint)
+        judge, judge_note = make_judge(settings)  # the vision probe, before any model loads
     except ValueError as error:
         raise SettingsError(str(error)) from None
     try:
-        judge, judge_note = make_judge(settings)  # the vision probe, before any model loads
+        embedder = load_embedder(settings.embedder, checkpoint=settings.clip_checkpoint)
+        scorer = load_quality_scorer(settings.quality_scorer, checkpoint=settings.hpsv3_checkpoint)
     except ValueError as error:
         raise SettingsError(str(error)) from None
     try:
