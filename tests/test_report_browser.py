@@ -3,6 +3,7 @@ contact sheet and a chart for every shot, breaks no image or link; it is rewritt
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -80,3 +81,19 @@ def test_storyboard_png_is_the_contact_sheet(story):
         assert sheet.width > 3 * 200 and sheet.height > 5 * 100
     page = (root / "report.html").read_text()
     assert '<a href="storyboard.png">' in page and "<script" not in page and "@font-face" not in page and "http" not in page.replace("http-equiv", "")
+
+
+def test_charts_are_cached_by_what_they_show_and_redrawn_when_it_changes(tmp_path):
+    from director.film.storyboard import shot_chart, story_chart
+
+    one = [{"take": 1, "scores": {"quality": 40.0, "consistency": 0.8}}]
+    two = [*one, {"take": 2, "scores": {"quality": 55.0, "consistency": 0.9}}]
+    gates = {"quality": {"gate": 45.0}}
+    first = shot_chart(tmp_path, "01_01", one, 0, gates)
+    assert shot_chart(tmp_path, "01_01", one, 0, gates) == first  # the cached file, same bytes
+    second = shot_chart(tmp_path, "01_01", two, 1, gates)
+    assert second != first and Image.open(io.BytesIO(second)).size == Image.open(io.BytesIO(first)).size
+    assert len(list(tmp_path.glob("chart_01_01_*.png"))) == 1  # the stale chart is gone
+    story = story_chart(tmp_path, [1], [{"scores": one[0]["scores"]}])
+    assert story_chart(tmp_path, [1, 2], [{"scores": one[0]["scores"]}, {"scores": two[1]["scores"]}]) != story
+    assert len(list(tmp_path.glob("chart_story_*.png"))) == 1

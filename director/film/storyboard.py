@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,16 +74,10 @@ def _series(attempts: list[dict[str, Any]], key: str) -> list[float | None]:
 def shot_chart(folder: Path, shot_id: str, attempts: list[dict[str, Any]], kept: int, gates: dict[str, Any]) -> bytes:
     """PNG bytes: one small panel per score, a bar per attempt (the kept one dark), the quality gate
     as a line. Cached in `folder` by content."""
-    key = hashlib.sha256(json.dumps([shot_id, attempts, kept, gates], sort_keys=True, default=str).encode()).hexdigest()[:16]
-    cached = folder / f"chart_{shot_id}_{key}.png"
-    if cached.is_file():
-        return cached.read_bytes()
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    return _cached_chart(folder, f"chart_{shot_id}", [shot_id, attempts, kept, gates], (6.4, 1.6), lambda axes: _draw_shot(axes, attempts, kept, gates))
 
-    figure = Figure(figsize=(6.4, 1.6), dpi=80)
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(1, len(PANELS))
+
+def _draw_shot(axes, attempts: list[dict[str, Any]], kept: int, gates: dict[str, Any]) -> None:
     labels = [f"t{a['take']}" if "take" in a else str(k + 1) for k, a in enumerate(attempts)]
     for axis, (score, title) in zip(axes, PANELS):
         values = _series(attempts, score)
@@ -99,30 +94,16 @@ def shot_chart(folder: Path, shot_id: str, attempts: list[dict[str, Any]], kept:
         gate = (gates.get(score) or {}).get("gate")
         if gate is not None:
             axis.axhline(gate, color="#c0392b", linewidth=1, linestyle="--")
-    figure.tight_layout(pad=0.4)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    data = buffer.getvalue()
-    for stale in folder.glob(f"chart_{shot_id}_*.png"):
-        stale.unlink()
-    atomic_write_bytes(cached, data)
-    return data
 
 
 def story_chart(folder: Path, numbers: list[int], records: list[dict[str, Any]]) -> bytes | None:
     """PNG bytes: each score over the film's shots (kept takes), one panel per score."""
     if not records:
         return None
-    key = hashlib.sha256(json.dumps([numbers, [r.get("scores") for r in records]], sort_keys=True, default=str).encode()).hexdigest()[:16]
-    cached = folder / f"chart_story_{key}.png"
-    if cached.is_file():
-        return cached.read_bytes()
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    return _cached_chart(folder, "chart_story", [numbers, [r.get("scores") for r in records]], (8.0, 1.9), lambda axes: _draw_story(axes, numbers, records))
 
-    figure = Figure(figsize=(8.0, 1.9), dpi=80)
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(1, len(PANELS))
+
+def _draw_story(axes, numbers: list[int], records: list[dict[str, Any]]) -> None:
     for axis, (score, title) in zip(axes, PANELS):
         points = [(n, r["scores"].get(score)) for n, r in zip(numbers, records) if (r.get("scores") or {}).get(score) is not None]
         axis.set_title(title, fontsize=8)
@@ -135,11 +116,26 @@ def story_chart(folder: Path, numbers: list[int], records: list[dict[str, Any]])
             axis.text(0.5, 0.5, "not measured", ha="center", va="center", fontsize=7, color="#888", transform=axis.transAxes)
             axis.set_xticks([])
             axis.set_yticks([])
+
+
+def _cached_chart(folder: Path, name: str, shown: Any, size: tuple[float, float], draw: Callable[[Any], None]) -> bytes:
+    """PNG bytes of a row of `PANELS` drawn by `draw(axes)`, cached in `folder` by the hash of what
+    it shows (`shown`), so a report rewritten after every shot redraws only what changed."""
+    key = hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    cached = folder / f"{name}_{key}.png"
+    if cached.is_file():
+        return cached.read_bytes()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, dpi=80)
+    FigureCanvasAgg(figure)
+    draw(figure.subplots(1, len(PANELS)))
     figure.tight_layout(pad=0.4)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     data = buffer.getvalue()
-    for stale in folder.glob("chart_story_*.png"):
+    for stale in folder.glob(f"{name}_*.png"):
         stale.unlink()
     atomic_write_bytes(cached, data)
     return data
