@@ -24,17 +24,17 @@ from typing import Any
 
 from director.planning.planner import Planner, PromptRefiner, check_logline
 from director.run import checks
-from director.run.checkpoints import check_checkpoint_db, open_checkpointer
-from director.run.cleanup import FirstWrites, explain_failure, generated_any, remove_storymem_files
+from director.folder.checkpoints import check_checkpoint_db, open_checkpointer
+from director.folder.cleanup import FirstWrites, explain_failure, generated_any, remove_storymem_files
 from director.run.console import warnings_once_per_folder
-from director.run.scales import gates
+from director.critic.scales import gates
 from director.run.context import Components, follow_parallel_story, load_components, open_bank
-from director.run.settings import RunSettings
+from director.settings import RunSettings
 from director.revision.edits import Applied, Edit, RevisionError, apply_edits
 from director.revision.impact import ImpactPlan, Policy, plan_impact
 from director.revision.parse import EXAMPLES, parse_offline, parse_with_llm
-from director.run.versions import Version
-from director.run.workspace import OWNED, Workspace
+from director.folder.versions import Version
+from director.folder.workspace import OWNED, Workspace
 from director.story import Story, load_script, slugify
 from memory.bank import MemoryBank
 
@@ -376,7 +376,7 @@ def _sources(workspace: Workspace) -> dict[str, str | None]:
 
 def _understand(instruction: str, story: Story, settings: RunSettings, on_event: EventHandler | None) -> list[Edit]:
     """Edits from the configured LLM when there is one, else (or when its answer does not apply) offline."""
-    from director.planning.llm import LLMClient, LLMError, LLMSettings
+    from director.llm import LLMClient, LLMError, LLMSettings
 
     llm = LLMSettings.resolve(settings.llm_model, settings.llm_base_url) if settings.planner != "offline" else None
     if llm is not None:

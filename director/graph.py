@@ -11,7 +11,7 @@ plan -> prepare_shot -> generate -> remember -> critique --accept/keep_best--> c
 ```
 State is JSON-native (the script, a cursor, the attempts as `Take` records); the generator, memory
 bank, vision models and critic travel in the run context. The graph makes one version of the
-story folder (`director.run.workspace`): every attempt is a take under `takes/<shot>/`, the kept
+story folder (`director.folder.workspace`): every attempt is a take under `takes/<shot>/`, the kept
 one goes into the version's manifest, and shots the version already has are skipped. Frames never
 enter the state: each attempt's frames are written beside its take and read back by the next
 node, so a resumed run finds them. Every loop is bounded: the cursor only moves forward and
@@ -34,11 +34,11 @@ from typing_extensions import TypedDict
 from director.film.report import update_report
 from director.planning.planner import DEFAULT_SHOTS, PromptRefiner
 from director.run.context import Components, DirectorContext
-from director.run.critic import Levers, ShotScores
-from director.run.judge import Attempt, Case, tournament
-from director.run.files import atomic_path
-from director.run.versions import ShotEntry, Take, Version, rebuilt_memory
-from director.run.workspace import Workspace
+from director.critic.rules import Levers, ShotScores
+from director.critic.judge import Attempt, Case, tournament
+from director.folder.files import atomic_path
+from director.folder.versions import ShotEntry, Take, Version, rebuilt_memory
+from director.folder.workspace import Workspace
 from director.story import Story
 from generator.base import CONTEXT_FRAMES, ShotMode, ShotRequest
 from memory.remember import Proposal, keep_keyframes, propose_keyframes
@@ -532,7 +532,7 @@ def run_director(
     checkpointer: Any | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the making of one version, with checkpoints under `thread` in `checkpointer`
-    (a LangGraph saver, e.g. Postgres from `director.run.checkpoints`; default: the story folder's
+    (a LangGraph saver, e.g. Postgres from `director.folder.checkpoints`; default: the story folder's
     state.sqlite); returns the final state. `on_event` receives the progress events
     the nodes stream (LangGraph's "custom" stream mode): one per node finished, and one
     `shot_done` per committed shot.

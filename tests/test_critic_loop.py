@@ -7,10 +7,10 @@ import json
 import pytest
 
 import director.graph as graph_module
-from director.run.critic import Critic, Levers, ShotScores
+from director.critic.rules import Critic, Levers, ShotScores
 from director.graph import run_director
 from director.planning.offline import OfflinePlanner
-from director.run.workspace import Workspace
+from director.folder.workspace import Workspace
 from helpers import LOGLINE, HashEmbedder, RecordingGenerator, make_context
 
 

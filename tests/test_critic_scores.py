@@ -10,8 +10,8 @@ import numpy as np
 
 from director.graph import _score, run_director
 from director.run.context import make_critic
-from director.run.versions import Take
-from director.run.workspace import Workspace
+from director.folder.versions import Take
+from director.folder.workspace import Workspace
 from director.story import Character, Scene, Shot, Story
 from helpers import LOGLINE, HashEmbedder, RecordingGenerator, make_context
 from memory.bank import Keyframe, MemoryBank

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from director.film.video import count_frames, read_video
-from director.run.critic import Critic
+from director.critic.rules import Critic
 from director.graph import RETRY_SEED_STEP, run_director
 from director.story import Story
-from director.run.workspace import Workspace
+from director.folder.workspace import Workspace
 from helpers import LOGLINE, RecordingGenerator, make_context
 
 INPUTS = {"logline": LOGLINE, "shots_wanted": 8, "seed": 0}

@@ -13,9 +13,9 @@ from test_llm_planner import BIBLE, SCENE_1, SCENE_2, SCENES
 
 from director.film.video import count_frames
 from director.graph import run_director
-from director.planning.llm import LLMRefusalError
+from director.llm import LLMRefusalError
 from director.planning.llm_planner import LLMPlanner
-from director.run.workspace import Workspace
+from director.folder.workspace import Workspace
 from helpers import RecordingGenerator, make_context
 
 LOGLINE = "A lighthouse keeper befriends a stray fox during a winter storm."

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from director.run.settings import RunSettings
+from director.settings import RunSettings
 from director.story import slugify
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")

@@ -16,7 +16,7 @@ from typing import Any
 from director.batch.jobs import BatchInputError, Job, read_jobs
 from director.batch.manifest import Manifest
 from director.batch.worker import GeneratorWrapper
-from director.run.settings import RunSettings
+from director.settings import RunSettings
 
 EventHandler = Callable[[dict[str, Any]], None]
 
@@ -63,7 +63,7 @@ def run_batch(
     resource). `wrap_generator(generator, job)` wraps each story's generator (tests, benchmarks;
     it must pickle). Problems with the FILE, Ray or the checkpoint database raise
     `BatchInputError` before anything is written."""
-    from director.run.checkpoints import CheckpointDBError, check_checkpoint_db
+    from director.folder.checkpoints import CheckpointDBError, check_checkpoint_db
     from director.run.checks import check_out_folder
 
     defaults = settings or RunSettings()
@@ -138,7 +138,7 @@ def run_batch(
 
 def _plan(jobs: list[Job], manifest: Manifest, out: Path, retry_failed: bool) -> tuple[list[Job], list[str]]:
     """The jobs to run now; bad jobs are marked failed with their reason, finished ones skipped."""
-    from director.run.workspace import Workspace
+    from director.folder.workspace import Workspace
 
     todo, skipped = [], []
     for job in jobs:

@@ -65,8 +65,8 @@ class StoryRunner:
         """Make (or resume) one story; never raises for the story's own failures."""
         from director import api
         from director.run.context import load_components
-        from director.run.settings import RunSettings
-        from director.run.workspace import Workspace
+        from director.settings import RunSettings
+        from director.folder.workspace import Workspace
 
         started = time.time()
         folder = self.out / job.id
@@ -102,7 +102,7 @@ class StoryRunner:
 
 def story_facts(folder: Path) -> dict[str, Any]:
     """Shots kept, attempts made and mean scores of a story folder's current (or draft) version."""
-    from director.run.workspace import Workspace
+    from director.folder.workspace import Workspace
 
     workspace = Workspace(folder)
     facts: dict[str, Any] = {"shots": 0, "shots_planned": None, "attempts": 0, "scores": {}}

@@ -22,11 +22,11 @@ from pydantic import ValidationError
 from director import api
 from director.planning.planner import PlanError
 from director.batch.jobs import BatchInputError
-from director.run.checkpoints import CheckpointDBError
+from director.folder.checkpoints import CheckpointDBError
 from director.run.checks import CheckError
 from director.run.context import SettingsError
-from director.run.workspace import FolderError
-from director.run.settings import RunSettings
+from director.folder.workspace import FolderError
+from director.settings import RunSettings
 from director.story import ScriptError
 from generator.backends import BackendError
 
@@ -121,7 +121,7 @@ def describe_settings_error(error: ValidationError) -> str:
 
 def _seed(text: str) -> int:
     """A shot seed, as the story model takes it (0 to 2^32-1)."""
-    from director.run.settings import MAX_SEED
+    from director.settings import MAX_SEED
 
     try:
         value = int(text)
@@ -468,7 +468,7 @@ def _print_result(result: api.StoryResult) -> None:
     print(f"subtitles: {result.subtitles}")
     print(f"script:    {result.script}")
     print(f"events:    {result.events}")
-    from director.run.scales import folder_summary
+    from director.critic.scales import folder_summary
 
     for number, line in enumerate(folder_summary(result.folder)):
         print(f"{'scores:' if number == 0 else '':<11}{line}")

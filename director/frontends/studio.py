@@ -33,9 +33,9 @@ from urllib.parse import parse_qs
 from pydantic import ValidationError
 
 from director import api
-from director.run.files import atomic_write_bytes
-from director.run.settings import RunSettings
-from director.run.workspace import Workspace
+from director.folder.files import atomic_write_bytes
+from director.settings import RunSettings
+from director.folder.workspace import Workspace
 from director.story import ScriptError, Story, load_script, parse_script, slugify
 
 TOKEN_ENV = "STORYMEM_STUDIO_TOKEN"

@@ -20,8 +20,8 @@ from director.frontends.studio import (
     FORM_SKIPS, MAX_IMAGE_BYTES, UPLOADS, Studio, StudioError, TokenGate, bank_lines, progress_lines, resumable, shot_details, stamp_of,
     storyboard, versions_table, base_type, choices_of,
 )
-from director.run.settings import RunSettings
-from director.run.workspace import Workspace
+from director.settings import RunSettings
+from director.folder.workspace import Workspace
 
 
 def settings_form() -> dict[str, Any]:

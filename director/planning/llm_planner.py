@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from director.planning.llm import StructuredLLM
+from director.llm import StructuredLLM
 from director.planning.plan_check import PlanCheckError, Problem, check_cast, check_scenes, check_shots
 from director.planning.reading import read
 from director.story import Character, NonBlankText, Scene, Shot, Story, guess_time_of_day

@@ -62,7 +62,7 @@ class OfflineOnFailedCheck:
         self.name = llm.name
 
     def plan(self, logline: str, shots: int, seed: int):
-        from director.planning.llm import LLMInvalidOutputError, LLMLengthError
+        from director.llm import LLMInvalidOutputError, LLMLengthError
         from director.planning.plan_check import PlanCheckError
 
         try:
@@ -88,7 +88,7 @@ def make_planner(name: str, llm_model: str | None = None, llm_base_url: str | No
         return OfflinePlanner(), "planner: offline (rule-based, deterministic)"
     if name == "local":
         return _local_planner()
-    from director.planning.llm import LLMClient, LLMSettings
+    from director.llm import LLMClient, LLMSettings
     from director.planning.llm_planner import LLMPlanner
 
     settings = LLMSettings.resolve(llm_model, llm_base_url)

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from director.revision.edits import Applied, Edit
-from director.run.versions import Version
+from director.folder.versions import Version
 from director.story import Story
 
 Policy = Literal["only", "cascade"]

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from director.run.settings import RunSettings
+from director.settings import RunSettings
 from director.story import Story
 
 #: Where no story folder can live: kernel interfaces that look like folders.
@@ -151,7 +151,7 @@ def check_llm_endpoint(settings: RunSettings, timeout: float = LLM_CHECK_TIMEOUT
         return settings, None
     import httpx2
 
-    from director.planning.llm import LLMSettings
+    from director.llm import LLMSettings
 
     llm = LLMSettings.resolve(settings.llm_model, settings.llm_base_url)
     if llm is None:

@@ -19,10 +19,10 @@ from pydantic import ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from director.planning.planner import Planner, make_planner
-from director.run.critic import Critic
-from director.run.judge import LLMJudge, make_judge
-from director.run.settings import RunSettings
-from director.run.workspace import Workspace
+from director.critic.rules import Critic
+from director.critic.judge import LLMJudge, make_judge
+from director.settings import RunSettings
+from director.folder.workspace import Workspace
 from generator.backends import BACKENDS
 from generator.base import Generator, ShotMode
 from memory.bank import MemoryBank

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from director.run.files import atomic_link, atomic_path, atomic_write_bytes, atomic_write_json
-from director.run.versions import ShotEntry, Take, Version
+from director.folder.files import atomic_link, atomic_path, atomic_write_bytes, atomic_write_json
+from director.folder.versions import ShotEntry, Take, Version
 from director.story import Story, load_script
 
 TAIL_FRAMES = 5
