@@ -15,7 +15,7 @@ from typing import Any
 
 from director.batch.jobs import BatchInputError, Job, read_jobs
 from director.batch.manifest import Manifest
-from director.batch.worker import GeneratorWrapper
+from director.batch.worker import GeneratorWrapper, StoryMaker
 from director.settings import RunSettings
 
 EventHandler = Callable[[dict[str, Any]], None]
@@ -46,6 +46,7 @@ def run_batch(
     file: str | Path,
     out: str | Path | None = None,
     *,
+    make: StoryMaker,
     settings: RunSettings | None = None,
     workers: int | None = None,
     ray: str | None = None,
@@ -57,6 +58,7 @@ def run_batch(
 ) -> BatchResult:
     """Make every story of `file` into `out/<id>/`; rerunning resumes (see `director.batch`).
 
+    `make` is the entry point each worker calls per story (`director.api.make_story`).
     `settings` are every story's defaults (a job line may override any of them). `workers` worker
     processes (default: one per GPU, else 1), or with `ray` ("auto" or an address) as many Ray
     actors, each asking for `gpus_per_worker` GPUs (or `ray_actor_options`, e.g. a custom
@@ -90,11 +92,11 @@ def run_batch(
     if ray is not None:
         from director.batch.ray_executor import RayExecutor
 
-        executor = RayExecutor(str(out.resolve()), ray, workers, gpus_per_worker, wrap_generator, ray_actor_options) if todo else None
+        executor = RayExecutor(str(out.resolve()), make, ray, workers, gpus_per_worker, wrap_generator, ray_actor_options) if todo else None
     else:
         from director.batch.local import LocalExecutor
 
-        executor = LocalExecutor(str(out.resolve()), workers, gpus_per_worker, wrap_generator) if todo else None
+        executor = LocalExecutor(str(out.resolve()), make, workers, gpus_per_worker, wrap_generator) if todo else None
     manifest.data.update(executor=executor.describe() if executor else manifest.data.get("executor"), settings=defaults.model_dump(mode="json", exclude={"checkpoint_db"}))
     manifest.save()
     emit({"batch": "start", "stories": len(jobs), "to_run": [job.id for job in todo], "skipped": skipped, "executor": executor.describe() if executor else "nothing to run", "out": str(out)})

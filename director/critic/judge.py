@@ -368,8 +368,10 @@ def make_judge(settings: Any) -> tuple[LLMJudge | None, str]:
     if settings.critic != "on" or settings.critic_judge == "rules":
         why = "" if settings.critic_judge == "rules" else f" (--critic {settings.critic}: nothing to decide)"
         return None, f"critic: rules{why}"
+    if settings.critic_judge == "auto" and settings.planner not in ("auto", "openai"):
+        return None, f"critic: rules (--planner {settings.planner} uses no LLM; --critic-judge llm asks for one)"
     llm = LLMSettings.resolve(settings.llm_model, settings.llm_base_url)
-    if settings.critic_judge == "auto" and (llm is None or settings.planner not in ("auto", "openai")):
+    if settings.critic_judge == "auto" and llm is None:
         return None, "critic: rules (no LLM endpoint for --planner auto/openai; --critic-judge llm asks for one)"
     if llm is None:
         raise ValueError("--critic-judge llm needs an endpoint: set OPENAI_API_KEY or OPENAI_BASE_URL, or pass --llm-base-url")
