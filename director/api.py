@@ -31,7 +31,7 @@ from director.folder.story_folder import StoryFolder, StoryResult, restore_memor
 from director.folder.versions import Version
 from director.folder.workspace import FolderError
 from director.graph import run_director
-from director.planning.planner import Planner, PlanError
+from director.planning.base import Planner, PlanError
 from director.revision import change
 from director.revision.impact import ImpactPlan, Policy
 from director.run import checks

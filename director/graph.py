@@ -39,7 +39,7 @@ from director.film.report import update_report
 from director.folder.files import atomic_path
 from director.folder.versions import ShotEntry, Take, Version, rebuilt_memory
 from director.folder.workspace import Workspace, attempt_frames, previous_frames
-from director.planning.planner import DEFAULT_SHOTS, PromptRefiner
+from director.planning.base import DEFAULT_SHOTS, PromptRefiner
 from director.run.context import Components, DirectorContext, RunContext, components_of
 from director.story import Story
 from generator.base import CONTEXT_FRAMES, ShotMode, ShotRequest

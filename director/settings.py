@@ -15,8 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from director.planning.planner import DEFAULT_SHOTS, PLANNERS
-from generator.backends import BACKENDS, CACHES, PARALLEL_MODES, SPEEDS, VRAM_TIERS
+from director.planning.base import DEFAULT_SHOTS, PLANNERS
+from generator.backends import BACKENDS
+from generator.options import CACHES, PARALLEL_MODES, SPEEDS, VRAM_TIERS
 
 
 #: The groups of settings, as the command line's help and the studio's form show them.

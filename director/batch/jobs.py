@@ -169,7 +169,7 @@ def _short_slug(text: str, length: int = 40) -> str:
 
 def _check(job: Job, defaults: RunSettings) -> None:
     """Settings validated and the source checked, so a bad story fails before any worker takes it."""
-    from director.planning.planner import check_logline
+    from director.planning.base import check_logline
     from director.story import load_script
 
     try:

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx2
 
-from director.planning.planner import PlanError
+from director.planning.base import PlanError
 from director.story import Shot, Story
 
 LOCAL_MODEL = "smollm2-135m"

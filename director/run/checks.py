@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from director.errors import UsageError
 from director.folder.checkpoints import check_checkpoint_db
-from director.planning.planner import check_logline
+from director.planning.base import check_logline
 from director.settings import RunSettings
 from director.story import Story, load_script, slugify
 

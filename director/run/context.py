@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from director.planning.planner import Planner, PromptRefiner, make_planner
+from director.planning.base import Planner, PromptRefiner
+from director.planning.planner import make_planner
 from director.critic.rules import Critic
 from director.critic.scales import gates
 from director.critic.judge import LLMJudge, make_judge
@@ -155,7 +156,8 @@ def generator_options(backend: str, settings: RunSettings) -> dict[str, Any]:
 def follow_parallel_story(settings: RunSettings) -> int:
     """A torchrun rank > 0 under --parallel: load the same Wan generator and run the shots rank 0
     sends, writing nothing (the story folder is rank 0's). Returns the number of shots served."""
-    from generator.backends import default_cache_dir, load_generator
+    from generator.backends import load_generator
+    from generator.options import default_cache_dir
     from generator.parallel import serve_shots
 
     options = generator_options("wan", settings)
@@ -167,7 +169,8 @@ def load_components(settings: RunSettings, workspace: Workspace, planner: Planne
     written: a model that cannot load fails here, with the folder untouched."""
     from director.run.ablations import critic_for, names as ablation_names, selection_config
     from director.run.checks import check_backend_options, check_speed_options, check_wan_device
-    from generator.backends import default_cache_dir, load_generator, resolve_backend
+    from generator.backends import load_generator, resolve_backend
+    from generator.options import default_cache_dir
 
     backend, backend_note = resolve_backend(settings.backend)
     check_backend_options(backend, settings)  # options the backend cannot take are refused, not ignored
