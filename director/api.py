@@ -9,9 +9,8 @@ again = redo_shots("runs/keeper", [2])        # version 2: shot 2 regenerated wi
 undo("runs/keeper")                            # version 1 again, byte for byte
 ```
 Every function validates its input before it writes anything; a problem the user can fix raises
-`UsageError` (or another error of `USER_ERRORS`, each a one-line message) and leaves the folder as it was.
-Each call goes the same way: check the settings, load the components, open the story folder, run
-the graph, return what the folder shows.
+`UsageError` (or another of `USER_ERRORS`, each one line) and leaves the folder as it was. Each call
+checks the settings, loads the components, opens the story folder, runs, returns what it shows.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ from director.settings import RunSettings
 from director.story import ScriptError, Story
 from generator.backends import BackendError
 
-__all__ = ["RunSettings", "StoryResult", "UsageError", "USER_ERRORS", "make_story", "redo_shots", "undo", "checkout", "history", "current_version", "edit_memory",
+__all__ = ["RunSettings", "StoryResult", "UsageError", "USER_ERRORS", "make_story", "redo_shots", "resume", "undo", "checkout", "history", "current_version", "edit_memory",
            "MEMORY_ACTIONS", "plan_revision", "revise_story", "current_script", "run_batch", "evaluate", "prepare_training_data", "train_lora"]
 
 EventHandler = Callable[[dict[str, Any]], None]
@@ -120,6 +119,18 @@ def revise_story(out: str | Path, instruction: str, *, policy: Policy | None = N
     return _revise(folder, plan, change.change_of(plan.edits, plan.policy), settings, on_event, components)
 
 
+def resume(out: str | Path, *, on_event: EventHandler | None = None, components: Components | None = None) -> StoryResult:
+    """Finish the version being made, whatever started it (a first `make`, a redo, a revision), with
+    the settings the folder was made with; nothing is read or planned again."""
+    folder = StoryFolder.existing(out)
+    draft = folder.draft()
+    if draft is None:
+        raise UsageError(f"{folder.root} has no version being made")
+    if draft.parent is None:
+        return make_story(out, on_event=on_event, components=components)
+    return _revise(folder, None, None, None, on_event, components)
+
+
 def undo(out: str | Path) -> StoryResult:
     """Make the version the current one was made from current again (nothing is regenerated)."""
     current = StoryFolder.existing(out).current()
@@ -193,12 +204,12 @@ def train_lora(data: str | Path, out: str | Path, **options: Any):
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _revise(folder: StoryFolder, plan: ImpactPlan, key: str, settings: RunSettings | None, on_event: EventHandler | None, components: Components | None) -> StoryResult:
-    """Start the version `plan` describes (or finish the one making the same change) and make its shots."""
+def _revise(folder: StoryFolder, plan: ImpactPlan | None, key: str | None, settings: RunSettings | None, on_event: EventHandler | None,
+            components: Components | None) -> StoryResult:
+    """Start the version `plan` describes (or finish the one making the same change; without a
+    plan, the one being made) and make its shots."""
     emit = on_event or _ignore
-    draft = change.pending(folder, key, plan.instruction)
-    if draft is None and not plan.regenerate:
-        raise UsageError("the plan makes no shot: nothing to do")
+    draft = change.pending(folder, plan, key) if plan is not None else folder.draft()
     settings = settings or folder.recorded_settings()
     components = components or load_components(settings, folder)
     for note in components.notes:

@@ -83,6 +83,22 @@ def test_the_change_not_its_words_finishes_a_version_being_made(made, tmp_path):
     assert finished.version == 2 and finished.generated == 1
 
 
+def test_resume_finishes_a_change_without_reading_it_again(made, tmp_path, monkeypatch):
+    import shutil
+
+    from helpers import RecordingGenerator, make_context
+
+    folder = tmp_path / "resume"
+    shutil.copytree(made, folder)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        redo_shots(folder, [2], note="a take I like better", components=make_context(folder, RecordingGenerator(64, 48, 9, fail_at="01_02")))
+    monkeypatch.setattr(change, "plan_instruction", lambda *args: pytest.fail("resume read the change again"))
+    finished = api.resume(folder)
+    assert finished.version == 2 and finished.generated == 1 and api.history(folder)[1].note == "a take I like better"
+    with pytest.raises(api.UsageError, match="has no version being made"):
+        api.resume(folder)
+
+
 def _bank(folder: Path):
     from director.run.context import open_bank
 

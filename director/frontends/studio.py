@@ -477,10 +477,7 @@ class Studio:
         draft = Workspace(folder).draft()
         if draft is None:
             raise StudioError(f"{name} has no unfinished version")
-        if draft.parent is None:
-            run = lambda note: _made(api.make_story(folder, on_event=note))  # noqa: E731
-        else:
-            run = lambda note: _made(api.revise_story(folder, draft.note, on_event=note))  # noqa: E731
+        run = lambda note: _made(api.resume(folder, on_event=note))  # noqa: E731
         self.queue.submit(Job(name, f"resume v{draft.number}", run))
         return f"queued: resume version {draft.number}"
 

@@ -81,12 +81,14 @@ def change_of(edits: list[Edit], policy: Policy, seeds: dict[str, int] | None = 
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def pending(folder: StoryFolder, change: str, instruction: str) -> Version | None:
-    """The version being made, when it makes this change (a rerun finishes it); refuses another change.
-    (A draft made before changes had fingerprints is known by its instruction.)"""
+def pending(folder: StoryFolder, plan: ImpactPlan, change: str) -> Version | None:
+    """The version being made, when it makes this change (a rerun finishes it); refuses another change,
+    and a plan that makes no shot. (A draft made before changes had fingerprints is known by its instruction.)"""
     draft = folder.draft()
-    if draft is not None and (draft.change or draft.note) != (change if draft.change else instruction):
+    if draft is not None and (draft.change or draft.note) != (change if draft.change else plan.instruction):
         raise UsageError(f"version {draft.number} is still being made ({draft.note}); run the command that started it again to finish it first")
+    if draft is None and not plan.regenerate:
+        raise UsageError("the plan makes no shot: nothing to do")
     return draft
 
 
@@ -94,8 +96,6 @@ def start(folder: StoryFolder, plan: ImpactPlan, change: str, bank: MemoryBank) 
     """The draft version `plan` describes: its kept shots' takes carried over, the memory each shot
     to make starts from (its recorded memory, minus entries of characters whose look changes), and
     the bank set back to the base version's."""
-    if not plan.regenerate:
-        raise UsageError("the plan makes no shot: nothing to do")
     base = folder.base()
     story, remake = plan.script, plan.regenerate
     tagged = {e for e, entry in bank.entries.items() if set(entry.characters) & set(plan.looks)}
