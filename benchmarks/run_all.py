@@ -79,7 +79,7 @@ def generation_vs_length(lengths: list[int], steps: int) -> list[dict]:
 def director_costs(stories: int = 3, shots: int = 6) -> dict:
     """Overhead, frames scored and model loads over `stories` preview stories made in one process."""
     from director.api import RunSettings, make_story
-    from director.run.workspace import Workspace
+    from director.folder.workspace import Workspace
     from generator import backends
     from memory import vision
     from memory.select import FrameAnalysis

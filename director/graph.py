@@ -9,9 +9,10 @@ plan -> prepare_shot -> generate -> remember -> critique --accept/keep_best--> c
               |            +------ pin_memory <-----+ (hold an entry, e.g. a reference, in memory)
               +-------------------------------------------------------------------> assemble -> END
 ```
-State is JSON-native (the script, a cursor, the attempts as `Take` records); the generator, memory
-bank, vision models and critic travel in the run context. The graph makes one version of the
-story folder (`director.run.workspace`): every attempt is a take under `takes/<shot>/`, the kept
+State is JSON-native (the script, a cursor, the attempts as `Take` records); the run context is the
+live `Components` (generator, memory bank, vision models, critic), or for LangGraph's server and
+Studio the JSON settings they are loaded from. The graph makes one version of the
+story folder (`director.folder`): every attempt is a take under `takes/<shot>/`, the kept
 one goes into the version's manifest, and shots the version already has are skipped. Frames never
 enter the state: each attempt's frames are written beside its take and read back by the next
 node, so a resumed run finds them. Every loop is bounded: the cursor only moves forward and
@@ -31,18 +32,19 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
+from director.critic.cases import build_case, score_attempt
+from director.critic.judge import tournament
+from director.critic.rules import Levers
 from director.film.report import update_report
-from director.planning.planner import DEFAULT_SHOTS, PromptRefiner
-from director.run.context import Components, DirectorContext
-from director.run.critic import Levers, ShotScores
-from director.run.judge import Attempt, Case, tournament
-from director.run.files import atomic_path
-from director.run.versions import ShotEntry, Take, Version, rebuilt_memory
-from director.run.workspace import Workspace
+from director.folder.files import atomic_path
+from director.folder.versions import ShotEntry, Take, Version, rebuilt_memory
+from director.folder.workspace import Workspace, attempt_frames, previous_frames
+from director.planning.base import DEFAULT_SHOTS, PromptRefiner
+from director.run.context import Components, DirectorContext, RunContext, components_of
 from director.story import Story
 from generator.base import CONTEXT_FRAMES, ShotMode, ShotRequest
 from memory.remember import Proposal, keep_keyframes, propose_keyframes
-from memory.scores import consistency, misleading_entries, prompt_following
+from memory.scores import misleading_entries
 from memory.select import FrameAnalysis
 
 #: Seeds of successive attempts at one shot differ by this prime, so retries never repeat a seed.
@@ -70,8 +72,8 @@ def _logged(node: Callable) -> Callable:
     """Write each node's duration to events.jsonl and stream it as a progress event."""
 
     @wraps(node)
-    def run(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
-        workspace = runtime.context.resolve().workspace
+    def run(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        workspace = components_of(runtime.context).workspace
         started = time.perf_counter()
         update = node(state, runtime)
         event = {"node": node.__name__, "cursor": state.get("cursor"), "seconds": round(time.perf_counter() - started, 4)}
@@ -102,10 +104,10 @@ def _draft(workspace: Workspace) -> Version:
 
 
 @_logged
-def plan(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+def plan(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Use the version being made when there is one (a resume), else start one from the given
     script or from the planner's."""
-    ctx = runtime.context.resolve()
+    ctx = components_of(runtime.context)
     _remove_partial_files(ctx.workspace)
     version = ctx.workspace.draft()
     if version is not None:
@@ -146,9 +148,9 @@ def _seed_memory(ctx: Components, story: Story, extra: list[str]) -> None:
 
 
 @_logged
-def prepare_shot(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+def prepare_shot(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Move to the first shot the version does not have yet and set the memory to what conditions it."""
-    ctx = runtime.context.resolve()
+    ctx = components_of(runtime.context)
     story = _story(ctx.workspace)
     done = _draft(ctx.workspace).shots
     cursor = state.get("cursor", 0)
@@ -183,19 +185,19 @@ def shot_mode(story: Story, index: int, has_memory: bool, continuation: ShotMode
 
 
 @_logged
-def generate(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+def generate(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Generate one attempt and keep it as a take: its video and record, and its raw frames for
     the nodes that judge it."""
     from director.film.video import write_video
 
-    ctx = runtime.context.resolve()
+    ctx = components_of(runtime.context)
     story = _story(ctx.workspace)
     index = state["cursor"]
     shot = story.shots[index]
     attempt = state.get("attempt", 0) + 1
     memory = ctx.bank.active() if ctx.use_memory else []  # --no-memory: independent shots
     mode = shot_mode(story, index, bool(memory), ShotMode(state["continuation"]) if state.get("continuation") else ctx.continuation)
-    previous = _previous_frames(ctx.workspace, story, index, CONTEXT_FRAMES[mode])
+    previous = previous_frames(ctx.workspace, story, index, CONTEXT_FRAMES[mode])
     scene = story.scene(shot.scene)
     seed = shot.seed + RETRY_SEED_STEP * (attempt - 1)
     gen = ctx.generator
@@ -245,29 +247,17 @@ def generate(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
     return {"attempt": attempt, "attempts": [*state.get("attempts", []), take.model_dump(mode="json")]}
 
 
-def _previous_frames(workspace: Workspace, story: Story, index: int, count: int) -> list[np.ndarray]:
-    """The last `count` frames of the previous shot's kept take in this version (lossless)."""
-    if not count:
-        return []
-    previous = story.shots[index - 1].id
-    return list(workspace.take_tail(previous, _draft(workspace).shots[previous].take)[-count:])
-
-
-def _frames(workspace: Workspace, take: Take) -> np.ndarray:
-    return np.load(workspace.take_path(take.shot_id, take.number, ".frames.npy"), mmap_mode="r")
-
-
 def _proposal(workspace: Workspace, take: Take) -> Proposal:
     return Proposal(FrameAnalysis.load(workspace.take_path(take.shot_id, take.number, ".analysis.npz")), take.keyframes)
 
 
 @_logged
-def remember(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+def remember(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Ask memory to analyse the attempt (every frame once) and propose its keyframes."""
-    ctx = runtime.context.resolve()
+    ctx = components_of(runtime.context)
     takes = _takes(state)
     take = takes[-1]
-    proposal = propose_keyframes(_frames(ctx.workspace, take), ctx.bank, ctx.embedder, ctx.scorer, ctx.selection)
+    proposal = propose_keyframes(attempt_frames(ctx.workspace, take), ctx.bank, ctx.embedder, ctx.scorer, ctx.selection)
     with atomic_path(ctx.workspace.take_path(take.shot_id, take.number, ".analysis.npz")) as temp:
         proposal.analysis.save(temp)
     take.keyframes = proposal.keyframes
@@ -278,16 +268,16 @@ def remember(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
 
 
 @_logged
-def critique(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+def critique(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Score the attempt and decide: the rules always (they are the guard rails and the fallback),
     then the LLM judge when there is one. When attempts run out, pick the take to keep."""
-    ctx = runtime.context.resolve()
+    ctx = components_of(runtime.context)
     story = _story(ctx.workspace)
     index = state["cursor"]
     shot = story.shots[index]
     takes = _takes(state)
     take = takes[-1]
-    scores = _score(ctx, story, index, _proposal(ctx.workspace, take).analysis, take)
+    scores = score_attempt(ctx, story, index, _proposal(ctx.workspace, take).analysis, take)
     version = _draft(ctx.workspace)
     accepted = [ctx.workspace.load_take(s.id, version.shots[s.id].take).scores for s in story.shots[:index] if s.id in version.shots]
     levers = Levers(
@@ -299,12 +289,12 @@ def critique(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
     take.scores, take.overall = scores.to_dict(), scores.overall()
     case = None
     if ctx.judge is not None:
-        case = _case(ctx, story, index, takes, accepted, levers.can_refine_prompt, state.get("continuation"))
+        case = build_case(ctx, story, index, takes, accepted, levers.can_refine_prompt, state.get("continuation"))
         decision = ctx.judge.decide(case, scores, decision)
         if decision.fallback:
             ctx.workspace.log("critique.fallback", shot=shot.id, take=take.name, reason=decision.fallback)
     if decision.action == "keep_best" or (decision.action != "accept" and take.attempt >= ctx.critic.max_attempts):
-        case = case or _case(ctx, story, index, takes, accepted, False, None, images=False)
+        case = case or build_case(ctx, story, index, takes, accepted, False, None, images=False)
         decision.action = "keep_best"
         decision.keep, decision.comparisons = tournament(ctx.judge, case, [*case.earlier, case.attempt])
     take.decision = decision.to_dict()
@@ -320,41 +310,10 @@ def _other_continuation(mode: str) -> str:
     return ShotMode.MI2V.value if mode == ShotMode.MM2V.value else ShotMode.MM2V.value
 
 
-def _case(ctx: Components, story: Story, index: int, takes: list[Take], accepted: list[dict], can_rewrite: bool, switched: str | None, images: bool = True) -> Case:
-    """What the LLM judge sees of an attempt (images only when it can see them)."""
-    shot = story.shots[index]
-    take = takes[-1]
-    seeing = images and ctx.judge is not None and ctx.judge.vision
-    attempts = [
-        Attempt(t.number, t.attempt, t.seed, t.scores, _frames(ctx.workspace, t) if ctx.judge is not None else None, t.keyframes, t.decision)
-        for t in takes
-    ]
-    memory = [ctx.bank.entries[i] for i in take.memory if i in ctx.bank.entries]
-    return Case(
-        shot_id=shot.id,
-        number=index + 1,
-        total=len(story.shots),
-        prompt=shot.prompt,
-        characters=list(shot.characters),
-        transition=shot.transition,
-        mode=take.mode,
-        attempt=attempts[-1],
-        earlier=attempts[:-1],
-        max_attempts=ctx.critic.max_attempts,
-        accepted=accepted,
-        memory=memory,
-        bank=dict(ctx.bank.entries),
-        memory_images={e.id: ctx.bank.image(e.id) for e in memory} if seeing else {},
-        previous_last=_previous_frames(ctx.workspace, story, index, 1)[-1] if seeing and index > 0 else None,
-        can_rewrite=can_rewrite,
-        can_switch_continuation=take.mode in (ShotMode.MI2V.value, ShotMode.MM2V.value) and switched is None,
-    )
-
-
 @_logged
-def drop_memory(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+def drop_memory(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Drop the entries the critic found misleading; the next attempt sees the edited memory."""
-    ctx = runtime.context.resolve()
+    ctx = components_of(runtime.context)
     take = _takes(state)[-1]
     for entry_id in take.decision["drop"]:
         ctx.bank.drop(entry_id)
@@ -364,10 +323,10 @@ def drop_memory(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict
 
 
 @_logged
-def pin_memory(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+def pin_memory(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Hold the entries the judge named in the memory of the next attempt (an entry not active,
     such as a character's reference image pushed out of the window, comes back)."""
-    ctx = runtime.context.resolve()
+    ctx = components_of(runtime.context)
     take = _takes(state)[-1]
     pinned = take.decision["pin"]
     ctx.bank.set_active([*pinned, *(i for i in ctx.bank.active_ids if i not in pinned)])
@@ -380,9 +339,9 @@ def pin_memory(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[
 
 
 @_logged
-def refine_prompt(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+def refine_prompt(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Ask the LLM to rewrite the shot's prompt from the critic's words; on failure keep it."""
-    ctx = runtime.context.resolve()
+    ctx = components_of(runtime.context)
     story = _story(ctx.workspace)
     index = state["cursor"]
     shot = story.shots[index]
@@ -399,42 +358,15 @@ def refine_prompt(state: DirectorState, runtime: Runtime[DirectorContext]) -> di
     return {}
 
 
-def _score(ctx: Components, story: Story, index: int, analysis: FrameAnalysis, take: Take) -> ShotScores:
-    """Quality: mean frame score. Consistency: the attempt's keyframes (all analysed frames when
-    none passed the gate) against the memory showing the shot's characters. Continuity: first
-    frame against the previous shot's last, for continuations. Prompt: text-frame similarity."""
-    shot = story.shots[index]
-    rows = [analysis.indices.index(i) for i in take.keyframes] or list(range(len(analysis.indices)))
-    previous = _previous_frames(ctx.workspace, story, index, 1)[-1] if take.mode in ("mi2v", "mm2v") else None
-    agreement = consistency(
-        analysis.embeddings[rows],
-        ctx.bank,
-        ctx.embedder,
-        characters=shot.characters,
-        first_frame_embedding=analysis.embeddings[0],
-        previous_last_frame=previous,
-    )
-    prompt = prompt_following(analysis.embeddings, shot.prompt, ctx.embedder)
-    return ShotScores(
-        quality=float(np.mean(analysis.scores)),
-        quality_scorer=analysis.scorer_name,
-        consistency=agreement.memory,
-        consistency_scorer=agreement.embedder if agreement.memory is not None else None,
-        continuity=agreement.continuity,
-        prompt_following=prompt.value,
-        prompt_scorer=prompt.embedder if prompt.value is not None else None,
-    )
-
-
 @_logged
-def commit(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+def commit(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Keep the chosen take: memory first, then the version's manifest (which marks the shot done).
 
     A kill can land anywhere in here, and a resumed run runs the node again. So it is idempotent:
     a shot the version has is finished; otherwise memory starts again from the shot's snapshot,
     dropping keyframes a cut-short commit may have saved.
     """
-    ctx = runtime.context.resolve()
+    ctx = components_of(runtime.context)
     version = _draft(ctx.workspace)
     story = Story.model_validate(version.script)
     shot = story.shots[state["cursor"]]
@@ -466,12 +398,12 @@ def commit(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str,
 
 
 @_logged
-def assemble(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[str, Any]:
+def assemble(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Join the version's takes into its film, make it the current version, write the report."""
     from director.film.assemble import assemble as assemble_film
     from director.film.report import write_report
 
-    ctx = runtime.context.resolve()
+    ctx = components_of(runtime.context)
     story = _story(ctx.workspace)
     version = _draft(ctx.workspace)
     film = assemble_film(ctx.workspace, version, story, ctx.generator.fps)
@@ -492,8 +424,8 @@ def after_prepare(state: DirectorState) -> str:
     return "assemble" if state["cursor"] >= state["shots_total"] else "generate"
 
 
-def after_critique(state: DirectorState, runtime: Runtime[DirectorContext]) -> str:
-    if state["decision"] in ("accept", "keep_best") or state["attempt"] >= runtime.context.resolve().critic.max_attempts:
+def after_critique(state: DirectorState, runtime: Runtime[RunContext]) -> str:
+    if state["decision"] in ("accept", "keep_best") or state["attempt"] >= components_of(runtime.context).critic.max_attempts:
         return "commit"
     return {"regenerate": "generate", "switch_continuation": "generate", "refine_prompt": "refine_prompt", "drop_memory": "drop_memory", "pin_memory": "pin_memory"}[state["decision"]]
 
@@ -527,12 +459,11 @@ def run_director(
     thread: str,
     inputs: dict[str, Any],
     shots: int,
-    max_attempts: int,
     on_event: Callable[[dict[str, Any]], None] | None = None,
     checkpointer: Any | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the making of one version, with checkpoints under `thread` in `checkpointer`
-    (a LangGraph saver, e.g. Postgres from `director.run.checkpoints`; default: the story folder's
+    (a LangGraph saver, e.g. Postgres from `director.folder.checkpoints`; default: the story folder's
     state.sqlite); returns the final state. `on_event` receives the progress events
     the nodes stream (LangGraph's "custom" stream mode): one per node finished, and one
     `shot_done` per committed shot.
@@ -543,8 +474,7 @@ def run_director(
     """
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    config = {"configurable": {"thread_id": thread}, "recursion_limit": recursion_limit(shots, max_attempts)}
-    context = DirectorContext(max_attempts=max_attempts, components=components)
+    config = {"configurable": {"thread_id": thread}, "recursion_limit": recursion_limit(shots, components.critic.max_attempts)}
     connection = sqlite3.connect(components.workspace.state_path, check_same_thread=False) if checkpointer is None else None
     try:
         graph = build_graph(checkpointer if checkpointer is not None else SqliteSaver(connection))
@@ -555,7 +485,7 @@ def run_director(
         if pending:  # a resumed run skips `plan`, so it cleans up here
             components.workspace.log("resume", at=list(pending))
             _remove_partial_files(components.workspace)
-        for event in graph.stream(None if pending else {**inputs, "thread": thread}, config, context=context, stream_mode="custom"):
+        for event in graph.stream(None if pending else {**inputs, "thread": thread}, config, context=components, stream_mode="custom"):
             if on_event is not None:
                 on_event(event)
         return graph.get_state(config).values

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from generator.base import Generator
 
 BACKENDS = ("auto", "preview", "tiny", "wan")
-#: Names of the Wan pipeline's speed and memory options, importable without torch (their meaning:
-#: generator.speed, generator.models.TIER_PLACEMENTS, generator.parallel).
-SPEEDS = ("quality", "balanced", "fast")
-CACHES = ("none", "first-block", "mag", "taylorseer")
-VRAM_TIERS = ("80", "48", "24", "16")
-PARALLEL_MODES = ("ulysses", "ring")
 
 
 class BackendError(ValueError):
@@ -32,13 +25,6 @@ def resolve_backend(name: str) -> tuple[str, str]:
     if torch.cuda.is_available():
         return "wan", f"backend: wan (auto: CUDA GPU found, {torch.cuda.get_device_name(0)})"
     return "preview", "backend: preview animatic (auto: no CUDA GPU; use --backend tiny to run the real pipeline at toy size)"
-
-
-def default_cache_dir() -> Path:
-    """storymem's one cache folder: $STORYMEM_CACHE, else $XDG_CACHE_HOME/storymem, else ~/.cache/storymem."""
-    if os.environ.get("STORYMEM_CACHE"):
-        return Path(os.environ["STORYMEM_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "storymem"
 
 
 _LOADED: dict[str, Generator] = {}

@@ -18,7 +18,7 @@ import os
 
 import torch
 
-from generator.backends import PARALLEL_MODES
+from generator.options import PARALLEL_MODES
 
 #: Ring attention needs a backend that returns the log-sum-exp; this one ships with PyTorch.
 RING_ATTENTION = "_native_cudnn"

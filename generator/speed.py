@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from diffusers import FirstBlockCacheConfig, FlowMatchEulerDiscreteScheduler, MagCacheConfig, TaylorSeerCacheConfig
 
-from generator.backends import CACHES
+from generator.options import CACHES
 from generator.pipeline import DEFAULT_GUIDANCE, DEFAULT_STEPS, M2V_SHIFT, flow_unipc_scheduler
 
 

@@ -18,7 +18,7 @@ from diffusers import AutoencoderKLWan, WanPipeline, WanTransformer3DModel
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import T5TokenizerFast, UMT5Config, UMT5EncoderModel
 
-from generator.backends import default_cache_dir
+from generator.options import default_cache_dir
 from generator.pipeline import BOUNDARY_RATIO, M2V_SHIFT, T2V_SHIFT, WanM2VPipeline, flow_unipc_scheduler
 
 #: Bump when the tiny architecture changes, so stale caches are rebuilt.

@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 from director.run.context import Components, load_components
-from director.run.critic import Critic
-from director.run.settings import RunSettings
-from director.run.workspace import Workspace
+from director.critic.rules import Critic
+from director.settings import RunSettings
+from director.folder.workspace import Workspace
 from generator.base import ShotRequest, ShotResult
 from generator.preview import PreviewGenerator
 

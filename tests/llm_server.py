@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx2
 
-from director.planning.llm import LLMClient, LLMSettings
+from director.llm import LLMClient, LLMSettings
 
 _hosts = itertools.count()
 

@@ -11,9 +11,9 @@ from director import api
 from director.frontends.cli import build_parser, settings_from
 from director.run.ablations import PassiveCritic, bank_policy, selection_config
 from director.run.context import load_components
-from director.run.critic import Critic, ShotScores
-from director.run.settings import RunSettings
-from director.run.workspace import Workspace
+from director.critic.rules import Critic, ShotScores
+from director.settings import RunSettings
+from director.folder.workspace import Workspace
 from helpers import LOGLINE, SETTINGS, RecordingGenerator
 from memory.fallbacks import ColourStructureEmbedder
 from memory.select import SelectionConfig, select_keyframes

@@ -102,7 +102,7 @@ class _CrashAt:
 
 def test_a_revision_that_dies_leaves_version_1_current_and_the_rerun_finishes_it(tmp_path):
     from director.run.context import load_components
-    from director.run.workspace import Workspace
+    from director.folder.workspace import Workspace
 
     folder = tmp_path / "story"
     make_story(folder, logline=LOGLINE, settings=SETTINGS)
@@ -153,9 +153,9 @@ def test_a_sigkilled_revision_leaves_version_1_intact_and_playable(tmp_path):
 
 
 def test_keep_takes_prunes_takes_no_version_keeps(tmp_path):
-    from director.run.critic import Critic
+    from director.critic.rules import Critic
     from director.run.context import load_components
-    from director.run.workspace import Workspace
+    from director.folder.workspace import Workspace
 
     folder = tmp_path / "pruned"
     settings = SETTINGS.model_copy(update={"keep_takes": 0, "max_attempts": 2})

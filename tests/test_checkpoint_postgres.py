@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from director.api import RunSettings, make_story
-from director.run.checkpoints import CheckpointDBError, check_checkpoint_db
+from director.folder.checkpoints import CheckpointDBError, check_checkpoint_db
 
 TINY = dict(backend="preview", planner="offline", size="64x48", frames=9, embedder="colour-structure", quality_scorer="heuristic", shots=3)
 
@@ -61,7 +61,7 @@ from batch_support import DieOnce
 from director.batch.jobs import Job
 from director.api import RunSettings, make_story
 from director.run.context import load_components
-from director.run.workspace import Workspace
+from director.folder.workspace import Workspace
 settings = RunSettings(**{settings!r})
 components = load_components(settings, Workspace({out!r}))
 components.generator = DieOnce("story", "01_02", {marker!r})(components.generator, Job(id="story", line=1))

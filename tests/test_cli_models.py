@@ -10,7 +10,7 @@ from PIL import Image
 
 from director.film.video import count_frames
 from director.frontends.cli import main
-from director.run.workspace import Workspace
+from director.folder.workspace import Workspace
 from helpers import LOGLINE
 
 LIGHT = ["--embedder", "colour-structure", "--quality-scorer", "heuristic", "--planner", "offline"]

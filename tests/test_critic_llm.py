@@ -19,8 +19,8 @@ from PIL import Image
 from director import api
 from director.film.video import count_frames
 from director.planning.offline import OfflinePlanner
-from director.run.settings import RunSettings
-from director.run.workspace import Workspace
+from director.settings import RunSettings
+from director.folder.workspace import Workspace
 from director.story import Character, Scene, Shot, Story
 
 SECRET = "sk-stub-SECRET-4711"
@@ -280,8 +280,8 @@ def test_prompt_injection_in_a_prompt_or_a_name_changes_neither_the_format_nor_t
 
 
 def test_pairwise_keep_best_keeps_the_preferred_attempt_whatever_the_scores(tmp_path):
-    from director.planning.llm import LLMClient, LLMSettings
-    from director.run.judge import Attempt, Case, LLMJudge, tournament
+    from director.llm import LLMClient, LLMSettings
+    from director.critic.judge import Attempt, Case, LLMJudge, tournament
 
     colours = {1: (220, 0, 0), 2: (0, 220, 0), 3: (0, 0, 220)}
     overall = {1: 0.9, 2: 0.1, 3: 0.5}  # the scores prefer take 1
@@ -330,7 +330,7 @@ def test_critic_vision_on_with_a_text_only_endpoint_is_one_line_and_exit_2_befor
 def test_which_judge_runs_is_said_in_one_line(monkeypatch):
     from llm_server import free_port
 
-    from director.run.judge import make_judge
+    from director.critic.judge import make_judge
 
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)

@@ -7,10 +7,10 @@ import json
 import pytest
 
 import director.graph as graph_module
-from director.run.critic import Critic, Levers, ShotScores
+from director.critic.rules import Critic, Levers, ShotScores
 from director.graph import run_director
 from director.planning.offline import OfflinePlanner
-from director.run.workspace import Workspace
+from director.folder.workspace import Workspace
 from helpers import LOGLINE, HashEmbedder, RecordingGenerator, make_context
 
 
@@ -21,7 +21,7 @@ def scripted(monkeypatch, values: list[dict]) -> list[dict]:
     def score(ctx, story, index, analysis, attempt):
         return ShotScores(quality_scorer="script", consistency_scorer="script", prompt_scorer="script", **queue.pop(0))
 
-    monkeypatch.setattr(graph_module, "_score", score)
+    monkeypatch.setattr(graph_module, "score_attempt", score)
     return queue
 
 
@@ -52,7 +52,7 @@ def test_low_consistency_drops_a_misleading_memory_entry_then_regenerates(tmp_pa
     queue = scripted(monkeypatch, [*GOOD, {"quality": 1.0, "consistency": 0.5, "prompt_following": 0.3}, {"quality": 1.0, "consistency": 0.91, "prompt_following": 0.3}])
     generator = RecordingGenerator(num_frames=17)
     critic = Critic(max_attempts=3, quality_threshold=0.5)
-    run_director(_context(tmp_path, generator, critic), "s", {"logline": LOGLINE, "shots_wanted": 4, "seed": 0}, 4, 3)
+    run_director(_context(tmp_path, generator, critic), "s", {"logline": LOGLINE, "shots_wanted": 4, "seed": 0}, 4)
     assert queue == []
 
     actions = [e["action"] for e in _events(tmp_path, "critique")]
@@ -77,7 +77,7 @@ def test_low_prompt_following_asks_the_llm_to_refine_the_prompt(tmp_path, monkey
     scripted(monkeypatch, [*GOOD, {"quality": 1.0, "consistency": 0.9, "prompt_following": 0.1}, {"quality": 1.0, "consistency": 0.9, "prompt_following": 0.3}])
     generator = RecordingGenerator(num_frames=17)
     planner = RefiningPlanner()
-    run_director(_context(tmp_path, generator, Critic(max_attempts=3), planner), "s", {"logline": LOGLINE, "shots_wanted": 4, "seed": 0}, 4, 3)
+    run_director(_context(tmp_path, generator, Critic(max_attempts=3), planner), "s", {"logline": LOGLINE, "shots_wanted": 4, "seed": 0}, 4)
 
     assert [e["action"] for e in _events(tmp_path, "critique")][3:] == ["refine_prompt", "accept"]
     assert len(planner.calls) == 1 and "prompt following 0.100 < story median - margin 0.270" in planner.calls[0]
@@ -94,7 +94,7 @@ def test_every_lever_used_then_the_best_attempt_is_kept_within_the_bound(tmp_pat
     generator = RecordingGenerator(num_frames=17)
     planner = RefiningPlanner()
     critic = Critic(max_attempts=3, quality_threshold=0.5)
-    run_director(_context(tmp_path, generator, critic, planner), "s", {"logline": LOGLINE, "shots_wanted": 4, "seed": 0}, 4, 3)
+    run_director(_context(tmp_path, generator, critic, planner), "s", {"logline": LOGLINE, "shots_wanted": 4, "seed": 0}, 4)
 
     assert [e["action"] for e in _events(tmp_path, "critique")][3:] == ["drop_memory", "refine_prompt", "keep_best"]
     assert len(generator.requests) == 3 + 3  # never more than max_attempts for the shot

@@ -8,10 +8,11 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from director.graph import _score, run_director
+from director.critic.cases import score_attempt as _score
+from director.graph import run_director
 from director.run.context import make_critic
-from director.run.versions import Take
-from director.run.workspace import Workspace
+from director.folder.versions import Take
+from director.folder.workspace import Workspace
 from director.story import Character, Scene, Shot, Story
 from helpers import LOGLINE, HashEmbedder, RecordingGenerator, make_context
 from memory.bank import Keyframe, MemoryBank
@@ -103,7 +104,7 @@ def test_a_quality_gate_rejects_every_attempt_and_the_loop_keeps_the_best_within
     generator = RecordingGenerator(num_frames=9)
     context = make_context(tmp_path, generator)
     context.critic = make_critic("tiny", context.scorer, context.embedder, 2, 1e9)  # a gate nothing passes
-    run_director(context, "s", {"logline": LOGLINE, "shots_wanted": 3, "seed": 0}, 3, 2)
+    run_director(context, "s", {"logline": LOGLINE, "shots_wanted": 3, "seed": 0}, 3)
     assert [r.shot_id for r in generator.requests] == ["01_01", "01_01", "01_02", "01_02", "02_01", "02_01"]
     actions = [e["action"] for e in Workspace(tmp_path).events() if e["event"] == "critique"]
     assert actions == ["regenerate", "keep_best"] * 3
@@ -116,7 +117,7 @@ def test_a_quality_gate_rejects_every_attempt_and_the_loop_keeps_the_best_within
 def test_a_long_story_fills_the_bank_to_ten_with_the_first_three_as_sink(tmp_path):
     context = make_context(tmp_path, RecordingGenerator(num_frames=9))
     context.embedder = HashEmbedder()  # every frame unlike the others: three keyframes a shot
-    run_director(context, "s", {"logline": LOGLINE, "shots_wanted": 8, "seed": 0}, 8, 3)
+    run_director(context, "s", {"logline": LOGLINE, "shots_wanted": 8, "seed": 0}, 8)
     bank = json.loads((tmp_path / "memory" / "bank.json").read_text())
     entries = bank["entries"]
     assert len(entries) > 10 and len(bank["active"]) == 10

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from director.film.video import count_frames, read_video
-from director.run.critic import Critic
+from director.critic.rules import Critic
 from director.graph import RETRY_SEED_STEP, run_director
 from director.story import Story
-from director.run.workspace import Workspace
+from director.folder.workspace import Workspace
 from helpers import LOGLINE, RecordingGenerator, make_context
 
 INPUTS = {"logline": LOGLINE, "shots_wanted": 8, "seed": 0}
@@ -24,7 +24,7 @@ EXPECTED_FRAMES = [81, 81, 80, 81, 81, 80, 81, 81]
 def finished(tmp_path_factory):
     root = tmp_path_factory.mktemp("story")
     generator = RecordingGenerator()
-    result = run_director(make_context(root, generator), "story", INPUTS, 8, 3)
+    result = run_director(make_context(root, generator), "story", INPUTS, 8)
     return root, generator, result
 
 
@@ -91,7 +91,7 @@ def test_folder_holds_what_the_issue_promises(finished):
 def test_resume_after_a_crash_keeps_finished_shots_byte_identical(tmp_path):
     crashing = RecordingGenerator(fail_at="02_02")  # the fifth shot
     with pytest.raises(RuntimeError, match="simulated crash at shot 02_02"):
-        run_director(make_context(tmp_path, crashing), "story", INPUTS, 8, 3)
+        run_director(make_context(tmp_path, crashing), "story", INPUTS, 8)
     workspace = Workspace(tmp_path)
     story = workspace.load_script()
     done = [s.id for s in story.shots if workspace.is_done(s.id)]
@@ -100,7 +100,7 @@ def test_resume_after_a_crash_keeps_finished_shots_byte_identical(tmp_path):
     snapshot_before = json.loads((workspace.memory_dir / "bank.json").read_text())["snapshots"]["02_02"]
 
     rerun = RecordingGenerator()
-    result = run_director(make_context(tmp_path, rerun), "story", INPUTS, 8, 3)
+    result = run_director(make_context(tmp_path, rerun), "story", INPUTS, 8)
 
     assert [r.shot_id for r in rerun.requests] == ["02_02", "02_03", "03_01", "03_02"]
     for relative, data in before.items():
@@ -112,10 +112,10 @@ def test_resume_after_a_crash_keeps_finished_shots_byte_identical(tmp_path):
 
 def test_resume_without_checkpoint_file_still_skips_finished_shots(tmp_path):
     with pytest.raises(RuntimeError, match="simulated crash at shot 01_03"):
-        run_director(make_context(tmp_path, RecordingGenerator(fail_at="01_03")), "story", INPUTS, 8, 3)
+        run_director(make_context(tmp_path, RecordingGenerator(fail_at="01_03")), "story", INPUTS, 8)
     (tmp_path / "state.sqlite").unlink()
     rerun = RecordingGenerator()
-    run_director(make_context(tmp_path, rerun), "story", INPUTS, 8, 3)
+    run_director(make_context(tmp_path, rerun), "story", INPUTS, 8)
     assert [r.shot_id for r in rerun.requests][:1] == ["01_03"] and len(rerun.requests) == 6
 
 
@@ -139,7 +139,7 @@ def test_attempts_are_bounded_and_the_best_attempt_is_kept(tmp_path):
     generator = RecordingGenerator(num_frames=17)
     critic = Critic(max_attempts=3, quality_threshold=0.9, consistency_margin=None)
     context = make_context(tmp_path, generator, critic=critic, scorer=scorer)
-    run_director(context, "story", {"logline": LOGLINE, "shots_wanted": 2, "seed": 5}, 2, 3)
+    run_director(context, "story", {"logline": LOGLINE, "shots_wanted": 2, "seed": 5}, 2)
     workspace = Workspace(tmp_path)
     story = Story.model_validate_json(workspace.script_path.read_text())
     assert len(generator.requests) == 6  # never more than 3 attempts per shot
@@ -155,7 +155,7 @@ def test_attempts_are_bounded_and_the_best_attempt_is_kept(tmp_path):
 def test_accept_on_first_attempt_when_scores_pass(tmp_path):
     generator = RecordingGenerator(num_frames=17)
     context = make_context(tmp_path, generator, critic=Critic(max_attempts=3, quality_threshold=0.5), scorer=_QueueScorer([0.95]))
-    run_director(context, "story", {"logline": LOGLINE, "shots_wanted": 3, "seed": 0}, 3, 3)
+    run_director(context, "story", {"logline": LOGLINE, "shots_wanted": 3, "seed": 0}, 3)
     assert len(generator.requests) == 3
     critiques = [e for e in Workspace(tmp_path).events() if e["event"] == "critique"]
     assert [c["action"] for c in critiques] == ["accept"] * 3
@@ -176,7 +176,7 @@ def test_report_shows_every_shot_with_its_frames_and_memory(finished):
 
 def test_progress_streams_one_event_per_node_and_per_committed_shot(tmp_path):
     events = []
-    run_director(make_context(tmp_path, RecordingGenerator(num_frames=9)), "s", {"logline": LOGLINE, "shots_wanted": 3, "seed": 0}, 3, 3, on_event=events.append)
+    run_director(make_context(tmp_path, RecordingGenerator(num_frames=9)), "s", {"logline": LOGLINE, "shots_wanted": 3, "seed": 0}, 3, on_event=events.append)
     assert [e["shot_done"] for e in events if "shot_done" in e] == ["01_01", "01_02", "02_01"]
     nodes = [e["node"] for e in events if "node" in e]
     assert nodes[:5] == ["plan", "prepare_shot", "generate", "remember", "critique"]
@@ -206,7 +206,7 @@ def test_a_commit_cut_short_is_finished_on_resume_without_duplicate_keyframes(tm
     inputs = {"logline": LOGLINE, "shots_wanted": 4, "seed": 0}
     _crash_once_in_save_shot(monkeypatch, "01_02", after)
     with pytest.raises(RuntimeError, match="killed in commit of 01_02"):
-        run_director(make_context(tmp_path, RecordingGenerator(num_frames=9)), "s", inputs, 4, 3)
+        run_director(make_context(tmp_path, RecordingGenerator(num_frames=9)), "s", inputs, 4)
     workspace = Workspace(tmp_path)
     assert workspace.is_done("01_02") == after
     before = workspace.shot_record("01_02").read_bytes() if after else None
@@ -215,7 +215,7 @@ def test_a_commit_cut_short_is_finished_on_resume_without_duplicate_keyframes(tm
     for path in stale:  # what a SIGKILL inside the atomic writes would leave
         path.write_bytes(b"half")
     rerun = RecordingGenerator(num_frames=9)
-    result = run_director(make_context(tmp_path, rerun), "s", inputs, 4, 3)
+    result = run_director(make_context(tmp_path, rerun), "s", inputs, 4)
 
     assert not any(path.exists() for path in stale)
     assert result["film"]["frames"] == 4 * 9

@@ -18,7 +18,7 @@ from PIL import Image
 
 from director import api
 from director.frontends.cli import main
-from director.run.settings import RunSettings
+from director.settings import RunSettings
 from helpers import LOGLINE, SETTINGS, RecordingGenerator, make_context
 
 FAST = ["--backend", "preview", "--planner", "offline", "--size", "64x48", "--frames", "9", "--embedder", "colour-structure", "--quality-scorer", "heuristic"]
@@ -349,7 +349,7 @@ def test_scores_state_their_scale_model_and_gate(tmp_path, capsys):
 
 
 def test_a_gated_score_says_its_gate_and_whether_it_passed():
-    from director.run.scales import summary_lines
+    from director.critic.scales import summary_lines
 
     records = [{"scores": {"quality": q, "quality_scorer": "brisque-quality", "consistency": c, "consistency_scorer": "open_clip:ViT-B-32/openai"}} for q, c in ((55.0, 0.8), (30.0, 0.5), (62.5, 0.78))]
     recorded = {"quality": {"model": "brisque-quality", "gate": 40.0}, "consistency": {"model": "open_clip:ViT-B-32/openai", "margin": 0.15}}

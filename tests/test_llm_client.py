@@ -9,7 +9,7 @@ import pytest
 from llm_server import ScriptedEndpoint, completion, status
 from pydantic import BaseModel, Field, SecretStr
 
-from director.planning.llm import (
+from director.llm import (
     PLACEHOLDER_KEY,
     LLMAuthError,
     LLMConnectionError,

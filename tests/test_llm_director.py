@@ -13,9 +13,9 @@ from test_llm_planner import BIBLE, SCENE_1, SCENE_2, SCENES
 
 from director.film.video import count_frames
 from director.graph import run_director
-from director.planning.llm import LLMRefusalError
+from director.llm import LLMRefusalError
 from director.planning.llm_planner import LLMPlanner
-from director.run.workspace import Workspace
+from director.folder.workspace import Workspace
 from helpers import RecordingGenerator, make_context
 
 LOGLINE = "A lighthouse keeper befriends a stray fox during a winter storm."
@@ -29,7 +29,7 @@ def test_llm_plan_with_a_repair_drives_the_graph_to_a_film(tmp_path):
     )
     context = make_context(tmp_path, RecordingGenerator(num_frames=9))
     context.planner = LLMPlanner(endpoint.client())
-    result = run_director(context, "llm", {"logline": LOGLINE, "shots_wanted": 4, "seed": 0}, 4, 3)
+    result = run_director(context, "llm", {"logline": LOGLINE, "shots_wanted": 4, "seed": 0}, 4)
 
     assert len(endpoint.requests) == 5 and not endpoint.replies
     assert endpoint.requests[-1]["messages"][-2]["content"] == broken  # the repair round shows the model its answer
@@ -44,6 +44,6 @@ def test_a_refusal_stops_before_any_shot_with_a_clear_error(tmp_path):
     context = make_context(tmp_path, RecordingGenerator(num_frames=9))
     context.planner = LLMPlanner(endpoint.client())
     with pytest.raises(LLMRefusalError, match=re.escape("refused: I can't help with that.")) as caught:
-        run_director(context, "llm", {"logline": LOGLINE, "shots_wanted": 4, "seed": 0}, 4, 3)
+        run_director(context, "llm", {"logline": LOGLINE, "shots_wanted": 4, "seed": 0}, 4)
     assert "\n" not in str(caught.value) and "refused: I can't help with that." in str(caught.value)
     assert not (tmp_path / "shots").exists() and not (tmp_path / "script.json").exists()

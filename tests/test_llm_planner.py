@@ -10,7 +10,7 @@ import pytest
 from llm_server import ScriptedEndpoint, completion
 from pydantic import BaseModel
 
-from director.planning.llm import LLMRefusalError
+from director.llm import LLMRefusalError
 from director.planning.llm_planner import LLMPlanner
 from director.story import Story
 

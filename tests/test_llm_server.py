@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from director.planning.llm import LLMClient, LLMSettings
+from director.llm import LLMClient, LLMSettings
 from director.planning.local import LocalServer, bundled_model
 from director.planning.llm_planner import LLMPlanner
 from director.planning.plan_check import PlanCheckError

@@ -15,7 +15,8 @@ import pytest
 
 from director.planning.local import LOCAL_MODEL, LocalPlanner, LocalServer, bundled_model
 from director.planning.plan_check import PlanCheckError, check_plan
-from director.planning.planner import PlanError, make_planner
+from director.planning.base import PlanError
+from director.planning.planner import make_planner
 
 
 def _alive(pid: int) -> bool:

@@ -3,7 +3,8 @@
 import pytest
 
 from director.planning.offline import OfflinePlanner, read_logline
-from director.planning.planner import PlanError, check_logline, make_planner
+from director.planning.base import PlanError, check_logline
+from director.planning.planner import make_planner
 
 LOGLINE = "A lighthouse keeper befriends a stray fox during a week-long winter storm."
 

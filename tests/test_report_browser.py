@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from director import api
-from director.run.settings import RunSettings
+from director.settings import RunSettings
 from helpers import chromium
 
 LOGLINE = "A lighthouse keeper befriends a stray fox during a winter storm."

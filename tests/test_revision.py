@@ -17,7 +17,7 @@ from director.film.video import count_frames
 from director.revision.edits import Edit, RevisionError, apply_edits
 from director.revision.impact import dependents, plan_impact
 from director.revision.parse import parse_offline
-from director.run.versions import ShotEntry, Version
+from director.folder.versions import ShotEntry, Version
 from director.story import Character, Scene, Shot, Story
 from helpers import LOGLINE
 

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from director.run.context import generator_options
-from director.run.settings import RunSettings
+from director.settings import RunSettings
 from generator.base import ShotMode, ShotRequest
 from generator.models import load_m2v_pipeline
 from generator.speed import DISTILLED_4STEP, PUBLISHED, CacheSpec, expert_steps

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import pytest
 
 from director import api
-from director.run.settings import RunSettings
+from director.settings import RunSettings
 from helpers import chromium
 from studio_support import running_studio, studio_env
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from director import api
 from director.frontends.studio import Job, Queue, StudioError, check_bind, is_loopback
-from director.run.settings import RunSettings
+from director.settings import RunSettings
 from studio_support import running_studio, studio_command, studio_env
 
 TOKEN = "http-test-token"

@@ -17,7 +17,7 @@ from director import api
 from director.film.video import count_frames, read_video, write_video
 from director.frontends.cli import main
 from director.run.context import generator_options
-from director.run.settings import RunSettings
+from director.settings import RunSettings
 from generator.backends import load_generator
 from generator.base import ShotMode, ShotRequest
 from generator.models import load_m2v_pipeline

@@ -10,7 +10,7 @@ import torch
 
 from director.frontends.cli import main
 from director.run.context import generator_options
-from director.run.settings import RunSettings
+from director.settings import RunSettings
 from generator.models import TIER_PLACEMENTS, Placement, load_m2v_pipeline
 from generator.speed import PUBLISHED
 from generator.tiny import TINY_HEIGHT, TINY_WIDTH, ensure_tiny_model

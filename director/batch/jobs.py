@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from director.run.settings import RunSettings
+from director.settings import RunSettings, describe_settings_error
 from director.story import slugify
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -169,13 +169,13 @@ def _short_slug(text: str, length: int = 40) -> str:
 
 def _check(job: Job, defaults: RunSettings) -> None:
     """Settings validated and the source checked, so a bad story fails before any worker takes it."""
-    from director.planning.planner import check_logline
+    from director.planning.base import check_logline
     from director.story import load_script
 
     try:
         settings = RunSettings.model_validate({**defaults.model_dump(mode="json"), **job.overrides})
     except ValidationError as error:
-        job.error = f"{job.where}: {describe_setting_error(error)}"
+        job.error = f"{job.where}: {describe_settings_error(error)}"
         return
     job.settings = settings.model_dump(mode="json")
     try:
@@ -186,11 +186,3 @@ def _check(job: Job, defaults: RunSettings) -> None:
             job.shots = len(load_script(job.script).shots)
     except ValueError as error:
         job.error = f"{job.where}: {' '.join(str(error).split())}"
-
-
-def describe_setting_error(error: ValidationError) -> str:
-    problem = error.errors()[0]
-    name = ".".join(str(part) for part in problem["loc"]) or "settings"
-    if problem["type"] == "extra_forbidden":
-        return f"unknown option {name!r}"
-    return f"option {name!r}: {problem['msg'].removeprefix('Value error, ')} (got {problem.get('input')!r})"

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from director.batch.jobs import Job
-from director.batch.worker import GeneratorWrapper, StoryRunner
+from director.batch.worker import GeneratorWrapper, StoryMaker, StoryRunner
 
 Handle = Callable[[dict[str, Any]], None]
 
@@ -37,9 +37,9 @@ def _on_sigint(signum, frame):  # the first Ctrl-C stops the story; later ones a
     raise KeyboardInterrupt
 
 
-def _worker_main(index: int, out: str, wrap: GeneratorWrapper | None, tasks, events) -> None:
+def _worker_main(index: int, out: str, make: StoryMaker, wrap: GeneratorWrapper | None, tasks, events) -> None:
     signal.signal(signal.SIGINT, _on_sigint)
-    runner = StoryRunner(out, wrap)
+    runner = StoryRunner(out, make, wrap)
     try:
         while True:
             job = tasks.get()
@@ -62,12 +62,13 @@ def _worker_main(index: int, out: str, wrap: GeneratorWrapper | None, tasks, eve
 class LocalExecutor:
     name = "local"
 
-    def __init__(self, out: str, workers: int | None = None, gpus_per_worker: int = 1, wrap_generator: GeneratorWrapper | None = None):
+    def __init__(self, out: str, make: StoryMaker, workers: int | None = None, gpus_per_worker: int = 1, wrap_generator: GeneratorWrapper | None = None):
         self.out = out
         self.gpus = gpu_count()
         self.gpus_per_worker = gpus_per_worker
         self.workers = workers or (max(1, self.gpus // gpus_per_worker) if self.gpus else 1)
         self.wrap_generator = wrap_generator
+        self.make = make
         self.infos: list[dict[str, Any]] = []
 
     def describe(self) -> str:
@@ -99,7 +100,7 @@ class LocalExecutor:
             if devices is not None:
                 os.environ["CUDA_VISIBLE_DEVICES"] = devices
             try:
-                process = context.Process(target=_worker_main, args=(index, self.out, self.wrap_generator, tasks, events), name=f"storymem-worker-{index}", daemon=True)
+                process = context.Process(target=_worker_main, args=(index, self.out, self.make, self.wrap_generator, tasks, events), name=f"storymem-worker-{index}", daemon=True)
                 process.start()
             finally:
                 if devices is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from director.batch.jobs import Job
-from director.run.files import atomic_write_json
+from director.folder.files import atomic_write_json
 
 STATUSES = ("pending", "running", "done", "failed", "interrupted")
 

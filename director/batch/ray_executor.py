@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from director.batch.jobs import BatchInputError, Job
-from director.batch.worker import GeneratorWrapper, StoryRunner
+from director.batch.worker import GeneratorWrapper, StoryMaker, StoryRunner
 
 Handle = Callable[[dict[str, Any]], None]
 RESTARTS = 3
@@ -70,8 +70,8 @@ def connect(address: str) -> bool:
 class StoryActor:
     """A Ray actor around a `StoryRunner` (applied with `ray.remote` at run time: Ray is optional)."""
 
-    def __init__(self, out: str, wrap: GeneratorWrapper | None, events):
-        self.runner = StoryRunner(out, wrap)
+    def __init__(self, out: str, make: StoryMaker, wrap: GeneratorWrapper | None, events):
+        self.runner = StoryRunner(out, make, wrap)
         self.events = events
 
     def run(self, job: Job) -> dict[str, Any]:
@@ -91,10 +91,11 @@ class StoryActor:
 class RayExecutor:
     name = "ray"
 
-    def __init__(self, out: str, address: str, workers: int | None = None, gpus_per_worker: int = 1, wrap_generator: GeneratorWrapper | None = None, actor_options: dict[str, Any] | None = None):
+    def __init__(self, out: str, make: StoryMaker, address: str, workers: int | None = None, gpus_per_worker: int = 1, wrap_generator: GeneratorWrapper | None = None, actor_options: dict[str, Any] | None = None):
         self.out, self.address = out, address
         self.gpus_per_worker = gpus_per_worker
         self.wrap_generator = wrap_generator
+        self.make = make
         self.started_ray = connect(address)  # fails (one line) before anything is written
         ray = import_ray()
         resources = ray.cluster_resources()
@@ -121,7 +122,7 @@ class RayExecutor:
 
         events = Queue(actor_options={"num_cpus": 0})
         remote = ray.remote(StoryActor).options(max_restarts=RESTARTS, max_task_retries=RESTARTS, max_concurrency=1, **self.actor_options)
-        actors = [remote.remote(self.out, self.wrap_generator, events) for _ in range(min(self.workers, len(jobs)))]
+        actors = [remote.remote(self.out, self.make, self.wrap_generator, events) for _ in range(min(self.workers, len(jobs)))]
         pool = ActorPool(actors)
         on_actor: dict[str, Job] = {}
         finished: set[str] = set()
@@ -154,7 +155,7 @@ class RayExecutor:
                         handle({"story": job.id, "done": {"status": "failed", "error": f"worker died {RESTARTS + 1} times; finished shots are kept"}})
                     if job is not None:
                         finished.add(job.id)
-                    actors.append(remote.remote(self.out, self.wrap_generator, events))
+                    actors.append(remote.remote(self.out, self.make, self.wrap_generator, events))
                     pool.push(actors[-1])
                     continue
                 drain()

@@ -15,8 +15,8 @@ from typing import Any
 
 from director.batch.jobs import BatchInputError, Job, read_jobs
 from director.batch.manifest import Manifest
-from director.batch.worker import GeneratorWrapper
-from director.run.settings import RunSettings
+from director.batch.worker import GeneratorWrapper, StoryMaker
+from director.settings import RunSettings
 
 EventHandler = Callable[[dict[str, Any]], None]
 
@@ -46,6 +46,7 @@ def run_batch(
     file: str | Path,
     out: str | Path | None = None,
     *,
+    make: StoryMaker,
     settings: RunSettings | None = None,
     workers: int | None = None,
     ray: str | None = None,
@@ -57,13 +58,14 @@ def run_batch(
 ) -> BatchResult:
     """Make every story of `file` into `out/<id>/`; rerunning resumes (see `director.batch`).
 
+    `make` is the entry point each worker calls per story (`director.api.make_story`).
     `settings` are every story's defaults (a job line may override any of them). `workers` worker
     processes (default: one per GPU, else 1), or with `ray` ("auto" or an address) as many Ray
     actors, each asking for `gpus_per_worker` GPUs (or `ray_actor_options`, e.g. a custom
     resource). `wrap_generator(generator, job)` wraps each story's generator (tests, benchmarks;
     it must pickle). Problems with the FILE, Ray or the checkpoint database raise
     `BatchInputError` before anything is written."""
-    from director.run.checkpoints import CheckpointDBError, check_checkpoint_db
+    from director.folder.checkpoints import CheckpointDBError, check_checkpoint_db
     from director.run.checks import check_out_folder
 
     defaults = settings or RunSettings()
@@ -90,11 +92,11 @@ def run_batch(
     if ray is not None:
         from director.batch.ray_executor import RayExecutor
 
-        executor = RayExecutor(str(out.resolve()), ray, workers, gpus_per_worker, wrap_generator, ray_actor_options) if todo else None
+        executor = RayExecutor(str(out.resolve()), make, ray, workers, gpus_per_worker, wrap_generator, ray_actor_options) if todo else None
     else:
         from director.batch.local import LocalExecutor
 
-        executor = LocalExecutor(str(out.resolve()), workers, gpus_per_worker, wrap_generator) if todo else None
+        executor = LocalExecutor(str(out.resolve()), make, workers, gpus_per_worker, wrap_generator) if todo else None
     manifest.data.update(executor=executor.describe() if executor else manifest.data.get("executor"), settings=defaults.model_dump(mode="json", exclude={"checkpoint_db"}))
     manifest.save()
     emit({"batch": "start", "stories": len(jobs), "to_run": [job.id for job in todo], "skipped": skipped, "executor": executor.describe() if executor else "nothing to run", "out": str(out)})
@@ -138,7 +140,7 @@ def run_batch(
 
 def _plan(jobs: list[Job], manifest: Manifest, out: Path, retry_failed: bool) -> tuple[list[Job], list[str]]:
     """The jobs to run now; bad jobs are marked failed with their reason, finished ones skipped."""
-    from director.run.workspace import Workspace
+    from director.folder.workspace import Workspace
 
     todo, skipped = [], []
     for job in jobs:

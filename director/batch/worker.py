@@ -1,6 +1,7 @@
 """One batch worker: a process (or Ray actor) that holds its models and makes whole stories.
 
-The worker makes a story through `director.api.make_story` into `<out>/<id>`, so a story resumes
+The worker makes a story through the entry point it is given (`director.api.make_story`, which
+`director.api.run_batch` passes down) into `<out>/<id>`, so a story resumes
 wherever its folder is seen: finished stories say so and generate nothing, unfinished ones
 continue at their first unfinished shot. The generator and vision models are loaded by
 `load_components`, whose loaders cache per process: a worker loads each model once, whatever the
@@ -17,10 +18,15 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from director.batch.jobs import Job
+from director.batch.jobs import BatchInputError, Job
+from director.folder.workspace import Workspace
+from director.run.context import load_components
+from director.settings import RunSettings
 
 #: `(generator, job) -> generator`: wraps a worker's generator for one story (tests, benchmarks).
 GeneratorWrapper = Callable[[Any, Job], Any]
+#: `director.api.make_story`: what a worker calls for each story (passed down, so batch never imports the API).
+StoryMaker = Callable[..., Any]
 EventSink = Callable[[dict[str, Any]], None]
 
 
@@ -40,8 +46,6 @@ class WrappedGenerator:
 
 def one_line(error: BaseException) -> str:
     text = " ".join(str(error).split()) or type(error).__name__
-    from director.batch.jobs import BatchInputError
-
     user = isinstance(error, ValueError) and type(error).__module__.startswith(("director", "generator", "memory", "pydantic"))
     line = text if user or isinstance(error, BatchInputError) else f"{type(error).__name__}: {text}"
     return line if len(line) <= 300 else line[:297] + "..."
@@ -51,8 +55,9 @@ class StoryRunner:
     """Makes stories in this process; `loaded` counts the distinct generator objects it used (1
     when the model was loaded once)."""
 
-    def __init__(self, out: str, wrap_generator: GeneratorWrapper | None = None):
+    def __init__(self, out: str, make: StoryMaker, wrap_generator: GeneratorWrapper | None = None):
         self.out = Path(out)
+        self.make = make
         self.wrap_generator = wrap_generator
         self.generators: set[int] = set()
         self.stories = 0
@@ -63,11 +68,6 @@ class StoryRunner:
 
     def run(self, job: Job, emit: EventSink) -> dict[str, Any]:
         """Make (or resume) one story; never raises for the story's own failures."""
-        from director import api
-        from director.run.context import load_components
-        from director.run.settings import RunSettings
-        from director.run.workspace import Workspace
-
         started = time.time()
         folder = self.out / job.id
         self.stories += 1
@@ -86,7 +86,7 @@ class StoryRunner:
             self.generators.add(id(components.generator))
             if self.wrap_generator is not None:
                 components.generator = self.wrap_generator(components.generator, job)
-            result = api.make_story(folder, logline=job.logline, script=job.script, settings=settings, on_event=forward, components=components)
+            result = self.make(folder, logline=job.logline, script=job.script, settings=settings, on_event=forward, components=components)
             record.update(status="done", film=str(result.film), version=result.version, generated=result.generated, error=None)
         except KeyboardInterrupt:
             record.update(status="interrupted", error="interrupted; finished shots are kept")
@@ -102,8 +102,6 @@ class StoryRunner:
 
 def story_facts(folder: Path) -> dict[str, Any]:
     """Shots kept, attempts made and mean scores of a story folder's current (or draft) version."""
-    from director.run.workspace import Workspace
-
     workspace = Workspace(folder)
     facts: dict[str, Any] = {"shots": 0, "shots_planned": None, "attempts": 0, "scores": {}}
     try:

@@ -15,9 +15,9 @@ from moviepy import VideoClip, concatenate_videoclips
 
 from director.story import Story
 from director.film.video import CODEC, FFMPEG_PARAMS, read_video
-from director.run.files import atomic_path, atomic_write_bytes
-from director.run.versions import Version
-from director.run.workspace import Workspace
+from director.folder.files import atomic_path, atomic_write_bytes
+from director.folder.versions import Version
+from director.folder.workspace import Workspace
 
 class _Reel:
     """The shot files as moviepy clips of exact length; one shot is held decoded at a time."""

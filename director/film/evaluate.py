@@ -115,7 +115,7 @@ class QualityAsAesthetic:
     """The fallback: the project's frame quality model, on its own scale (not comparable to LAION's)."""
 
     def __init__(self, scorer: Any):
-        from director.run.scales import QUALITY_SCALES
+        from director.critic.scales import QUALITY_SCALES
 
         self.scorer = scorer
         self.name = f"{scorer.name} (fallback: no LAION aesthetic head given)"
@@ -256,7 +256,7 @@ def _characters(story: Story, shot: Any) -> list[str]:
 
 def read_story(folder: str | Path) -> StoryInput:
     """The shots to evaluate in `folder`, with the script they were made from."""
-    from director.run.workspace import Workspace
+    from director.folder.workspace import Workspace
 
     root = Path(folder)
     if not root.is_dir():
@@ -428,7 +428,7 @@ def character_consistency(shots: Sequence[ShotInput], embeddings: np.ndarray) ->
 def critic_statistics(folder: Path, shots: Sequence[ShotInput]) -> dict[str, Any]:
     """Attempts, decisions, memory edits and prompt rewrites (kept when the chosen take came after
     them), generation and director seconds per shot, from a storymem folder's records."""
-    from director.run.workspace import Workspace
+    from director.folder.workspace import Workspace
 
     workspace = Workspace(folder)
     version = workspace.current() or workspace.draft()
@@ -663,6 +663,6 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def write_json(report: dict[str, Any], path: str | Path) -> None:
-    from director.run.files import atomic_write_json
+    from director.folder.files import atomic_write_json
 
     atomic_write_json(Path(path), report)

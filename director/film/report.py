@@ -6,7 +6,7 @@ relative links inside the story folder. In order: the film and its files; the sc
 storyboard contact sheet (keyframes per shot, film shot numbers, cut or continue; also written as
 storyboard.png); scores over the story; the memory timeline (which entries conditioned each shot,
 sink marked, the shot each came from); then every shot with its frames, prompt, scores with their
-scales (`director.run.scales`), a chart of its attempts, the critic's decisions and reasons, its
+scales (`director.critic.scales`), a chart of its attempts, the critic's decisions and reasons, its
 memory and timings; finally the versions when the story has been revised.
 """
 
@@ -21,9 +21,9 @@ from typing import Any
 from PIL import Image
 
 from director.film.storyboard import Tile, contact_sheet, frames_of, shot_chart, story_chart
-from director.run.files import atomic_path, atomic_write_bytes
-from director.run.scales import Reading, readings, summary_lines
-from director.run.workspace import Workspace
+from director.folder.files import atomic_path, atomic_write_bytes
+from director.critic.scales import Reading, readings, summary_lines
+from director.folder.workspace import Workspace
 from director.story import Story
 
 THUMB_WIDTH = 240

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from director.run.files import atomic_path, atomic_write_bytes
+from director.folder.files import atomic_path, atomic_write_bytes
 
 TILE_WIDTH = 200
 CUT_COLOUR, CONTINUE_COLOUR = (200, 60, 40), (40, 120, 200)

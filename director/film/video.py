@@ -12,7 +12,7 @@ import imageio_ffmpeg
 import numpy as np
 from moviepy import ImageSequenceClip
 
-from director.run.files import atomic_path
+from director.folder.files import atomic_path
 
 CODEC = "libx264"
 #: CRF 18 rather than x264's default 23: at 23, frames next to a dissolve show faint ghosts of it.

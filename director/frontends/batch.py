@@ -12,6 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from director import api
+from director.frontends.options import add_settings_options, settings_from
+
 EPILOG = """\
 FILE is one of:
   a text file, one logline per line          storymem batch loglines.txt --out runs/batch
@@ -31,8 +34,6 @@ storage every node mounts at the same path.
 
 
 def add_parser(commands: Any) -> None:
-    from director.frontends.cli import add_settings_options
-
     batch = commands.add_parser(
         "batch",
         help="make many stories unattended, on worker processes or a Ray cluster",
@@ -51,9 +52,6 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from director import api
-    from director.frontends.cli import settings_from
-
     settings = settings_from(args)
     with BatchProgress() as progress:
         result = api.run_batch(

@@ -12,23 +12,15 @@ import json
 import logging
 import os
 import sys
-import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from director import api
-from director.planning.planner import PlanError
-from director.batch.jobs import BatchInputError
-from director.run.checkpoints import CheckpointDBError
-from director.run.checks import CheckError
-from director.run.context import SettingsError
-from director.run.workspace import FolderError
-from director.run.settings import RunSettings
-from director.story import ScriptError
-from generator.backends import BackendError
+from director.api import USER_ERRORS
+from director.frontends import batch as batch_command, evaluate as eval_command, studio as studio_command, train as train_command
+from director.frontends.options import UsageError, add_settings_options, settings_from
+from director.settings import MAX_SEED
 
 EXAMPLES = """\
 examples:
@@ -48,14 +40,6 @@ report.html (the current version's), takes/ and versions/ (every attempt and eve
 memory/, events.jsonl and state.sqlite. Re-running the same command on it resumes.
 """
 
-GROUPS = {"story": None, "critic": "critic", "memory": "memory models and reference images", "wan": "wan and tiny backends"}
-USER_ERRORS = (api.UsageError, PlanError, ScriptError, BackendError, SettingsError, CheckError, FolderError, CheckpointDBError, BatchInputError)
-
-
-class UsageError(Exception):
-    """A command line that cannot be run; printed as one line, exit status 2."""
-
-
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, allow_abbrev=False, **kwargs)
@@ -64,65 +48,8 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def _is_list(annotation) -> bool:
-    return typing.get_origin(annotation) is list
-
-
-def _scalar(annotation) -> type:
-    """The Python type argparse converts to: int and float, else str (pydantic checks the rest)."""
-    args = [a for a in typing.get_args(annotation) if a is not type(None)] if isinstance(annotation, types.UnionType) else [annotation]
-    return args[0] if args and args[0] in (int, float) else str
-
-
-def add_settings_options(parser: argparse.ArgumentParser) -> None:
-    """One `--long-option` per `RunSettings` field, in the field's group, with its help."""
-    groups = {key: parser.add_argument_group(title) if title else parser for key, title in GROUPS.items()}
-    for name, field in RunSettings.model_fields.items():
-        extra = field.json_schema_extra or {}
-        flag = "--" + name.replace("_", "-")
-        target = groups[extra.get("group", "story")]
-        if field.annotation is bool:
-            target.add_argument(flag, dest=name, action="store_true", default=None, help=field.description)
-        elif _is_list(field.annotation):
-            target.add_argument(flag, dest=name, action="append", metavar=extra.get("metavar"), help=field.description)
-        else:
-            target.add_argument(flag, dest=name, type=_scalar(field.annotation), metavar=extra.get("metavar"), help=field.description)
-
-
-def settings_from(args: argparse.Namespace) -> RunSettings:
-    """The options given on the command line, over the defaults."""
-    given = {name: getattr(args, name) for name in RunSettings.model_fields if getattr(args, name, None) is not None}
-    try:
-        return RunSettings(**given)
-    except ValidationError as error:
-        raise UsageError(describe_settings_error(error)) from None
-
-
-def describe_settings_error(error: ValidationError) -> str:
-    """The first problem as one line in the command line's words (`--max-attempts must be ...`)."""
-    problem = error.errors()[0]
-    name = str(problem["loc"][0])
-    flag, value = "--" + name.replace("_", "-"), problem.get("input")
-    field = RunSettings.model_fields.get(name)
-    kind, context = problem["type"], problem.get("ctx", {})
-    if kind == "literal_error":
-        optional = typing.get_origin(field.annotation) in (typing.Union, types.UnionType)  # Literal[...] | None
-        choices = ", ".join(typing.get_args(typing.get_args(field.annotation)[0]) if optional else typing.get_args(field.annotation))
-        return f"unknown {name.replace('_', ' ')} {value!r}; choose one of: {choices}"
-    if kind in ("greater_than_equal", "less_than_equal"):
-        bounds = {type(m).__name__: m for m in field.metadata}
-        if "Ge" in bounds and "Le" in bounds:
-            return f"{flag} must be between {bounds['Ge'].ge} and {bounds['Le'].le}, got {value}"
-        return f"{flag} must be at least {context.get('ge')}, got {value}" if "ge" in context else f"{flag} must be at most {context.get('le')}, got {value}"
-    if kind == "string_pattern_mismatch" and name == "size":
-        return f"--size must look like 832x480, got {value!r}"
-    return f"{flag} {problem['msg'].removeprefix('Value error, ')}"
-
-
 def _seed(text: str) -> int:
     """A shot seed, as the story model takes it (0 to 2^32-1)."""
-    from director.run.settings import MAX_SEED
-
     try:
         value = int(text)
     except ValueError:
@@ -212,18 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     memory.add_argument("target", nargs="?", help="entry id (m0001...) or, for add, an image file")
     memory.add_argument("values", nargs="*", help="tag: character names; replace: the new image file")
     memory.add_argument("--character", metavar="NAME", action="append", default=[], help="for add: the character(s) the image shows")
-    from director.frontends.batch import add_parser as add_batch_parser
-
-    add_batch_parser(commands)
-    from director.frontends.evaluate import add_parser as add_eval_parser
-
-    add_eval_parser(commands)
-    from director.frontends.train import add_parser as add_train_parser
-
-    add_train_parser(commands)
-    from director.frontends.studio import add_parser as add_studio_parser
-
-    add_studio_parser(commands)
+    for command in (batch_command, eval_command, train_command, studio_command):
+        command.add_parser(commands)
     return parser
 
 
@@ -232,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except (UsageError, *USER_ERRORS) as error:
+    except USER_ERRORS as error:
         print(f"storymem: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`| head`): nothing more to say
@@ -329,7 +246,7 @@ def chat(args: argparse.Namespace) -> int:
                 print(f"storymem: {error}")
             continue
         with _Progress() as progress:
-            context = TurnContext(folder=str(args.folder), on_event=progress)
+            context = TurnContext(folder=str(args.folder), revise=api.revise_story, on_event=progress)
             config = {"configurable": {"thread_id": uuid.uuid4().hex}}
             state = turn.invoke({"instruction": command}, config, context=context)
             if "__interrupt__" in state:
@@ -374,26 +291,8 @@ def memory(args: argparse.Namespace) -> int:
     return 0
 
 
-def batch(args: argparse.Namespace) -> int:
-    from director.frontends.batch import run
-
-    return run(args)
-
-
-def evaluate(args: argparse.Namespace) -> int:
-    from director.frontends.evaluate import run
-
-    return run(args)
-
-
-def train(args: argparse.Namespace) -> int:
-    from director.frontends.train import run
-
-    return run(args)
-
-
 def studio(args: argparse.Namespace) -> int:
-    from director.frontends.studio import run
+    from director.frontends.studio_page import run  # gradio loads only for this command
 
     return run(args)
 
@@ -408,9 +307,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "undo": undo,
     "checkout": checkout,
     "memory": memory,
-    "batch": batch,
-    "eval": evaluate,
-    "train": train,
+    "batch": batch_command.run,
+    "eval": eval_command.run,
+    "train": train_command.run,
     "studio": studio,
 }
 
@@ -468,7 +367,7 @@ def _print_result(result: api.StoryResult) -> None:
     print(f"subtitles: {result.subtitles}")
     print(f"script:    {result.script}")
     print(f"events:    {result.events}")
-    from director.run.scales import folder_summary
+    from director.critic.scales import folder_summary
 
     for number, line in enumerate(folder_summary(result.folder)):
         print(f"{'scores:' if number == 0 else '':<11}{line}")

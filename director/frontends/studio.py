@@ -21,8 +21,6 @@ import json
 import re
 import secrets
 import time
-import types
-import typing
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,9 +31,9 @@ from urllib.parse import parse_qs
 from pydantic import ValidationError
 
 from director import api
-from director.run.files import atomic_write_bytes
-from director.run.settings import RunSettings
-from director.run.workspace import Workspace
+from director.folder.files import atomic_write_bytes
+from director.settings import RunSettings, describe_settings_error, setting_fields
+from director.folder.workspace import Workspace
 from director.story import ScriptError, Story, load_script, parse_script, slugify
 
 TOKEN_ENV = "STORYMEM_STUDIO_TOKEN"
@@ -153,23 +151,6 @@ def check_script(path: str | Path, images: list[Path]) -> Story:
 # --- the settings form, from RunSettings -------------------------------------------------------
 
 
-def choices_of(annotation: Any) -> tuple[list[str], bool] | None:
-    """A Literal field's choices, and whether it may be left unset."""
-    args = typing.get_args(annotation)
-    if typing.get_origin(annotation) is typing.Literal:
-        return list(args), False
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        literal = next((a for a in args if typing.get_origin(a) is typing.Literal), None)
-        if literal is not None:
-            return list(typing.get_args(literal)), True
-    return None
-
-
-def base_type(annotation: Any) -> Any:
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    return args[0] if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1 else annotation
-
-
 #: Set by the reference-image upload beside the form, not typed.
 FORM_SKIPS = ("reference",)
 
@@ -181,15 +162,15 @@ WEIGHTS = re.compile(r"-?[\d.]+(,-?[\d.]+)?")
 def confine_paths(name: str, value: Any, root: Root) -> Any:
     """A setting that names files (`files` in its RunSettings field), with its paths resolved under
     the root (relative ones from it); a hub id (`org/model`, not a local path) is left as it is."""
-    extra = RunSettings.model_fields[name].json_schema_extra or {}
-    if not extra.get("files") or value is None:
+    field = next(f for f in setting_fields() if f.name == name)
+    if not field.files or value is None:
         return value
     if isinstance(value, list):
         return [confine_paths(name, item, root) for item in value]
     text, weight = str(value), ""
     if ":" in text and WEIGHTS.fullmatch(text.rpartition(":")[2]):
         text, _, weight = text.rpartition(":")
-    if extra.get("metavar") == "ID_OR_FOLDER" and not text.startswith(("/", ".", "~")) and text.count("/") == 1 and not any(p.exists() for p in (Path(text), root.path / text)):
+    if field.metavar == "ID_OR_FOLDER" and not text.startswith(("/", ".", "~")) and text.count("/") == 1 and not any(p.exists() for p in (Path(text), root.path / text)):
         return value  # a model hub id
     path = (root.path / text).resolve()
     if not path.is_relative_to(root.path):
@@ -200,21 +181,20 @@ def confine_paths(name: str, value: Any, root: Root) -> Any:
 def settings_from_form(values: dict[str, Any], root: Root) -> RunSettings:
     """The form's values over the defaults; an empty input or `default` means the field's default.
     Settings that name files must name them under the root."""
+    kinds = {field.name: field.kind for field in setting_fields()}
     given: dict[str, Any] = {}
     for name, value in values.items():
-        info = RunSettings.model_fields[name]
         if value is None or value == "" or value == "default":
             continue
-        if typing.get_origin(base_type(info.annotation)) is list:
+        if kinds[name] is list:
             value = [line.strip() for line in str(value).splitlines() if line.strip()]
-        elif base_type(info.annotation) is int and isinstance(value, float) and value.is_integer():
+        elif kinds[name] is int and isinstance(value, float) and value.is_integer():
             value = int(value)
         given[name] = confine_paths(name, value, root)
     try:
         return RunSettings(**given)
     except ValidationError as error:
-        problem = error.errors()[0]
-        raise StudioError(f"{problem['loc'][0]}: {problem['msg'].removeprefix('Value error, ')} (got {problem.get('input')!r})") from None
+        raise StudioError(describe_settings_error(error)) from None
 
 
 # --- the work queue ----------------------------------------------------------------------------
@@ -463,7 +443,7 @@ class Studio:
         from director.revision.session import TurnContext
 
         thread = uuid.uuid4().hex
-        state = self.turn.invoke({"instruction": instruction}, {"configurable": {"thread_id": thread}}, context=TurnContext(folder=str(folder)))
+        state = self.turn.invoke({"instruction": instruction}, {"configurable": {"thread_id": thread}}, context=TurnContext(folder=str(folder), revise=api.revise_story))
         if "__interrupt__" not in state:
             raise StudioError(state.get("message") or "nothing to change")
         plan = ImpactPlan.model_validate(state["__interrupt__"][0].value)
@@ -480,11 +460,11 @@ class Studio:
         if answer not in ANSWERS or not thread or not self.turn.get_state(config).next:
             raise StudioError("no plan is waiting for an answer; send the instruction again")
         if ANSWERS[answer] == "no":
-            self.turn.invoke(Command(resume="no"), config, context=TurnContext(folder=str(folder)))
+            self.turn.invoke(Command(resume="no"), config, context=TurnContext(folder=str(folder), revise=api.revise_story))
             return "cancelled: nothing changed"
 
         def run(note: Callable[[dict[str, Any]], None]) -> str:
-            state = self.turn.invoke(Command(resume=answer), config, context=TurnContext(folder=str(folder), on_event=note))
+            state = self.turn.invoke(Command(resume=answer), config, context=TurnContext(folder=str(folder), revise=api.revise_story, on_event=note))
             return state.get("message", "")
 
         instruction = self.turn.get_state(config).values["instruction"]
@@ -497,10 +477,7 @@ class Studio:
         draft = Workspace(folder).draft()
         if draft is None:
             raise StudioError(f"{name} has no unfinished version")
-        if draft.parent is None:
-            run = lambda note: _made(api.make_story(folder, on_event=note))  # noqa: E731
-        else:
-            run = lambda note: _made(api.revise_story(folder, draft.note, on_event=note))  # noqa: E731
+        run = lambda note: _made(api.resume(folder, on_event=note))  # noqa: E731
         self.queue.submit(Job(name, f"resume v{draft.number}", run))
         return f"queued: resume version {draft.number}"
 
@@ -566,19 +543,6 @@ class TokenGate:
         return await self.app(scope, receive, remember)
 
 
-def serve(host: str = "127.0.0.1", port: int = 7860, root: str | Path = "runs", token: str | None = None) -> None:
-    """Serve the studio until interrupted."""
-    import uvicorn
-
-    check_bind(host, token)
-    Path(root).mkdir(parents=True, exist_ok=True)
-    from director.frontends.studio_page import build_app
-
-    app = build_app(root, token)
-    print(f"storymem studio: http://{host}:{port}/{'?token=...' if token else ''}  (stories in {Path(root).resolve()})", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)  # open event streams do not hold up Ctrl-C
-
-
 # --- the command line --------------------------------------------------------------------------
 
 EPILOG = f"""examples:
@@ -609,13 +573,3 @@ def add_parser(commands) -> None:
     parser.add_argument("--port", type=int, default=7860, metavar="N", help="port (default 7860)")
     parser.add_argument("--root", type=Path, default=Path("runs"), metavar="DIR", help="the folder whose subfolders are the stories (default runs/)")
     parser.add_argument("--token", default=os.environ.get(TOKEN_ENV) or None, metavar="T", help=f"every request must carry it (default: ${TOKEN_ENV})")
-
-
-def run(args) -> int:
-    if not 0 <= args.port <= 65535:
-        raise api.UsageError(f"--port must be between 0 and 65535, got {args.port}")
-    check_bind(args.host, args.token)
-    if args.root.exists() and not args.root.is_dir():
-        raise api.UsageError(f"--root {args.root} is a file, not a folder")
-    serve(args.host, args.port, args.root, args.token)
-    return 0

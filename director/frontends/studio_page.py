@@ -8,20 +8,19 @@ stamp changes, so a run started anywhere (the queue, the command line) shows up 
 from __future__ import annotations
 
 import functools
-import typing
 from pathlib import Path
 from typing import Any, Callable
 
 import fastapi
 import gradio as gr
 
-from director.frontends.cli import GROUPS, USER_ERRORS
+from director.api import USER_ERRORS, UsageError
 from director.frontends.studio import (
-    FORM_SKIPS, MAX_IMAGE_BYTES, UPLOADS, Studio, StudioError, TokenGate, bank_lines, progress_lines, resumable, shot_details, stamp_of,
-    storyboard, versions_table, base_type, choices_of,
+    FORM_SKIPS, MAX_IMAGE_BYTES, UPLOADS, Studio, StudioError, TokenGate, bank_lines, check_bind, progress_lines, resumable, shot_details,
+    stamp_of, storyboard, versions_table,
 )
-from director.run.settings import RunSettings
-from director.run.workspace import Workspace
+from director.settings import GROUPS, setting_fields
+from director.folder.workspace import Workspace
 
 
 def settings_form() -> dict[str, Any]:
@@ -30,23 +29,21 @@ def settings_form() -> dict[str, Any]:
     inputs: dict[str, Any] = {}
     for group, title in GROUPS.items():
         with gr.Accordion((title or group).capitalize(), open=group == "story"):
-            for name, info in RunSettings.model_fields.items():
-                if name in FORM_SKIPS or (info.json_schema_extra or {}).get("group", "story") != group:
+            for field in setting_fields():
+                if field.name in FORM_SKIPS or field.group != group:
                     continue
-                default = info.get_default(call_default_factory=True)
-                common = {"label": name, "info": info.description, "elem_id": f"setting-{name}"}
-                choices = choices_of(info.annotation)
-                kind = base_type(info.annotation)
-                if choices is not None:
-                    options, optional = choices
-                    inputs[name] = gr.Radio(["default", *options] if optional else options, value=default or "default", **common)
-                elif kind is bool:
+                name, default = field.name, field.default
+                common = {"label": name, "info": field.help, "elem_id": f"setting-{name}"}
+                if field.choices is not None:
+                    options = list(field.choices)
+                    inputs[name] = gr.Radio(["default", *options] if field.optional else options, value=default or "default", **common)
+                elif field.kind is bool:
                     inputs[name] = gr.Checkbox(value=default, **common)
-                elif kind in (int, float) and default is not None:
-                    inputs[name] = gr.Number(value=default, precision=0 if kind is int else None, **common)
-                elif kind in (int, float):  # empty means the backend's or scorer's own value, which a number box cannot say
+                elif field.kind in (int, float) and default is not None:
+                    inputs[name] = gr.Number(value=default, precision=0 if field.kind is int else None, **common)
+                elif field.kind in (int, float):  # empty means the backend's or scorer's own value, which a number box cannot say
                     inputs[name] = gr.Textbox(value="", placeholder="default", **common)
-                elif typing.get_origin(kind) is list:
+                elif field.kind is list:
                     inputs[name] = gr.Textbox(value="", placeholder="one per line", lines=1, **common)
                 else:
                     inputs[name] = gr.Textbox(value=default or "", **common)
@@ -218,3 +215,24 @@ def build_app(root: str | Path, token: str | None = None):
         app.add_middleware(TokenGate, token=token)
     app.state.studio = studio
     return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, root: str | Path = "runs", token: str | None = None) -> None:
+    """Serve the studio until interrupted."""
+    import uvicorn
+
+    check_bind(host, token)
+    Path(root).mkdir(parents=True, exist_ok=True)
+    app = build_app(root, token)
+    print(f"storymem studio: http://{host}:{port}/{'?token=...' if token else ''}  (stories in {Path(root).resolve()})", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)  # open event streams do not hold up Ctrl-C
+
+
+def run(args) -> int:
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535, got {args.port}")
+    check_bind(args.host, args.token)
+    if args.root.exists() and not args.root.is_dir():
+        raise UsageError(f"--root {args.root} is a file, not a folder")
+    serve(args.host, args.port, args.root, args.token)
+    return 0

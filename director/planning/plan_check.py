@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from director.planning.planner import PlanError
+from director.planning.base import PlanError
+from director.planning.llm_schema import CharacterSpec, SceneSpec, ShotSpec, StoryBible
 from director.planning.reading import Reading, can_be, read, singular
 from director.planning.words import DETERMINERS, POSSESSIVES, PREPOSITIONS
-from director.story import Character, Scene, Story
+from director.story import Character, Scene, Shot, Story
 
 ECHO_RUN = 6  # this many consecutive words shared with an instruction make an echo
 _TEMPLATES = ("director.md", "json_format.md", "plan_story.md", "plan_scenes.md", "plan_shots.md", "refine_shot.md")
@@ -51,11 +52,8 @@ def _words(text: str) -> list[str]:
 @lru_cache(maxsize=1)
 def _instructions() -> tuple[list[list[str]], set[tuple[str, ...]], str]:
     """The instruction texts the model sees: field descriptions and the prompt templates (placeholders cut out)."""
-    from director.planning import llm_planner
-    from director.story import Shot
-
     texts: list[str] = []
-    for model in (Story, Scene, Shot, Character, llm_planner.StoryBible, llm_planner.SceneSpec, llm_planner.ShotSpec, llm_planner.CharacterSpec):
+    for model in (Story, Scene, Shot, Character, StoryBible, SceneSpec, ShotSpec, CharacterSpec):
         texts += [field.description for field in model.model_fields.values() if field.description]
     folder = resources.files("prompts")
     for name in _TEMPLATES:

@@ -1,56 +1,23 @@
-"""What every planner is, and the checks and choice shared by all of them.
+"""The choice of planner: `make_planner` picks one for a `--planner` name and says why.
 
-A planner turns a logline into a `Story`: the offline planner (`director.planning.offline`)
-by rules, the LLM planner (`director.planning.llm_planner`) through an OpenAI-compatible model.
-`make_planner` picks one for a `--planner` name and says why.
+A planner (`director.planning.base`) turns a logline into a `Story`: the offline planner
+(`director.planning.offline`) by rules, the LLM planner (`director.planning.llm_planner`) through an
+OpenAI-compatible model, the local one (`director.planning.local`) on the bundled small model.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Protocol, runtime_checkable
 
+from director.llm import LLMClient, LLMInvalidOutputError, LLMLengthError, LLMSettings
+from director.planning.base import PLANNERS, PlanError, Planner
+from director.planning.llm_planner import LLMPlanner
+from director.planning.local import LOCAL_MODEL, LocalPlanner, bundled_model
+from director.planning.offline import OfflinePlanner
+from director.planning.plan_check import PlanCheckError
 from director.story import Shot, Story
 
-MAX_LOGLINE = 2000
-DEFAULT_SHOTS = 8
-PLANNERS = ("auto", "openai", "offline", "local")
-
 log = logging.getLogger(__name__)
-
-
-class PlanError(ValueError):
-    """Bad planning input; the message is one readable line."""
-
-
-@runtime_checkable
-class Planner(Protocol):
-    name: str
-
-    def plan(self, logline: str, shots: int, seed: int) -> Story: ...
-
-
-@runtime_checkable
-class PromptRefiner(Protocol):
-    """A planner that can rewrite one shot's prompt from the critic's words (the LLM planner)."""
-
-    def refine_prompt(self, shot: Shot, story: Story, critique: str) -> str: ...
-
-
-def check_logline(logline: str) -> str:
-    text = " ".join(logline.split())
-    if not text:
-        raise PlanError("the logline is empty: describe the story in one line, e.g. \"a lighthouse keeper befriends a fox\"")
-    if len(text) > MAX_LOGLINE:
-        raise PlanError(f"the logline has {len(text)} characters; keep it under {MAX_LOGLINE}")
-    return text
-
-
-def check_shot_count(shots: int) -> int:
-    if not 2 <= shots <= 60:
-        raise PlanError(f"--shots must be between 2 and 60, got {shots}")
-    return shots
-
 
 
 class OfflineOnFailedCheck:
@@ -62,9 +29,6 @@ class OfflineOnFailedCheck:
         self.name = llm.name
 
     def plan(self, logline: str, shots: int, seed: int):
-        from director.planning.llm import LLMInvalidOutputError, LLMLengthError
-        from director.planning.plan_check import PlanCheckError
-
         try:
             return self.llm.plan(logline, shots, seed)
         except (PlanCheckError, LLMInvalidOutputError, LLMLengthError) as error:
@@ -82,15 +46,10 @@ def make_planner(name: str, llm_model: str | None = None, llm_base_url: str | No
     """
     if name not in PLANNERS:
         raise PlanError(f"unknown planner {name!r}; choose one of: {', '.join(PLANNERS)}")
-    from director.planning.offline import OfflinePlanner
-
     if name == "offline":
         return OfflinePlanner(), "planner: offline (rule-based, deterministic)"
     if name == "local":
         return _local_planner()
-    from director.planning.llm import LLMClient, LLMSettings
-    from director.planning.llm_planner import LLMPlanner
-
     settings = LLMSettings.resolve(llm_model, llm_base_url)
     if settings is None:
         if name == "openai":
@@ -105,8 +64,6 @@ def make_planner(name: str, llm_model: str | None = None, llm_base_url: str | No
 
 def _local_planner() -> tuple[Planner, str]:
     """The LLM planner on the bundled SmolLM2-135M, served by llama.cpp only while it is asked."""
-    from director.planning.local import LOCAL_MODEL, LocalPlanner, bundled_model
-
     planner = LocalPlanner(bundled_model())
     threads = planner.server.threads
     return planner, f"planner: local {LOCAL_MODEL} through llama.cpp on loopback ({threads} thread{'s' if threads > 1 else ''}; the server runs only while planning)"

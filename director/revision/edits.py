@@ -8,6 +8,7 @@ the new script and says, per shot, what changed and why; shot numbers are the fi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -16,6 +17,8 @@ from pydantic import BaseModel, Field
 from director.planning.words import LIGHT
 from director.story import Shot, Story
 
+#: A regenerated shot's seed moves by this prime (per take already made, for `redo`), so a new take never repeats a seed.
+RESEED_STEP = 1_000_003
 TIMES = ("dawn", "morning", "day", "dusk", "evening", "night")
 _TIME_WORDS = re.compile(r"\b(dawn|sunrise|morning|daylight|daytime|midday|noon|dusk|sunset|twilight|evening|night|midnight|moonlight|moonlit)\b", re.I)
 
@@ -57,8 +60,9 @@ class Applied:
     looks: dict[str, str] = field(default_factory=dict)  # character -> the new look, for memory edits
 
 
-def apply_edits(story: Story, edits: list[Edit]) -> Applied:
-    """The script after `edits`, each shot number read against the film as it was."""
+def apply_edits(story: Story, edits: list[Edit], reseed: Callable[[Shot], int] | None = None) -> Applied:
+    """The script after `edits`, each shot number read against the film as it was. A regenerated
+    shot gets `reseed(shot)` as its seed (default: one `RESEED_STEP` on)."""
     shots = list(story.shots)
     scenes = {s.number: s for s in story.scenes}
     characters = {c.name: c for c in story.characters}
@@ -106,7 +110,7 @@ def apply_edits(story: Story, edits: list[Edit]) -> Applied:
             _need(targets, edit)
             for sid in targets:
                 shot = next(s for s in shots if s.id == sid)
-                update(sid, "new seed", seed=shot.seed + 1_000_003)
+                update(sid, "new seed", seed=reseed(shot) if reseed else shot.seed + RESEED_STEP)
         elif edit.action == "transition":
             _need(targets, edit)
             for sid in targets:

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from director.revision.edits import Applied, Edit
-from director.run.versions import Version
+from director.folder.versions import Version
 from director.story import Story
 
 Policy = Literal["only", "cascade"]
@@ -38,7 +38,7 @@ class ImpactPlan(BaseModel):
     dependents: list[PlannedShot] = Field(description="Later shots that depend on a changed one, and whether they are made again.")
     generations: int = Field(description="Shots to generate (each may take several attempts).")
     looks: dict[str, str] = Field(default_factory=dict, description="Characters whose look changes, and the new look.")
-    script: dict = Field(description="The revised script.")
+    script: Story = Field(description="The revised script.")
 
     @property
     def regenerate(self) -> list[str]:
@@ -111,5 +111,5 @@ def plan_impact(instruction: str, edits: list[Edit], applied: Applied, base: Ver
     generations = sum(1 for p in changed + planned if p.action in ("regenerate", "add"))
     return ImpactPlan(
         instruction=instruction, edits=edits, policy=policy, policy_reason=why, changed=changed, dependents=planned,
-        generations=generations, looks=applied.looks, script=applied.story.model_dump(mode="json"),
+        generations=generations, looks=applied.looks, script=applied.story,
     )

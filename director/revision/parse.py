@@ -102,7 +102,7 @@ def _original(text: str, match: re.Match, group: int) -> str:
 
 
 def parse_with_llm(client, instruction: str, story: Story) -> list[Edit]:
-    """Typed edits from an OpenAI-compatible model with structured output (`director.planning.llm`)."""
+    """Typed edits from an OpenAI-compatible model with structured output (`director.llm`)."""
     if not instruction.strip():
         raise RevisionError("the instruction is empty: say what to change, e.g. " + EXAMPLES)
     shots = "\n".join(

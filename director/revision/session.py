@@ -7,6 +7,8 @@ understand --(a plan)--> confirm --yes/only/cascade--> apply -> END
 ```
 `confirm` pauses the run with `interrupt(plan)`; the caller shows the plan and resumes with the
 user's answer (`Command(resume="yes")`). The terminal chat and a web page drive the same graph.
+The instruction is read once: answering `only` or `cascade` re-plans the same edits, and `apply`
+makes exactly the plan confirmed, through the `revise` the front end passes (`director.api.revise_story`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from typing_extensions import TypedDict
+
+from director.folder.story_folder import StoryFolder
+from director.revision import change
+from director.revision.impact import ImpactPlan
 
 ANSWERS = {"y": "yes", "yes": "yes", "ok": "yes", "": "yes", "n": "no", "no": "no", "cancel": "no", "only": "only", "cascade": "cascade"}
 
@@ -33,14 +39,13 @@ class TurnState(TypedDict, total=False):
 @dataclass
 class TurnContext:
     folder: str
+    revise: Callable[..., Any]  # `director.api.revise_story`: makes the version a confirmed plan describes
     on_event: Callable[[dict[str, Any]], None] | None = None
 
 
 def understand(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    from director import api
-
     try:
-        plan = api.plan_revision(runtime.context.folder, state["instruction"], on_event=runtime.context.on_event)
+        plan = change.plan_instruction(StoryFolder.existing(runtime.context.folder), state["instruction"], None, None, runtime.context.on_event)
     except ValueError as error:
         return {"message": str(error)}
     return {"plan": plan.model_dump(mode="json")}
@@ -52,13 +57,11 @@ def confirm(state: TurnState) -> dict[str, Any]:
 
 
 def apply(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    from director import api
-    from director.revision.impact import ImpactPlan
-
+    folder = runtime.context.folder
     plan = ImpactPlan.model_validate(state["plan"])
-    if state["answer"] in ("only", "cascade") and state["answer"] != plan.policy:
-        plan = api.plan_revision(runtime.context.folder, state["instruction"], policy=state["answer"])
-    result = api.revise_story(runtime.context.folder, state["instruction"], plan=plan, on_event=runtime.context.on_event)
+    if state["answer"] in ("only", "cascade"):
+        plan = change.with_policy(StoryFolder.existing(folder), plan, state["answer"])
+    result = runtime.context.revise(folder, plan.instruction, plan=plan, on_event=runtime.context.on_event)
     return {"message": f"version {result.version}: {result.generated} shot{'s' if result.generated != 1 else ''} made; film {result.film}", "film": str(result.film)}
 
 

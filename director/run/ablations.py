@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from director.run.critic import Critic, Decision, Levers, ShotScores
+from director.critic.rules import Critic, Decision, Levers, ShotScores
 from memory.select import SelectionConfig
 
 #: StoryMem's bank: 10 entries, the 3 earliest permanent.
@@ -46,7 +46,7 @@ def recorded_settings(recorded: dict[str, Any]) -> Any:
     """run.json's recorded settings read like RunSettings (defaults for fields not recorded)."""
     from types import SimpleNamespace
 
-    from director.run.settings import RunSettings
+    from director.settings import RunSettings
 
     defaults = {name: field.default for name, field in RunSettings.model_fields.items() if not field.is_required()}
     return SimpleNamespace(**{**defaults, **{k: v for k, v in recorded.items() if k in RunSettings.model_fields}})

@@ -16,8 +16,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from director.run.settings import RunSettings
-from director.story import Story
+from director.errors import UsageError
+from director.folder.checkpoints import check_checkpoint_db
+from director.planning.base import check_logline
+from director.settings import RunSettings
+from director.story import Story, load_script, slugify
 
 #: Where no story folder can live: kernel interfaces that look like folders.
 SYSTEM_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
@@ -151,7 +154,7 @@ def check_llm_endpoint(settings: RunSettings, timeout: float = LLM_CHECK_TIMEOUT
         return settings, None
     import httpx2
 
-    from director.planning.llm import LLMSettings
+    from director.llm import LLMSettings
 
     llm = LLMSettings.resolve(settings.llm_model, settings.llm_base_url)
     if llm is None:
@@ -242,34 +245,24 @@ def check_wan_device(settings: RunSettings) -> None:
         )
 
 
+def check_story_request(logline: str | None, script: str | Path | Story | None, out: str | Path | None, settings: RunSettings) -> tuple[Story | None, str | None, Path]:
+    """What `make` was asked for, checked: the logline or the script (read and checked), the
+    checkpoint database, and the folder (default `runs/<slug>`). Returns the story, logline, folder."""
+    if logline is not None and script is not None:
+        raise UsageError("give a logline or a script, not both")
+    logline = check_logline(logline) if logline is not None else None
+    story = load_script(script) if isinstance(script, (str, Path)) else script
+    check_story_inputs(settings, story)  # character names; reference images decoded
+    check_checkpoint_db(settings.checkpoint_db)  # unreachable: one line now, before anything is written
+    if logline is None and story is None and out is None:
+        raise UsageError("give a logline, a script, or the folder of a story to resume")
+    out = Path(out) if out is not None else Path("runs") / slugify(story.title if story else logline)
+    check_out_folder(out)
+    return story, logline, out
+
+
 def check_story_inputs(settings: RunSettings, story: Story | None) -> None:
     """A script's character names, and every reference image decoded."""
     if story is not None:
         check_character_names(story)
     check_references(settings, story)
-
-
-# --- a folder that holds something else -------------------------------------------------------------
-
-_SOURCE_WORDS = {"shots": "the shot count", "seed": "the seed", "logline": "the logline", "script": "the script", "references": "the reference images"}
-
-
-def describe_difference(existing: dict, asked: dict) -> str:
-    """What differs between the source a folder was made from and the one asked for, in words:
-    "it has 3 shots, this run asks for 4" rather than only "a different story"."""
-    if ("script" in existing) != ("script" in asked):
-        return "it was made from a " + ("script" if "script" in existing else "logline") + ", this run gives a " + ("script" if "script" in asked else "logline")
-    parts = []
-    for key in ("logline", "script", "shots", "seed", "references"):
-        if existing.get(key) != asked.get(key):
-            if key in ("shots", "seed") and existing.get(key) is not None and asked.get(key) is not None:
-                parts.append(f"{_SOURCE_WORDS[key]} differs ({existing[key]} there, {asked[key]} asked)")
-            else:
-                parts.append(f"{_SOURCE_WORDS[key]} differs")
-    return "; ".join(parts) or "its record differs"
-
-
-def describe_render_difference(made: dict, asked: dict) -> str:
-    words = {"backend": "backend", "size": "frame size", "frames": "frames per clip", "fps": "frame rate"}
-    differ = [words.get(key, key) for key in ("backend", "size", "frames", "fps") if made.get(key) != asked.get(key)]
-    return ", ".join(differ) + (" differ" if len(differ) > 1 else " differs") if differ else "settings differ"

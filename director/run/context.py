@@ -1,10 +1,10 @@
 """What a director run works with: its settings, and the components they name.
 
-LangGraph's server and Studio send a run's context as JSON, so `DirectorContext` is the plain
-`RunSettings` plus the story folder. The heavy parts (generator, memory bank, vision models,
-critic, planner) live in a `Components` bundle that `load_components` builds from the settings;
-`director.api` builds it for the CLI, batch workers and tests, and a run that arrives without
-one (Studio) gets it built on first use. Generators and vision models are cached per process by
+The heavy parts (generator, memory bank, vision models, critic, planner) live in a `Components`
+bundle that `load_components` builds from the settings, once, before anything is written;
+`director.api` passes it to the graph as the run's context. LangGraph's server and Studio send
+JSON instead: `DirectorContext` is the plain `RunSettings` plus the story folder, and
+`components_of` loads what it names. Generators and vision models are cached per process by
 their loaders, so a server or a worker loads each model once.
 """
 
@@ -15,14 +15,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
-from pydantic.json_schema import SkipJsonSchema
+from pydantic import ConfigDict, Field, PrivateAttr
 
-from director.planning.planner import Planner, make_planner
-from director.run.critic import Critic
-from director.run.judge import LLMJudge, make_judge
-from director.run.settings import RunSettings
-from director.run.workspace import Workspace
+from director.planning.base import Planner, PromptRefiner
+from director.planning.planner import make_planner
+from director.critic.rules import Critic
+from director.critic.scales import gates
+from director.critic.judge import LLMJudge, make_judge
+from director.settings import RunSettings
+from director.folder.workspace import Workspace
 from generator.backends import BACKENDS
 from generator.base import Generator, ShotMode
 from memory.bank import MemoryBank
@@ -50,6 +51,28 @@ class Components:
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     use_memory: bool = True  # False: the --no-memory ablation, every shot generated with empty memory
     notes: list[str] = field(default_factory=list)  # what was chosen and why, for the user
+
+
+def render_of(generator: Generator) -> dict[str, Any]:
+    """How a generator renders (recorded in run.json: shots of one story must match)."""
+    return {"backend": generator.name, "size": f"{generator.width}x{generator.height}", "frames": generator.num_frames, "fps": generator.fps}
+
+
+def run_record(components: Components, settings: RunSettings, warned: dict[str, Any]) -> dict[str, Any]:
+    """What run.json records of how a story is made (a database URL may hold a password: not recorded)."""
+    return {"render": render_of(components.generator), "planner": getattr(components.planner, "name", None),
+            "settings": settings.model_dump(mode="json", exclude={"reference", "checkpoint_db"}), "warnings": warned, "scores": gates(components)}
+
+
+def run_notes(components: Components, planner_note: str | None, scripted: bool) -> list[str]:
+    """What a run says it chose and why: planner, backend, critic, generator, ablations."""
+    notes = list(components.notes)
+    if planner_note:
+        notes[0] = planner_note
+    if scripted:  # nothing to plan; a configured LLM still refines prompts the critic rejects
+        refines = isinstance(components.planner, PromptRefiner)
+        notes[0] = "planner: none (script given)" + ("; the LLM refines prompts the critic rejects" if refines else "")
+    return notes
 
 
 def make_critic(backend: str, scorer: QualityScorer, embedder: ImageEmbedder, max_attempts: int, quality_threshold: float | None) -> Critic:
@@ -133,7 +156,8 @@ def generator_options(backend: str, settings: RunSettings) -> dict[str, Any]:
 def follow_parallel_story(settings: RunSettings) -> int:
     """A torchrun rank > 0 under --parallel: load the same Wan generator and run the shots rank 0
     sends, writing nothing (the story folder is rank 0's). Returns the number of shots served."""
-    from generator.backends import default_cache_dir, load_generator
+    from generator.backends import load_generator
+    from generator.options import default_cache_dir
     from generator.parallel import serve_shots
 
     options = generator_options("wan", settings)
@@ -145,7 +169,8 @@ def load_components(settings: RunSettings, workspace: Workspace, planner: Planne
     written: a model that cannot load fails here, with the folder untouched."""
     from director.run.ablations import critic_for, names as ablation_names, selection_config
     from director.run.checks import check_backend_options, check_speed_options, check_wan_device
-    from generator.backends import default_cache_dir, load_generator, resolve_backend
+    from generator.backends import load_generator, resolve_backend
+    from generator.options import default_cache_dir
 
     backend, backend_note = resolve_backend(settings.backend)
     check_backend_options(backend, settings)  # options the backend cannot take are refused, not ignored
@@ -193,17 +218,26 @@ def load_components(settings: RunSettings, workspace: Workspace, planner: Planne
 
 
 class DirectorContext(RunSettings):
-    """A run's context: its settings and folder; `components` is built from them on first use
-    when not passed in (LangGraph's server and Studio pass plain JSON)."""
+    """The context LangGraph's server and Studio send: the settings and the story folder, as JSON.
+    A run started here passes its live `Components` as the context instead."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=False, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid")
 
     out: str = Field("runs/studio", description="the story folder")
     backend: Literal[BACKENDS] = Field("preview", description="auto | preview | tiny | wan: the server defaults to the animatic; ask for wan explicitly")
-    components: SkipJsonSchema[Any] = Field(None, exclude=True)
+    _components: Components | None = PrivateAttr(None)
 
-    def resolve(self) -> Components:
-        if self.components is None:
-            settings = RunSettings.model_validate(self.model_dump(exclude={"out", "components"}))
-            self.components = load_components(settings, Workspace(Path(self.out)))
-        return self.components
+
+#: What a graph node finds in its runtime context.
+RunContext = Components | DirectorContext
+
+
+def components_of(context: RunContext) -> Components:
+    """A run's live components: the ones passed in, or those the JSON settings name, loaded on the
+    first node that asks (once per run: the loaders cache models per process)."""
+    if isinstance(context, Components):
+        return context
+    if context._components is None:
+        settings = RunSettings.model_validate(context.model_dump(exclude={"out"}))
+        context._components = load_components(settings, Workspace(Path(context.out)))
+    return context._components

@@ -118,7 +118,7 @@ def summary_lines(records: list[dict[str, Any]], recorded: dict[str, Any] | None
 
 def folder_summary(folder: Any) -> list[str]:
     """`summary_lines` for the current version of a story folder (empty when it cannot be read)."""
-    from director.run.workspace import Workspace
+    from director.folder.workspace import Workspace
 
     workspace = Workspace(folder)
     try:

@@ -69,6 +69,7 @@ class Version(BaseModel):
         description="For a revision: the memory each shot to make again starts from (its recorded memory, edited).",
     )
     plan: dict[str, Any] | None = Field(default=None, description="For a revision: the impact plan that was confirmed.")
+    change: str | None = Field(default=None, description="For a revision: a fingerprint of its edits and policy; the same change asked again finishes this version.")
 
     @property
     def name(self) -> str:

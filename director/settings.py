@@ -8,14 +8,20 @@ options' names (`max_attempts` is `--max-attempts`); `description` is the help t
 
 from __future__ import annotations
 
-from typing import Literal
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from director.planning.planner import DEFAULT_SHOTS, PLANNERS
-from generator.backends import BACKENDS, CACHES, PARALLEL_MODES, SPEEDS, VRAM_TIERS
+from director.planning.base import DEFAULT_SHOTS, PLANNERS
+from generator.backends import BACKENDS
+from generator.options import CACHES, PARALLEL_MODES, SPEEDS, VRAM_TIERS
 
 
+#: The groups of settings, as the command line's help and the studio's form show them.
+GROUPS = {"story": None, "critic": "critic", "memory": "memory models and reference images", "wan": "wan and tiny backends"}
 #: Bounds that keep a typo from asking for terabytes: 30 s clips at 16 fps, 4K sides, seeds numpy and torch take.
 MAX_FRAMES, MAX_SIDE, MAX_SEED = 481, 4096, 2**32 - 1
 
@@ -98,3 +104,59 @@ class RunSettings(BaseModel):
         if self.frames is not None:
             clip_format["num_frames"] = self.frames
         return clip_format
+
+
+# --- the one reader of the settings' type hints, for every front end -----------------------------
+
+
+@dataclass(frozen=True)
+class SettingField:
+    """One setting as a front end shows it: a `--flag`, a form input."""
+
+    name: str
+    flag: str
+    kind: type  # bool, int, float, str or list (a repeatable option of str)
+    choices: tuple[str, ...] | None  # a Literal's values
+    optional: bool  # None (the backend's or model's own value) is allowed
+    default: Any
+    help: str
+    group: str
+    metavar: str | None
+    files: bool  # names files or folders on this machine
+
+
+def setting_fields() -> list[SettingField]:
+    """Every `RunSettings` field, read once from its type hints and `json_schema_extra`."""
+    fields = []
+    for name, info in RunSettings.model_fields.items():
+        annotation, extra = info.annotation, info.json_schema_extra or {}
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        optional = typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)
+        base = args[0] if optional and len(args) == 1 else annotation
+        choices = tuple(typing.get_args(base)) if typing.get_origin(base) is Literal else None
+        kind = list if typing.get_origin(base) is list else (base if base in (bool, int, float) else str)
+        fields.append(SettingField(name, "--" + name.replace("_", "-"), kind, choices, optional, info.get_default(call_default_factory=True),
+                                   info.description or "", extra.get("group", "story"), extra.get("metavar"), bool(extra.get("files"))))
+    return fields
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """The first problem of invalid settings as one line, in the command line's words
+    (`--max-attempts must be at least 1, got 0`); every front end reports settings this way."""
+    problem = error.errors()[0]
+    name = ".".join(str(part) for part in problem["loc"]) or "settings"
+    if problem["type"] == "extra_forbidden":
+        return f"unknown option {name!r}"
+    field = next((f for f in setting_fields() if f.name == name), None)
+    flag, value = "--" + name.replace("_", "-"), problem.get("input")
+    kind, context = problem["type"], problem.get("ctx", {})
+    if kind == "literal_error" and field is not None:
+        return f"unknown {name.replace('_', ' ')} {value!r}; choose one of: {', '.join(field.choices)}"
+    if kind in ("greater_than_equal", "less_than_equal") and field is not None:
+        bounds = {type(m).__name__: m for m in RunSettings.model_fields[name].metadata}
+        if "Ge" in bounds and "Le" in bounds:
+            return f"{flag} must be between {bounds['Ge'].ge} and {bounds['Le'].le}, got {value}"
+        return f"{flag} must be at least {context.get('ge')}, got {value}" if "ge" in context else f"{flag} must be at most {context.get('le')}, got {value}"
+    if kind == "string_pattern_mismatch" and name == "size":
+        return f"--size must look like 832x480, got {value!r}"
+    return f"{flag} {problem['msg'].removeprefix('Value error, ')}"

@@ -5,7 +5,7 @@ computes them). Thresholds are the
 quality scorer's own gate, and, for consistency, relative to the story's own earlier shots, since
 the fallback embedders have no absolute scale.
 
-With `--critic-judge llm` an LLM decides instead (`director.run.judge`); this critic's decision is
+With `--critic-judge llm` an LLM decides instead (`director.critic.judge`); this critic's decision is
 then its guard rail and its fallback.
 """
 

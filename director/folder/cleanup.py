@@ -18,7 +18,7 @@ import re
 import shutil
 from pathlib import Path
 
-from director.run.workspace import OWNED, Workspace
+from director.folder.workspace import OWNED, Workspace
 
 _TAKE = re.compile(r"^t\d{3}\.(mp4|json|tail\.npz|analysis\.npz|frames\.npy)$")
 _VERSION = re.compile(r"^v\d{3}\.json$|^current$")

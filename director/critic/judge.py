@@ -7,7 +7,7 @@ attempt's keyframes, the previous shot's last frame and the memory thumbnails as
 answers per aspect (identity of each character, wardrobe, setting, props, continuity, artefacts);
 the first failed aspect picks the lever (`lever_for`).
 
-The rule critic (`director.run.critic`) stays as guard rails and fallback: the attempt bound holds
+The rule critic (`director.critic.rules`) stays as guard rails and fallback: the attempt bound holds
 whatever the model says, memory entries must exist, a lever the run does not have becomes a new
 seed, and an answer that does not parse after the client's repair rounds gives the rules' decision,
 with the reason recorded in the decision (`fallback`) and in events.jsonl.
@@ -27,9 +27,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from director.planning.llm import LLMConnectionError, LLMError, StructuredLLM
-from director.run.critic import Decision, ShotScores
-from director.run.scales import _quality_scale
+from director.llm import LLMConnectionError, LLMError, StructuredLLM
+from director.critic.rules import Decision, ShotScores
+from director.critic.scales import _quality_scale
 from memory.bank import MemoryEntry
 from prompts.schema import render
 
@@ -363,13 +363,15 @@ def make_judge(settings: Any) -> tuple[LLMJudge | None, str]:
 
     Raises ValueError (one line, before anything is written) for `llm` without an endpoint and
     for `--critic-vision on` with an endpoint that does not take images."""
-    from director.planning.llm import LLMClient, LLMSettings
+    from director.llm import LLMClient, LLMSettings
 
     if settings.critic != "on" or settings.critic_judge == "rules":
         why = "" if settings.critic_judge == "rules" else f" (--critic {settings.critic}: nothing to decide)"
         return None, f"critic: rules{why}"
+    if settings.critic_judge == "auto" and settings.planner not in ("auto", "openai"):
+        return None, f"critic: rules (--planner {settings.planner} uses no LLM; --critic-judge llm asks for one)"
     llm = LLMSettings.resolve(settings.llm_model, settings.llm_base_url)
-    if settings.critic_judge == "auto" and (llm is None or settings.planner not in ("auto", "openai")):
+    if settings.critic_judge == "auto" and llm is None:
         return None, "critic: rules (no LLM endpoint for --planner auto/openai; --critic-judge llm asks for one)"
     if llm is None:
         raise ValueError("--critic-judge llm needs an endpoint: set OPENAI_API_KEY or OPENAI_BASE_URL, or pass --llm-base-url")

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from director.run.files import atomic_link, atomic_path, atomic_write_bytes, atomic_write_json
-from director.run.versions import ShotEntry, Take, Version
+from director.folder.files import atomic_link, atomic_path, atomic_write_bytes, atomic_write_json
+from director.folder.versions import ShotEntry, Take, Version
 from director.story import Story, load_script
 
 TAIL_FRAMES = 5
@@ -356,3 +356,19 @@ class Workspace:
         if not self.events_path.is_file():
             return []
         return [json.loads(line) for line in self.events_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# --- frames of takes, read by the nodes and the critic ---
+
+
+def attempt_frames(workspace: Workspace, take: Take) -> np.ndarray:
+    """An attempt's raw frames, kept beside its take while the shot is being made."""
+    return np.load(workspace.take_path(take.shot_id, take.number, ".frames.npy"), mmap_mode="r")
+
+
+def previous_frames(workspace: Workspace, story: Story, index: int, count: int) -> list[np.ndarray]:
+    """The last `count` frames of the previous shot's kept take in the version being made (lossless)."""
+    if not count:
+        return []
+    previous = story.shots[index - 1].id
+    return list(workspace.take_tail(previous, workspace.draft().shots[previous].take)[-count:])
