@@ -224,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     from director.frontends.studio import add_parser as add_studio_parser
 
     add_studio_parser(commands)
+    from director.frontends.serve import add_parser as add_serve_parser
+    from director.frontends.mcp_server import add_parser as add_mcp_parser
+
+    add_serve_parser(commands, add_settings_options)
+    add_mcp_parser(commands, add_settings_options)
     return parser
 
 
@@ -398,6 +403,18 @@ def studio(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def serve(args: argparse.Namespace) -> int:
+    from director.frontends.serve import run
+
+    return run(args, settings_from(args))
+
+
+def mcp(args: argparse.Namespace) -> int:
+    from director.frontends.mcp_server import run
+
+    return run(args, settings_from(args))
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "make": make,
     "redo": redo,
@@ -412,6 +429,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "eval": evaluate,
     "train": train,
     "studio": studio,
+    "serve": serve,
+    "mcp": mcp,
 }
 
 
