@@ -10,8 +10,6 @@ story folder. Work runs on the studio's one-job queue, behind the studio's token
 What the API asks for that storymem does not do is answered with a 400 that says so.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import re
@@ -100,18 +98,19 @@ class Videos:
         """The record as `openai.types.Video`, its status and progress read now."""
         from openai.types import Video
 
+        work = self.works.get(record["id"])
+        if record["status"] is None and work is not None and work.state in ("done", "failed"):
+            record = self.record(record["id"])  # read before the job ended: the worker wrote its outcome before the state changed
         status, progress, error = record["status"], 100, record["error"]
         if status is None:
-            work = self.works.get(record["id"])
             if work is None:  # made by an earlier run of the server, which stopped before it finished
                 status, progress = "failed", 0
                 error = {"code": "interrupted", "message": "the server stopped before this video was finished; create it again"}
             elif work.state == "queued":
                 status, progress = "queued", 0
-            else:  # running, or finished a moment ago and its record about to say so
-                made = self.service.progress(record["story"]) if work.state == "running" else None
-                status = "in_progress" if work.state == "running" else {"done": "completed", "failed": "failed"}[work.state]
-                progress = min(99, int(100 * made[0] / made[1])) if made and made[1] else (100 if status == "completed" else 0)
+            else:
+                made = self.service.progress(record["story"])
+                status, progress = "in_progress", min(99, int(100 * made[0] / made[1])) if made and made[1] else 0
         elif status == "failed":
             progress = 0
         fields = {k: record[k] for k in ("id", "created_at", "completed_at", "model", "prompt", "remixed_from_video_id", "seconds", "size")}
@@ -143,10 +142,12 @@ class Videos:
 
     def _reference(self, upload: Any) -> list[Path]:
         """An uploaded reference image, checked by content and kept under the root."""
+        from starlette.datastructures import UploadFile
+
         if upload is None:
             return []
-        if isinstance(upload, str):
-            raise ApiError(400, "input_reference must be an image file upload (PNG, JPEG or WebP)", "input_reference")
+        if not isinstance(upload, UploadFile):  # a JSON body's {"image_url": ...} or {"file_id": ...}
+            raise ApiError(400, "input_reference must be an image file upload (PNG, JPEG or WebP); image_url and file_id are not supported", "input_reference")
         data = upload.file.read(MAX_IMAGE_BYTES + 1)
         with tempfile.TemporaryDirectory() as scratch:
             path = Path(scratch) / "reference"
@@ -166,7 +167,8 @@ class Videos:
         return self.video(record)
 
     def extend(self, form: dict[str, Any]) -> dict[str, Any]:
-        video_id = form.get("video[id]") or form.get("video")
+        video = form.get("video")
+        video_id = form.get("video[id]") or (video.get("id") if isinstance(video, dict) else None)
         if not isinstance(video_id, str):
             raise ApiError(400, "extend a video made here: give video={\"id\": ...}; an uploaded video is not supported", "video")
         source = self.record(video_id)
@@ -174,7 +176,7 @@ class Videos:
         folder = self._revisable(source)
         count = len(api.current_script(folder).shots)
         added = self.service.shots_for(form["seconds"], least=1) if form.get("seconds") is not None else 1
-        instruction = "; ".join(f"add a shot after {count + n}: {text}" for n in range(added))
+        instruction = "; ".join(f"add a shot after {count}: {text}" for _ in range(added))  # numbers are the film's before the change
         self.service.check_free(source["story"])
         plan = api.plan_revision(folder, instruction)
         record = self._new(source["story"], text, source["model"], source["seconds"], source["size"], remixed_from=source["id"])
