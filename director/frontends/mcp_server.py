@@ -103,15 +103,22 @@ class Director:
         self.service = service
 
     def status(self, story: str) -> Status:
-        folder = self.service.root.existing(story)
         job = self.service.job(story)
+        waiting = {"queued": "queued", "running": "in_progress"}.get(job.state) if job is not None else None
+        try:
+            folder = self.service.root.existing(story)
+        except StudioError:
+            if not waiting:
+                raise
+            # a new story's folder is made once its job has loaded the models
+            return Status(story=story, status=waiting, shots_done=0, shots_total=0, version=None, message=job.what, film=None)
         made = self.service.progress(story)
         current = api.current_version(folder)
         film = str(folder / "story.mp4") if current is not None else None
         message = job.message if job is not None else ""
-        if job is not None and job.state in ("queued", "running"):
+        if waiting:
             done, total = made or (0, 0)
-            return Status(story=story, status="queued" if job.state == "queued" else "in_progress", shots_done=done, shots_total=total, version=current, message=job.what, film=film)
+            return Status(story=story, status=waiting, shots_done=done, shots_total=total, version=current, message=job.what, film=film)
         if job is not None and job.state == "failed":
             done, total = made or (0, 0)
             return Status(story=story, status="failed", shots_done=done, shots_total=total, version=current, message=message, film=film)
