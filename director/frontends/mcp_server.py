@@ -106,12 +106,14 @@ class Director:
         job = self.service.job(story)
         waiting = {"queued": "queued", "running": "in_progress"}.get(job.state) if job is not None else None
         try:
-            folder = self.service.root.existing(story)
-        except StudioError:
-            if not waiting:
+            return self._status(story, job, waiting)
+        except ValueError:  # a new story's folder is written while its job starts (models, plan, first version), or never
+            if job is None or job.state == "done":
                 raise
-            # a new story's folder is made once its job has loaded the models
-            return Status(story=story, status=waiting, shots_done=0, shots_total=0, version=None, message=job.what, film=None)
+            return Status(story=story, status=waiting or "failed", shots_done=0, shots_total=0, version=None, message=job.what if waiting else job.message, film=None)
+
+    def _status(self, story: str, job: Work | None, waiting: str | None) -> Status:
+        folder = self.service.root.existing(story)
         made = self.service.progress(story)
         current = api.current_version(folder)
         film = str(folder / "story.mp4") if current is not None else None
