@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from director import api
 from director.frontends.service import MODELS, Service, Work
-from director.frontends.studio import TOKEN_ENV, StudioError, TokenGate, check_bind
+from director.frontends.studio import TOKEN_ENV, StudioError, TokenGate
 from director.run.settings import RunSettings
 from director.story import slugify
 
