@@ -192,3 +192,43 @@ def test_a_bad_argument_is_a_tool_error_of_one_line(mcp, keeper):
         assert result.is_error and len(result.content) == 1 and message in text and "\n" not in text, (name, arguments, text)
     assert not (mcp.root / "fox").exists()
     assert mcp.ok("story_status", story="keeper")["status"] == "completed"  # the session goes on
+
+
+def test_http_needs_the_token_and_a_network_bind_needs_one(tmp_path):
+    import subprocess
+
+    import anyio
+    import httpx
+    import httpx2
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    from studio_support import free_port
+
+    command = [sys.executable, "-m", "director.frontends.cli", "mcp", "--http", "--root", str(tmp_path / "runs")]
+    refused = subprocess.run([*command, "--host", "0.0.0.0"], env=studio_env(), capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--token" in refused.stderr and not (tmp_path / "runs").exists()
+
+    port = free_port()
+    process = subprocess.Popen([*command, "--port", str(port), "--token", "mcp-token", *OPTIONS], env=studio_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert process.stdout.readline().decode().startswith(f"storymem mcp: http://127.0.0.1:{port}/mcp")
+        url = f"http://127.0.0.1:{port}/mcp"
+        for _ in range(600):  # the line is printed just before uvicorn binds
+            try:
+                response = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert response.status_code == 401
+
+        async def tools() -> set[str]:
+            async with httpx2.AsyncClient(headers={"Authorization": "Bearer mcp-token"}) as http:
+                async with streamable_http_client(url, http_client=http) as (read, write, *_), ClientSession(read, write) as session:
+                    await session.initialize()
+                    return {tool.name for tool in (await session.list_tools()).tools}
+
+        assert anyio.run(tools) == TOOLS
+    finally:
+        process.terminate()
+        process.wait(20)
