@@ -218,7 +218,54 @@ def test_an_id_that_is_a_path_is_not_found(client, story, server):
     for video_id in ("../secret", "video_" + "0" * 32, story[0].id + "x", "..", ".videos", story[0].id.upper()):
         with pytest.raises((openai.NotFoundError, ValueError)):  # the SDK itself refuses a literal `..` segment
             client.videos.retrieve(video_id)
+    for body in ({"prompt": "x", "video": {"id": "../../secret"}}, {"prompt": "x", "video": {"id": "../runs/" + story[0].id}}):
+        with pytest.raises(openai.NotFoundError):
+            client.post("/videos/extensions", body=body, cast_to=openai.types.Video)
     for path in ("/v1/videos/..%2Fsecret", "/v1/videos/%2E%2E%2Fsecret/content", f"/v1/videos/..%2F{story[0].id}/content", "/v1/videos/%2Fetc%2Fpasswd"):
         response = httpx.get(url + path, headers={"Authorization": f"Bearer {TOKEN}"})
         assert response.status_code == 404, (path, response.text)
         assert response.json()["error"]["message"]
+
+
+def test_work_waiting_in_the_queue_is_queued_and_its_story_busy(tmp_path, monkeypatch):
+    """The app in this process (real HTTP on loopback), its one worker held by a job that waits for the
+    test: a new video stays queued, deleting it is a 409, and a full queue refuses more with a 409."""
+    import threading
+
+    import uvicorn
+
+    from director.frontends import service as service_module
+    from director.frontends.serve import build_app
+    from director.frontends.service import Work
+    from director.run.settings import RunSettings
+
+    defaults = RunSettings(planner="offline", embedder="colour-structure", quality_scorer="heuristic", frames=16, size="64x48")
+    app = build_app(tmp_path / "runs", TOKEN, defaults)
+    service = app.state.videos.service
+    release = threading.Event()
+    blocker = service.queue.submit(Work("blocker", "hold the worker", run=lambda note: str(release.wait(120))))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            thread.join(0.05)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{server.config.port}/v1", api_key=TOKEN, max_retries=0)
+        waiting = client.videos.create(prompt=LOGLINE, model="storymem-preview", seconds="2")
+        assert (client.videos.retrieve(waiting.id).status, client.videos.retrieve(waiting.id).progress) == ("queued", 0)
+        with pytest.raises(openai.ConflictError, match="has work queued or running"):
+            client.videos.delete(waiting.id)
+        with pytest.raises(openai.BadRequestError, match="is queued"):
+            client.videos.remix(waiting.id, prompt="make shot 2 at night")
+        monkeypatch.setattr(service_module, "MAX_WAITING", 1)
+        with pytest.raises(openai.ConflictError, match="1 jobs are already waiting"):
+            client.videos.create(prompt=LOGLINE, model="storymem-preview", seconds="2")
+        assert [v.id for v in client.videos.list()] == [waiting.id]  # the refused one left no record
+        release.set()
+        done = client.videos.poll(waiting.id, poll_interval_ms=50)
+        assert (done.status, blocker.state) == ("completed", "done")
+        assert client.videos.delete(waiting.id).deleted and not (tmp_path / "runs" / waiting.id).exists()
+    finally:
+        release.set()
+        server.should_exit = True
+        thread.join(20)
