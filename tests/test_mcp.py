@@ -126,7 +126,7 @@ def test_plan_then_make_films_the_planned_script_with_a_progress_notification_pe
     progress = []
     made = mcp.ok("make_story", progress, story="heron", wait=True)
     assert (made["status"], made["shots_done"], made["version"]) == ("completed", 3, 1)
-    assert [p[0] for p in progress] == [1, 2, 3]
+    assert [(p[0], p[1]) for p in progress] == [(1, 3), (2, 3), (3, 3)]
     assert [p[2].split(" (")[0] for p in progress] == ["shot 1 of 3 done", "shot 2 of 3 done", "shot 3 of 3 done"]
     assert [s.prompt for s in api.current_script(folder).shots] == [s["prompt"] for s in script["shots"]]
 

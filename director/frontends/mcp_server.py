@@ -238,8 +238,8 @@ def build_server(root: str | Path, defaults: RunSettings | None = None):
             while sent < len(work.shots):
                 event = work.shots[sent]
                 sent += 1
-                made = service.progress(work.story)
-                await context.report_progress(sent, made[1] if made else None, f"shot {event['index'] + 1} of {event['total']} done ({event['shot_done']}, {event['frames']} frames)")
+                done, total = event["made"] or (sent, None)
+                await context.report_progress(done, total, f"shot {event['index'] + 1} of {event['total']} done ({event['shot_done']}, {event['frames']} frames)")
             if ended:
                 return
             await anyio.sleep(POLL_SECONDS)  # the job runs in the queue's thread; its shots land in work.shots

@@ -47,7 +47,7 @@ class Busy(StudioError):
 class Work(Job):
     """A queued generating call, with the shots it finished so far (for progress notifications)."""
 
-    shots: list[dict[str, Any]] = field(default_factory=list)
+    shots: list[dict[str, Any]] = field(default_factory=list)  # shot_done events, each with `made`: (made, to make) then
     result: api.StoryResult | None = None
 
 
@@ -108,8 +108,8 @@ class Service:
         def run(note: EventHandler) -> str:
             def on_event(event: dict[str, Any]) -> None:
                 note(event)
-                if "shot_done" in event:
-                    work.shots.append(event)
+                if "shot_done" in event:  # with what the folder says now: (shots made, shots to make)
+                    work.shots.append({**event, "made": self.progress(story)})
 
             try:
                 work.result = call(on_event)
