@@ -232,3 +232,12 @@ def test_http_needs_the_token_and_a_network_bind_needs_one(tmp_path):
     finally:
         process.terminate()
         process.wait(20)
+
+
+def test_a_client_that_leaves_mid_job_ends_the_server_with_one_line(tmp_path):
+    session = Session(tmp_path / "runs", tmp_path / "stderr.log")
+    assert session.ok("make_story", logline=LOGLINE, story="left", shots=3, model="storymem-preview")["status"] in ("queued", "in_progress")
+    session.close()  # returns once the server process has ended
+    errors = (tmp_path / "stderr.log").read_text()
+    assert "Traceback" not in errors and "Error" not in errors, errors
+    assert errors.count("storymem: the MCP client left with work not finished (make left)") <= 1

@@ -185,7 +185,8 @@ def test_every_request_needs_the_token(server):
         assert refused.value.status_code == 401 and "token" in refused.value.message
     for path in ("/v1/models", "/v1/videos", "/nothing"):
         response = httpx.get(url + path)
-        assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_api_key"
+        assert response.status_code == 401 and response.headers["content-type"] == "application/json"
+        assert response.json()["error"]["code"] == "invalid_api_key"
 
 
 def test_bad_input_is_a_400_with_one_line_and_writes_nothing(client, server):

@@ -359,6 +359,7 @@ def build_server(root: str | Path, defaults: RunSettings | None = None):
     def storyboard_png(story: str) -> bytes:
         return read(story, "storyboard.png").read_bytes()
 
+    server.service = service
     return server
 
 
@@ -388,6 +389,7 @@ def run(args, defaults: RunSettings) -> int:
     server = build_server(args.root, defaults)
     if not args.http:
         server.run("stdio")
+        server.service.stop("the MCP client left", 0)
         return 0
     import uvicorn
 
@@ -396,4 +398,5 @@ def run(args, defaults: RunSettings) -> int:
         app.add_middleware(TokenGate, token=args.token)
     print(f"storymem mcp: http://{args.host}:{args.port}/mcp  (stories in {args.root.resolve()})", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=3)
+    server.service.stop("interrupted", 130)
     return 0

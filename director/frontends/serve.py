@@ -383,6 +383,7 @@ def serve(host: str, port: int, root: str | Path, token: str | None, defaults: R
     app = build_app(root, token, defaults)
     print(f"storymem serve: http://{host}:{port}/v1  (stories in {Path(root).resolve()}; models: {', '.join(MODELS)})", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+    app.state.videos.service.stop("interrupted", 130)
 
 
 # --- the command line --------------------------------------------------------------------------

@@ -10,6 +10,8 @@ the token and loopback rules are the studio's too.
 from __future__ import annotations
 
 import math
+import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,6 +136,14 @@ class Service:
         folder = self.root.story(story)
         if folder.is_dir() and Workspace(folder).draft() is not None and not resumable(folder, None):
             raise Busy(f"{story} is being made right now by another process; wait for it to finish")
+
+    def stop(self, why: str, status: int) -> None:
+        """End the process now when work is queued or running (finished shots are kept, the same request
+        resumes it): waiting would hold the GPU for nobody, and Python's exit breaks the job's threads."""
+        active = [job.what for job in self.queue.jobs if job.state in ("queued", "running")]
+        if active:
+            print(f"storymem: {why} with work not finished ({'; '.join(active)}); finished shots are kept and the same request resumes it", file=sys.stderr, flush=True)
+            os._exit(status)
 
     def job(self, story: str) -> Work | None:
         return self.queue.of(story)
