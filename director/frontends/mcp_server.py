@@ -130,11 +130,12 @@ class Director:
         shots = len(api.current_script(folder).shots)
         return Status(story=story, status="completed", shots_done=shots, shots_total=shots, version=current, message=message, film=film)
 
-    def plan(self, logline: str, story: str | None, shots: int | None, model: str | None) -> Script:
+    def plan(self, logline: str, story: str | None, shots: int | None, model: str | None) -> Work:
+        """Queued like the films: planning loads the story's models (a Wan backend's on the GPU)."""
         name = story or slugify(logline)
         folder = self._new_folder(name)
-        api.make_story(folder, logline=logline, settings=self.service.settings(model=model, shots=shots), review=True)
-        return self.script(name)
+        settings = self.service.settings(model=model, shots=shots)
+        return self.service.submit(name, f"plan {name}", lambda on_event: api.make_story(folder, logline=logline, settings=settings, on_event=on_event, review=True))
 
     def script(self, story: str) -> Script:
         script = api.current_script(self.service.root.existing(story))
@@ -200,8 +201,11 @@ class Director:
 
 def build_server(root: str | Path, defaults: RunSettings | None = None):
     """The MCP server over the stories under `root`."""
-    from mcp.server.mcpserver import Context, MCPServer
-    from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+    try:
+        from mcp.server.mcpserver import Context, MCPServer
+        from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+    except ImportError:
+        raise api.UsageError("storymem mcp needs the official MCP SDK: pip install 'storymem[serve]' (mcp 2.3)") from None
 
     director = Director(Service(root, defaults))
     service = director.service
@@ -246,13 +250,18 @@ def build_server(root: str | Path, defaults: RunSettings | None = None):
 
     @server.tool()
     async def plan_story(
+        context: Context,
         logline: str = Field(description="The story in one line."),
         story: str | None = Field(None, description="A name for the story (its folder); default: made from the logline."),
         shots: int | None = Field(None, description="Number of shots to plan (2-60); default: the server's."),
         model: Model | None = Field(None, description="Which generator will film it; default: the server's."),
     ) -> Script:
         """Plan a story's script from a logline; nothing is generated. make_story(story=...) films it."""
-        return await in_thread(director.plan, logline, story, shots, model)
+        work = await in_thread(director.plan, logline, story, shots, model)
+        await wait_for(work, context)
+        if work.state == "failed":
+            raise StudioError(work.message)
+        return await in_thread(director.script, work.story)
 
     @server.tool()
     async def make_story(
@@ -325,7 +334,12 @@ def build_server(root: str | Path, defaults: RunSettings | None = None):
     @server.tool()
     async def evaluate(story: str = Field(description="The story's name.")) -> dict[str, Any]:
         """ST-Bench's metrics (aesthetic, prompt following, cross-shot consistency) and ours for a finished story."""
-        return await in_thread(lambda: api.evaluate([service.root.existing(story)]))
+
+        def measure() -> dict[str, Any]:
+            service.check_free(story)
+            return api.evaluate([service.root.existing(story)])
+
+        return await in_thread(measure)
 
     @server.tool()
     async def edit_memory(
