@@ -21,6 +21,7 @@ from PIL import Image
 
 from director import api
 from director.film.video import count_frames
+from director.run.workspace import Workspace
 from studio_support import free_port, studio_env
 
 TOKEN = "serve-test-token"
@@ -208,9 +209,12 @@ def test_bad_input_is_a_400_with_one_line_and_writes_nothing(client, server):
         response = httpx.post(f"{server[0]}/v1/videos", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
         assert response.status_code == 400 and "\n" not in response.json()["error"]["message"], response.text
     assert (sorted(p.name for p in root.iterdir()), sorted(p.name for p in (root / ".videos").iterdir()) if (root / ".videos").is_dir() else []) == before
-    for unsupported in (lambda: client.videos.edit(prompt="x", video=b"a video"), lambda: client.videos.create_character(name="Mara", video=b"x")):
-        with pytest.raises(openai.BadRequestError, match="not supported"):
-            unsupported()
+    with pytest.raises(openai.BadRequestError, match="not supported"):
+        client.videos.edit(prompt="x", video=b"a video")
+    for arguments, message in ((dict(name="Mara", video=("mara.mp4", b"\x00\x00\x00\x18ftypmp42", "video/mp4")), "is not an image"), (dict(name=" ", video=b"x"), "name is required")):
+        with pytest.raises(openai.BadRequestError, match=message):
+            client.videos.create_character(**arguments)
+    assert not (root / ".characters").exists()
 
 
 def test_an_id_that_is_a_path_is_not_found(client, story, server):
@@ -270,3 +274,23 @@ def test_work_waiting_in_the_queue_is_queued_and_its_story_busy(tmp_path, monkey
         release.set()
         server.should_exit = True
         thread.join(20)
+
+
+def test_a_character_is_in_the_memory_of_every_story_that_names_it(client, server):
+    picture = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 40, 40)).save(picture, format="PNG")
+    mara = client.videos.create_character(name="Mara", video=("mara.png", picture.getvalue(), "image/png"))
+    assert mara.name == "Mara" and mara.id.startswith("char_") and client.videos.get_character(mara.id).model_dump() == mara.model_dump()
+    with pytest.raises(openai.NotFoundError):
+        client.videos.get_character("char_" + "0" * 32)
+    video = client.videos.create_and_poll(prompt="mara walks the cliff path at dawn.", model="storymem-preview", seconds="2", size="64x48", poll_interval_ms=100)
+    assert video.status == "completed"
+    references = Workspace(server[1] / video.id).load_run()["source"]["references"]
+    assert [Path(p).read_bytes() for p in references] == [picture.getvalue()]
+    bank = api.edit_memory(server[1] / video.id, "list")
+    assert [e.kind for e in bank.entries.values()][0] == "reference"
+    from director.frontends.serve import Videos
+    from director.frontends.service import Service
+
+    cast = Videos(Service(server[1]))._cast
+    assert cast("A Maratho runner crosses the moor.") == [] and [p.read_bytes() for p in cast("MARA, alone.")] == [picture.getvalue()]

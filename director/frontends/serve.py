@@ -33,8 +33,9 @@ CREATE_FIELDS = {"prompt", "model", "seconds", "size", "input_reference"}
 #: What the Videos API offers that storymem does not do, and the answer a client gets instead.
 UNSUPPORTED = {
     "edits": "editing an uploaded video is not supported: storymem revises its own stories; use remix with an instruction such as \"make shot 2 at night\"",
-    "characters": "characters made from a video are not supported: give a reference image as input_reference when you create the video",
 }
+CHARACTERS = ".characters"  # under the root: one record per character id
+CHARACTER_ID = re.compile(r"char_[0-9a-f]{32}")
 
 
 class ApiError(Exception):
@@ -133,21 +134,19 @@ class Videos:
         service = self.service
         base = service.settings(model=model)
         shots = service.shots_for(form["seconds"], base) if form.get("seconds") is not None else None
-        references = self._reference(form.get("input_reference"))
+        references = [*self._reference(form.get("input_reference")), *self._cast(prompt)]
         settings = service.settings(model=model, shots=shots, size=form.get("size"), reference=references)
         record = self._new(None, prompt, model or model_of(settings), f"{settings.shots * service.shot_seconds(settings):g}", settings.size or "default")
         folder = service.root.story(record["story"])
         self._queue(record, f"make {record['story']}", lambda on_event: api.make_story(folder, logline=prompt, settings=settings, on_event=on_event))
         return self.video(record)
 
-    def _reference(self, upload: Any) -> list[Path]:
+    def _reference(self, upload: Any, param: str = "input_reference") -> list[Path]:
         """An uploaded reference image, checked by content and kept under the root."""
-        from starlette.datastructures import UploadFile
-
         if upload is None:
             return []
-        if not isinstance(upload, UploadFile):  # a JSON body's {"image_url": ...} or {"file_id": ...}
-            raise ApiError(400, "input_reference must be an image file upload (PNG, JPEG or WebP); image_url and file_id are not supported", "input_reference")
+        if not isinstance(upload, _upload_type()):  # a JSON body's {"image_url": ...} or {"file_id": ...}
+            raise ApiError(400, f"{param} must be an image file upload (PNG, JPEG or WebP); image_url and file_id are not supported", param)
         data = upload.file.read(MAX_IMAGE_BYTES + 1)
         with tempfile.TemporaryDirectory() as scratch:
             path = Path(scratch) / "reference"
@@ -155,6 +154,43 @@ class Videos:
             kind = check_image(path)
             named = path.rename(path.with_suffix("." + kind.lower()))
             return self.service.root.keep_uploads([named])
+
+    # --- characters: a name and a reference image, in the initial memory of every story whose prompt names it
+
+    def create_character(self, form: dict[str, Any]) -> dict[str, Any]:
+        name = _text(form.get("name"), "name")
+        if len(name) > 80:
+            raise ApiError(400, f"a character's name has at most 80 characters, got {len(name)}", "name")
+        if not isinstance(form.get("video"), _upload_type()):
+            raise ApiError(400, "give the character's reference image as the `video` file upload (PNG, JPEG or WebP)", "video")
+        image = self._reference(form["video"], "video")[0]
+        record = {"id": f"char_{secrets.token_hex(16)}", "name": name, "created_at": int(time.time()), "image": str(image.relative_to(self.service.root.path))}
+        atomic_write_json(self._character_path(record["id"]), record)
+        return self._character(record)
+
+    def get_character(self, character_id: str) -> dict[str, Any]:
+        path = self._character_path(character_id)
+        if not path.is_file():
+            raise ApiError(404, f"no character {character_id!r}", "character_id", "not_found")
+        return self._character(json.loads(path.read_text()))
+
+    def _character_path(self, character_id: Any) -> Path:
+        if not isinstance(character_id, str) or not CHARACTER_ID.fullmatch(character_id):
+            raise ApiError(404, f"no character {character_id!r}", "character_id", "not_found")
+        return self.service.root.path / CHARACTERS / f"{character_id}.json"
+
+    @staticmethod
+    def _character(record: dict[str, Any]) -> dict[str, Any]:
+        from openai.types import VideoCreateCharacterResponse
+
+        return VideoCreateCharacterResponse.construct(id=record["id"], created_at=record["created_at"], name=record["name"]).model_dump(mode="json")
+
+    def _cast(self, prompt: str) -> list[Path]:
+        """The reference images of the characters the prompt names (whole words, any case), oldest first."""
+        folder = self.service.root.path / CHARACTERS
+        records = sorted((json.loads(p.read_text()) for p in folder.glob("char_*.json")), key=lambda r: (r["created_at"], r["id"])) if folder.is_dir() else []
+        named = [r for r in records if re.search(rf"(?<!\w){re.escape(r['name'])}(?!\w)", prompt, re.IGNORECASE)]
+        return [self.service.root.path / r["image"] for r in named]
 
     def remix(self, video_id: str, prompt: Any) -> dict[str, Any]:
         source = self.record(video_id)
@@ -251,6 +287,12 @@ class Videos:
         return bank.folder / entry.image, "image/png"
 
 
+def _upload_type() -> type:
+    from starlette.datastructures import UploadFile
+
+    return UploadFile
+
+
 def model_of(settings: RunSettings) -> str:
     """The model name a story's settings stand for ("storymem" when none of the offered ones)."""
     return next((name for name, fields in MODELS.items() if all(getattr(settings, k) == v for k, v in fields.items())), "storymem")
@@ -342,12 +384,20 @@ def build_app(root: str | Path, token: str | None = None, defaults: RunSettings 
 
         return await run_in_threadpool(videos.extend, form)
 
-    @app.api_route("/v1/videos/edits", methods=["POST"])
-    @app.api_route("/v1/videos/characters", methods=["POST"])
-    @app.api_route("/v1/videos/characters/{character_id}", methods=["GET"])
+    @app.post("/v1/videos/edits")
     def unsupported(request: Request):
-        what = request.url.path.split("/")[3]
-        raise ApiError(400, UNSUPPORTED[what], code="unsupported")
+        raise ApiError(400, UNSUPPORTED[request.url.path.split("/")[3]], code="unsupported")
+
+    @app.post("/v1/videos/characters")
+    async def create_character(request: Request):
+        form = await form_of(request)
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(videos.create_character, form)
+
+    @app.get("/v1/videos/characters/{character_id}")
+    def get_character(character_id: str):
+        return videos.get_character(character_id)
 
     @app.get("/v1/videos/{video_id}")
     def retrieve(video_id: str):
