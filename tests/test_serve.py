@@ -69,6 +69,12 @@ def client(server):
     return openai.OpenAI(base_url=f"{server[0]}/v1", api_key=TOKEN, max_retries=0)
 
 
+def _png(colour=(200, 40, 40)) -> bytes:
+    picture = io.BytesIO()
+    Image.new("RGB", (32, 24), colour).save(picture, format="PNG")
+    return picture.getvalue()
+
+
 def _shot_bytes(folder: Path) -> dict[str, bytes]:
     return {shot.id: (folder / "shots" / f"{shot.id}.mp4").read_bytes() for shot in api.current_script(folder).shots}
 
@@ -200,6 +206,7 @@ def test_bad_input_is_a_400_with_one_line_and_writes_nothing(client, server):
         (dict(prompt=LOGLINE, seconds="0"), "seconds must be more than 0"),
         (dict(prompt=LOGLINE, seconds="500"), "shots"),
         (dict(prompt=LOGLINE, input_reference=("face.png", b"not an image", "image/png")), "is not an image"),
+        (dict(prompt=LOGLINE, size="big", input_reference=("face.png", _png(), "image/png")), "size"),
     ]
     for arguments, message in cases:
         with pytest.raises(openai.BadRequestError) as refused:
@@ -277,20 +284,19 @@ def test_work_waiting_in_the_queue_is_queued_and_its_story_busy(tmp_path, monkey
 
 
 def test_a_character_is_in_the_memory_of_every_story_that_names_it(client, server):
-    picture = io.BytesIO()
-    Image.new("RGB", (32, 24), (200, 40, 40)).save(picture, format="PNG")
-    mara = client.videos.create_character(name="Mara", video=("mara.png", picture.getvalue(), "image/png"))
+    picture = _png()
+    mara = client.videos.create_character(name="Mara", video=("mara.png", picture, "image/png"))
     assert mara.name == "Mara" and mara.id.startswith("char_") and client.videos.get_character(mara.id).model_dump() == mara.model_dump()
     with pytest.raises(openai.NotFoundError):
         client.videos.get_character("char_" + "0" * 32)
     video = client.videos.create_and_poll(prompt="mara walks the cliff path at dawn.", model="storymem-preview", seconds="2", size="64x48", poll_interval_ms=100)
     assert video.status == "completed"
     references = Workspace(server[1] / video.id).load_run()["source"]["references"]
-    assert [Path(p).read_bytes() for p in references] == [picture.getvalue()]
+    assert [Path(p).read_bytes() for p in references] == [picture]
     bank = api.edit_memory(server[1] / video.id, "list")
     assert [e.kind for e in bank.entries.values()][0] == "reference"
     from director.frontends.serve import Videos
     from director.frontends.service import Service
 
     cast = Videos(Service(server[1]))._cast
-    assert cast("A Maratho runner crosses the moor.") == [] and [p.read_bytes() for p in cast("MARA, alone.")] == [picture.getvalue()]
+    assert cast("A Maratho runner crosses the moor.") == [] and [p.read_bytes() for p in cast("MARA, alone.")] == [picture]

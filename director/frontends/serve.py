@@ -134,8 +134,10 @@ class Videos:
         service = self.service
         base = service.settings(model=model)
         shots = service.shots_for(form["seconds"], base) if form.get("seconds") is not None else None
+        settings = service.settings(model=model, shots=shots, size=form.get("size"))  # checked before an upload is kept
         references = [*self._reference(form.get("input_reference")), *self._cast(prompt)]
-        settings = service.settings(model=model, shots=shots, size=form.get("size"), reference=references)
+        if references:
+            settings = settings.model_copy(update={"reference": [str(p) for p in references]})
         record = self._new(None, prompt, model or model_of(settings), f"{settings.shots * service.shot_seconds(settings):g}", settings.size or "default")
         folder = service.root.story(record["story"])
         self._queue(record, f"make {record['story']}", lambda on_event: api.make_story(folder, logline=prompt, settings=settings, on_event=on_event))

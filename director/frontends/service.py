@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,8 +64,8 @@ class Service:
 
     # --- requests into settings ------------------------------------------------------------------
 
-    def settings(self, model: str | None = None, shots: int | None = None, size: str | None = None, reference: Iterable[str | Path] = ()) -> RunSettings:
-        """The server's settings with a request's model, shot count, size and reference images over them."""
+    def settings(self, model: str | None = None, shots: int | None = None, size: str | None = None) -> RunSettings:
+        """The server's settings with a request's model, shot count and size over them."""
         given = self.defaults.model_dump(exclude_unset=True)
         if model is not None:
             if model not in MODELS:
@@ -75,8 +75,6 @@ class Service:
             given["shots"] = shots
         if size is not None:
             given["size"] = size
-        if reference:
-            given["reference"] = [str(p) for p in reference]
         try:
             return RunSettings(**given)
         except ValidationError as error:
