@@ -101,6 +101,7 @@ class Director:
 
     def __init__(self, service: Service):
         self.service = service
+        self.plans: dict[tuple[str, str, str | None], tuple[int | None, Any]] = {}  # the plans shown, so confirm spends exactly that
 
     def status(self, story: str) -> Status:
         job = self.service.job(story)
@@ -162,7 +163,11 @@ class Director:
     def revise(self, story: str, instruction: str, policy: str | None, confirm: bool) -> tuple[Revision, Work | None]:
         folder = self.service.root.existing(story)
         self.service.check_free(story)
-        plan = api.plan_revision(folder, instruction, policy=policy)
+        key, version = (story, instruction.strip(), policy), api.current_version(folder)
+        shown = self.plans.pop(key, None)
+        plan = shown[1] if confirm and shown is not None and shown[0] == version else api.plan_revision(folder, instruction, policy=policy)
+        if not confirm:
+            self.plans[key] = (version, plan)
         script = api.current_script(folder)
         numbers = [n for n, s in enumerate(script.shots, start=1) if s.id in plan.regenerate]
         revision = Revision(plan=plan.describe(), regenerate=numbers, confirmed=confirm, status=None)
