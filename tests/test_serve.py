@@ -300,3 +300,29 @@ def test_a_character_is_in_the_memory_of_every_story_that_names_it(client, serve
 
     cast = Videos(Service(server[1]))._cast
     assert cast("A Maratho runner crosses the moor.") == [] and [p.read_bytes() for p in cast("MARA, alone.")] == [picture]
+
+
+def test_progress_is_the_share_of_shots_made_read_from_the_folder(tmp_path):
+    """Seen from inside the job at each finished shot, the video is in progress by a third each time."""
+    from director.frontends.serve import Videos
+    from director.frontends.service import Service
+    from director.run.settings import RunSettings
+
+    videos = Videos(Service(tmp_path / "runs", RunSettings(planner="offline", embedder="colour-structure", quality_scorer="heuristic", frames=16, size="64x48")))
+    record = videos._new(None, LOGLINE, "storymem-preview", "3", "64x48")
+    seen = []
+
+    def call(on_event):
+        def watch(event):
+            on_event(event)
+            if "shot_done" in event:
+                seen.append((videos.retrieve(record["id"])["status"], videos.retrieve(record["id"])["progress"]))
+
+        return api.make_story(videos.service.root.story(record["story"]), logline=LOGLINE, settings=videos.service.settings(model="storymem-preview", shots=3), on_event=watch)
+
+    videos._queue(record, "make", call)
+    work = videos.works[record["id"]]
+    while work.state in ("queued", "running"):
+        time.sleep(0.05)
+    assert seen == [("in_progress", 33), ("in_progress", 66), ("in_progress", 99)]
+    assert (videos.retrieve(record["id"])["status"], videos.retrieve(record["id"])["progress"]) == ("completed", 100)
