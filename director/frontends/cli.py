@@ -141,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     memory.add_argument("--character", metavar="NAME", action="append", default=[], help="for add: the character(s) the image shows")
     for command in (batch_command, eval_command, train_command, studio_command):
         command.add_parser(commands)
+    from director.frontends import mcp_server, serve  # FastAPI and the MCP SDK load only for their commands
+
+    serve.add_parser(commands, add_settings_options)
+    mcp_server.add_parser(commands, add_settings_options)
     return parser
 
 
@@ -297,6 +301,18 @@ def studio(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def serve(args: argparse.Namespace) -> int:
+    from director.frontends.serve import run
+
+    return run(args, settings_from(args))
+
+
+def mcp(args: argparse.Namespace) -> int:
+    from director.frontends.mcp_server import run
+
+    return run(args, settings_from(args))
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "make": make,
     "redo": redo,
@@ -311,6 +327,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "eval": eval_command.run,
     "train": train_command.run,
     "studio": studio,
+    "serve": serve,
+    "mcp": mcp,
 }
 
 

@@ -514,6 +514,9 @@ class TokenGate:
     """ASGI middleware: every HTTP and websocket request must carry the token (header, bearer,
     `?token=`, or the cookie a `?token=` visit sets), or it gets 401 and nothing else."""
 
+    refusal = b"storymem studio: this server needs its token (header X-Storymem-Token, or open the page once with ?token=...)\n"
+    refusal_type = b"text/plain; charset=utf-8"  # an API frontend answers in its own error shape
+
     def __init__(self, app, token: str):
         self.app, self.token = app, token
 
@@ -528,8 +531,8 @@ class TokenGate:
         if not any(g and secrets.compare_digest(g.encode(), self.token.encode()) for g in given):
             if scope["type"] == "websocket":
                 return await send({"type": "websocket.close", "code": 1008})
-            body = b"storymem studio: this server needs its token (header X-Storymem-Token, or open the page once with ?token=...)\n"
-            await send({"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
+            body = self.refusal
+            await send({"type": "http.response.start", "status": 401, "headers": [(b"content-type", self.refusal_type), (b"content-length", str(len(body)).encode())]})
             return await send({"type": "http.response.body", "body": body})
         if not query.get("token"):
             return await self.app(scope, receive, send)
