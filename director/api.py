@@ -326,8 +326,8 @@ def _revise(workspace: Workspace, note: str, plan: ImpactPlan | None, settings: 
     draft = workspace.draft()
     if draft is not None and draft.note != note:
         raise UsageError(f"version {draft.number} is still being made ({draft.note}); run the command that started it again to finish it first")
-    if draft is None and plan is not None and not plan.regenerate:
-        raise UsageError("the plan makes no shot: nothing to do")
+    if draft is None and plan is not None and not plan.regenerate and not any(p.action == "remove" for p in plan.changed):
+        raise UsageError("the plan makes no shot: nothing to do")  # a removal alone still makes a version: the film without it
     settings = settings or _settings_of(workspace)
     run = workspace.load_run()
     components = components or load_components(settings, workspace)
@@ -355,9 +355,21 @@ def _revise(workspace: Workspace, note: str, plan: ImpactPlan | None, settings: 
 def _base(workspace: Workspace) -> Version:
     """The version a change starts from: the current one, or the parent of the change being made."""
     draft, current = workspace.draft(), workspace.current()
-    if draft is None and current is None:
-        raise UsageError(f"{workspace.root} has no finished version to change yet; run make on it first")
+    if current is None:
+        raise UsageError(_unfinished(workspace))
     return workspace.version(draft.parent) if draft is not None and draft.parent else current
+
+
+def check_finished(out: str | Path) -> None:
+    """Refuse (UsageError, one line) a folder whose film is not finished yet, before anything is written."""
+    workspace = _story_folder(out)
+    if workspace.current() is None:
+        raise UsageError(_unfinished(workspace))
+
+
+def _unfinished(workspace: Workspace) -> str:
+    """The one line for a command that needs a finished film on a folder that has none yet."""
+    return f"{workspace.root} has no finished film yet: finish it first: storymem make --out {workspace.root}"
 
 
 def _memory_at(base: Version, story: Story, shot_id: str) -> list[str]:
@@ -397,7 +409,9 @@ def undo(out: str | Path) -> StoryResult:
     """Make the version the current one was made from current again (nothing is regenerated)."""
     workspace = _story_folder(out)
     current = workspace.current()
-    if current is None or current.parent is None:
+    if current is None:
+        raise UsageError(_unfinished(workspace))
+    if current.parent is None:
         raise UsageError(f"{workspace.root} has only one version: nothing to undo")
     return checkout(out, current.parent)
 
@@ -405,6 +419,8 @@ def undo(out: str | Path) -> StoryResult:
 def checkout(out: str | Path, version: int | str) -> StoryResult:
     """Make any finished version current: its film, script and shots come back byte for byte."""
     workspace = _story_folder(out)
+    if workspace.current() is None:
+        raise UsageError(_unfinished(workspace))
     number = int(str(version).lstrip("vV")) if str(version).lstrip("vV").isdigit() else None
     finished = [v.number for v in workspace.versions() if v.done]
     if number not in finished:

@@ -162,7 +162,8 @@ def _clause(clause: str, lower: str, verb: re.Match | None, resolver: Resolver, 
         return [_look(clause, masked, characters[0], resolver.story)], pending
     if kind == "look":
         names = ", ".join(c.name for c in resolver.story.characters) or "none"
-        raise RevisionError(f"could not tell which character you mean in {clause!r}; characters are: {names}")
+        example = f'; the closest form I understand: "give {resolver.story.characters[0].name} red fur"' if resolver.story.characters else ""
+        raise RevisionError(f"could not tell which character you mean in {clause!r}; characters are: {names}{example}")
     return _condition(clause, masked, kind, shot_refs, scene_refs, characters, resolver, pending)
 
 
@@ -232,7 +233,8 @@ def _add(clause: str, lower: str, resolver: Resolver) -> Edit:
     if not text.strip(" .:"):
         raise RevisionError("the new shot needs a prompt: add a shot after N: WHAT HAPPENS")
     resolver.last_shots = [after + 1]
-    return Edit(action="add", shots=[after], scene=scene, text=text)
+    default = _scene_of(resolver, after if after else 1)  # the scene of the shot it follows
+    return Edit(action="add", shots=[after], scene=None if scene == default else scene, text=text)
 
 
 def _scene_of(resolver: Resolver, number: int) -> int | None:

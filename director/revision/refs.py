@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from director.revision.edits import RevisionError
+from director.revision.looks import head_noun
 from director.story import Story
 
 WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
@@ -180,10 +181,3 @@ class Resolver:
             if len(names) == 1 and not any(re.search(rf"\b{re.escape(head)}\b", c.name.lower()) for c in self.story.characters if c.name != names[0]):
                 patterns.append((names[0], rf"\bthe\s+{re.escape(head)}\b", len(head)))
         return [(name, pattern) for name, pattern, _ in sorted(patterns, key=lambda p: -p[2])]
-
-
-def head_noun(description: str) -> str | None:
-    """The noun a description is about: "a stray fox with sleek black fur" -> "fox"."""
-    phrase = re.split(r"\s+(?:with|in|wearing|who|that|whose|holding|carrying|and)\s+|[,;.(]", description.strip().lower(), maxsplit=1)[0]
-    words = re.findall(r"[a-z][a-z'-]*", phrase)
-    return words[-1] if words else None
