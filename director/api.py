@@ -32,6 +32,7 @@ from director.run.context import Components, follow_parallel_story, load_compone
 from director.run.settings import RunSettings
 from director.revision.edits import Applied, Edit, RevisionError, apply_edits
 from director.revision.impact import ImpactPlan, Policy, plan_impact
+from director.revision.memory import edited_memory
 from director.revision.parse import EXAMPLES, parse_offline, parse_with_llm
 from director.run.versions import Version
 from director.run.workspace import OWNED, Workspace
@@ -343,8 +344,10 @@ def _revise(workspace: Workspace, note: str, plan: ImpactPlan | None, settings: 
         version = workspace.start_version(
             story, note=note, thread=f"{run['story_id']}-v{number}", parent=base, keep=tuple(s.id for s in story.shots if s.id in base.shots and s.id not in remake)
         )
-        version.memory_plan = {sid: [e for e in _memory_at(base, story, sid) if e not in tagged] for sid in remake}
+        bank = components.bank
+        version.memory_plan = {sid: [e for e in edited_memory(bank, story, sid, _memory_at(base, story, sid)) if e not in tagged] for sid in remake}
         version.plan = plan.model_dump(mode="json")
+        version.bank_edits = {"active": list(bank.active_ids), "entries": bank.edit_state()}
         workspace.save_version(version)
         _restore_bank(components, base)
         _emit(on_event, {"note": f"version {number}: {len(remake)} of {len(story.shots)} shots to make; the others keep their takes"})
@@ -431,7 +434,9 @@ def checkout(out: str | Path, version: int | str) -> StoryResult:
     workspace.finish_version(target, target.film, target.bank or [])  # the pointer, and the top level shown
     bank = open_bank(workspace)
     bank.snapshots = {shot_id: list(entry.memory) for shot_id, entry in target.shots.items()}
-    bank.active_ids = list(target.bank or [])
+    if target.bank_edits is not None:  # the pins, tags, drops and replacements the version was made with
+        bank.apply_edit_state(target.bank_edits["entries"])
+    bank.active_ids = bank.usable(target.bank or [])
     bank.save()
     _write_report(workspace, Story.model_validate(target.script))
     workspace.log("checkout", version=number)
@@ -480,6 +485,8 @@ def edit_memory(out: str | Path, action: str = "list", target: str | None = None
             bank.replace(target, image(values[0] if values else None))
         elif action == "tag":
             bank.tag(target, values)
+        elif action == "drop":
+            bank.drop(target, for_good=True)  # no later shot sees it, redone ones included
         else:
             getattr(bank, action)(target)
     except (KeyError, ValueError) as error:
@@ -531,6 +538,9 @@ def _run(
         for path in workspace.prune_takes(settings.keep_takes):
             workspace.log("prune", removed=str(path.relative_to(workspace.root)))
     version = workspace.current()
+    if version.bank_edits is None:  # a first version: the memory it leaves is the state undo and checkout come back to
+        version.bank_edits = {"entries": components.bank.edit_state()}
+        workspace.save_version(version)
     parent = workspace.version(version.parent).shots if version.parent else {}
     generated = sum(1 for shot_id, entry in version.shots.items() if entry not in (parent.get(shot_id), kept_before.get(shot_id)))
     return _result(workspace, generated=generated)

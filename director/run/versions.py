@@ -69,6 +69,11 @@ class Version(BaseModel):
         description="For a revision: the memory each shot to make again starts from (its recorded memory, edited).",
     )
     plan: dict[str, Any] | None = Field(default=None, description="For a revision: the impact plan that was confirmed.")
+    bank_edits: dict[str, Any] | None = Field(
+        default=None,
+        description="The memory as the user's edits left it when this version was made: 'active' (the edited active entries a "
+        "revision starts from) and 'entries' (each entry's pin, characters, drop and replacement); undo and checkout put them back.",
+    )
 
     @property
     def name(self) -> str:
