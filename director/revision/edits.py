@@ -93,7 +93,7 @@ def apply_edits(story: Story, edits: list[Edit]) -> Applied:
             follows[shot.id] = [f"{why}; it now continues the shot before it, so it is made again from that shot's last frame"]
 
     for edit in edits:
-        targets = [shot_id(n) for n in edit.shots]
+        targets = [shot_id(n) for n in edit.shots] if edit.action != "add" else []
         if edit.action == "condition":
             if edit.scene is not None:
                 if edit.scene not in scenes:

@@ -28,6 +28,6 @@ def parse_with_llm(client, instruction: str, story: Story) -> list[Edit]:
     characters = "\n".join(f"- {c.name}: {c.description}" for c in story.characters) or "- (none)"
     messages = [
         {"role": "system", "content": render("director.md")},
-        {"role": "user", "content": render("revise.md", title=story.title, characters=characters, shots=shots, instruction=instruction.strip())},
+        {"role": "user", "content": render("revise.md", title=story.title, characters=characters, shots=shots, count=len(story.shots), scenes=len(story.scenes), instruction=instruction.strip())},
     ]
     return client.generate(EditList, messages).edits

@@ -160,6 +160,8 @@ def _clause(clause: str, lower: str, verb: re.Match | None, resolver: Resolver, 
         return [prompt], pending
     if characters and not shot_refs and not scene_refs:
         return [_look(clause, masked, characters[0], resolver.story)], pending
+    if characters and kind == "look":
+        raise RevisionError(f"a look changes a character in every shot; for one shot say {FORMS['prompt']}")
     if kind == "look":
         names = ", ".join(c.name for c in resolver.story.characters) or "none"
         example = f'; the closest form I understand: "give {resolver.story.characters[0].name} red fur"' if resolver.story.characters else ""
