@@ -133,6 +133,14 @@ TABLE = [
      "1:r 2:r 3:r 4:r 5:r 7:r", "", {"the fox": "red fur", "the keeper": "a grey scarf"}),
     ("make shot 2 at night; remove the last shot", [E("condition", 2, text="at night"), E("remove", 7)], "2:r 03_02:x", "3:r", {}),
     ("please make the third shot foggy, and regenerate shot 6", [E("condition", 3, text="in thick fog"), E("regenerate", 6)], "3:r 6:r", "7:k", {}),
+    ("I want shot 2 to be at sunset", [E("condition", 2, text="at sunset")], "2:r", "3:r", {}),
+    ("can you make the opening shot rainy?", [E("condition", 1, text="in the rain")], "1:r", "2:r 3:r", {}),
+    ("turn shot 7 into a night shot", [E("condition", 7, text="at night")], "7:r", "", {}),
+    ("make shot 2 at night and then regenerate it", [E("condition", 2, text="at night"), E("regenerate", 2)], "2:r", "3:r", {}),
+    ("the keeper's scarf should be green", [Edit(action="look", character="the keeper", text="green scarf")], "1:r 3:r 4:r 5:r", "2:r", {"the keeper": "green scarf"}),
+    ("change the fox's fur to white", [Edit(action="look", character="the fox", text="white fur")], "2:r 3:r 7:r", "", {"the fox": "white fur"}),
+    ("replace the ending with: the fox sleeps.", [E("prompt", 7, text="the fox sleeps.")], "7:r", "", {}),
+    ("lose the first two shots", [E("remove", 1, 2)], "1:r 01_01:x 01_02:x", "", {}),
 ]
 
 # What the new description of a look row reads (a colour replaces a colour, a garment its garment).
@@ -144,6 +152,8 @@ LOOKS = {
     "give the baker a green coat": ("Mara", "a baker in a white apron and a green coat"),
     "Mara's apron should be black": ("Mara", "a baker in a black apron and a blue coat"),
     "the keeper wears a blue hat": ("the keeper", "a lighthouse keeper with short black hair and a mustard scarf, with a blue hat"),
+    "the keeper's scarf should be green": ("the keeper", "a lighthouse keeper with short black hair and a green scarf"),
+    "change the fox's fur to white": ("the fox", "a white fox with a crooked tail"),
 }
 
 

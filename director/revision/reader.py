@@ -55,16 +55,17 @@ _CONDITIONS = [
 def condition_phrase(text: str) -> str | None:
     """The condition `text` asks for ("rainy" -> "in the rain", "at sunrise" as written); None when
     it names no time, weather or season."""
-    bare = re.sub(r"^(?:it\s+|there\s+)?(?:should\s+|must\s+|to\s+|will\s+)?(?:be\s+|happen\s+|take place\s+|look\s+|feel\s+|become\s+)?(?:more\s+|a\s+bit\s+)?", "", text.strip().lower()).strip(" .!,")
+    text = text.strip().strip(" .!?,")
+    bare = re.sub(r"^(?:i\s+(?:want|would like)\s+|i'd like\s+)?(?:it\s+|there\s+)?(?:should\s+|must\s+|to\s+|will\s+)?(?:be\s+|happen\s+|take place\s+|look\s+|feel\s+|become\s+)?(?:more\s+|a\s+bit\s+)?", "", text.lower()).strip(" .!?,")
     if not bare:
         return None
     keys = [phrase for words, phrase in _CONDITIONS if re.search(rf"\b(?:{words})\b", bare)]
     if not keys:
         return None
     if re.match(r"^(?:at|in|on|during|by|under|through|before|after|amid|with)\b", bare):
-        return text.strip().strip(" .!,")[len(text.strip().strip(" .!,")) - len(bare):] if text.strip().lower().endswith(bare) else bare
-    for words, phrase in _CONDITIONS:
-        if re.fullmatch(rf"(?:a\s+|the\s+)?(?:{words})", bare):
+        return text[len(text) - len(bare):] if text.lower().endswith(bare) else bare
+    for words, phrase in _CONDITIONS:  # "rainy", "a night shot", "the winter version"
+        if re.fullmatch(rf"(?:a\s+|an\s+|the\s+)?(?:{words})(?:\s+(?:shot|scene|time|version|setting|one))?", bare):
             return phrase
     return None
 
@@ -145,12 +146,12 @@ def _clause(clause: str, lower: str, verb: re.Match | None, resolver: Resolver, 
     scene_refs = [r for r in refs if r.kind == "scene"]
     characters = [r for r in refs if r.kind == "character"]
     if kind == "remove" or (kind == "transition" and lower.startswith("cut") and (shot_refs or scene_refs)):
-        shots = _shots(shot_refs, scene_refs, resolver)
+        shots = _shots(shot_refs, scene_refs, resolver) or _pronoun(lower, resolver)
         if not shots:
             raise RevisionError(f"could not tell which shot you mean in {clause!r}; the closest form I understand: {FORMS['remove']}")
         return [Edit(action="remove", shots=shots)], pending
     if kind == "regenerate" or (_AGAIN.search(lower) and (shot_refs or scene_refs)):
-        shots = _shots(shot_refs, scene_refs, resolver)
+        shots = _shots(shot_refs, scene_refs, resolver) or _pronoun(lower, resolver)
         if not shots:
             raise RevisionError(f"could not tell which shot you mean in {clause!r}; the closest form I understand: {FORMS['regenerate']}")
         return [Edit(action="regenerate", shots=shots)], pending
@@ -175,6 +176,11 @@ def _shots(shot_refs: list[Ref], scene_refs: list[Ref], resolver: Resolver) -> l
     if shots:
         resolver.last_shots = shots
     return shots
+
+
+def _pronoun(lower: str, resolver: Resolver) -> list[int]:
+    """"it", "them", "that one": the shots the clause before named ("make shot 2 at night, then redo it")."""
+    return list(resolver.last_shots) if re.search(r"\b(?:it|them|that|those)\b", lower) else []
 
 
 def _mask(lower: str, refs: list[Ref]) -> str:

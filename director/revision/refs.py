@@ -155,7 +155,7 @@ class Resolver:
             add(Ref(m.start(), m.end(), "scene", scenes=numbers(m["n"])))
         for m in re.finditer(rf"\bthe\s+(?P<o>{_ORD}|{_LAST}|{_PENULTIMATE}|opening|next|following|previous)\s+scene\b", text):
             add(Ref(m.start(), m.end(), "scene", scenes=[self._scene_ordinal(m["o"])]))
-        for m in re.finditer(r"\b(?:every|each|all(?:\s+the)?)\s+shots?\b|\bthe\s+whole\s+(?:film|story|thing|movie)\b|\beverywhere\b|\bthroughout\b", text):
+        for m in re.finditer(r"\b(?:every|each|all(?:\s+the)?)\s+shots?\b|\bthe\s+whole\s+(?:film|story|thing|movie)\b|\beverything\b|\beverywhere\b|\bthroughout\b", text):
             add(Ref(m.start(), m.end(), "shots", shots=list(range(1, self.total + 1))))
         for name, pattern in self._character_patterns():
             for m in re.finditer(pattern, text):
