@@ -79,14 +79,18 @@ def read_instruction(instruction: str, story: Story) -> list[Edit]:
     pending: list[Ref] = []  # "make shot 2 and shot 4 at night": refs waiting for what to do
     verb = ""
     for clause in _clauses(instruction, resolver):
-        lower = clause.lower()
-        match = _VERB.match(lower)
-        if match is None and verb and _starts_with_ref(lower, resolver):
-            clause, lower = f"{verb} {clause}", f"{verb} {lower}"
-            match = _VERB.match(lower)
+        clause = _without_fillers(clause)
+        if not clause.strip(" .!?,"):
+            continue
+        match = _VERB.match(clause.lower())
+        if match is None and verb and _starts_with_ref(clause.lower(), resolver):  # "... and shot 4 in the rain"
+            clause = f"{verb} {clause}"
+            match = _VERB.match(clause.lower())
         verb = match[0] if match else verb
-        new, pending = _clause(clause, lower, match, resolver, pending)
+        new, pending = _clause(clause, clause.lower(), resolver, pending)
         edits.extend(new)
+    if not edits and not pending:
+        raise RevisionError("the instruction is empty: say what to change, e.g. " + EXAMPLES)
     if pending:
         raise RevisionError(f"say what to do with {instruction.strip()!r}; the closest form I understand: {FORMS['condition']}")
     return edits
@@ -127,12 +131,16 @@ def _starts_with_ref(lower: str, resolver: Resolver) -> bool:
     return bool(refs) and refs[0].start == 0
 
 
-def _clause(clause: str, lower: str, verb: re.Match | None, resolver: Resolver, pending: list[Ref]) -> tuple[list[Edit], list[Ref]]:
+def _without_fillers(clause: str) -> str:
+    """The clause without the words that open a request but say nothing ("and then please ...")."""
+    clause = clause.strip()
+    while (cut := len(clause) - len(_FILLER.sub("", clause.lower()))) > 0:
+        clause = clause[cut:]
+    return clause
+
+
+def _clause(clause: str, lower: str, resolver: Resolver, pending: list[Ref]) -> tuple[list[Edit], list[Ref]]:
     """One request as edits (and refs still waiting for an action)."""
-    cut = len(lower) - len(_FILLER.sub("", lower))
-    while cut:  # fillers may repeat ("and then please")
-        clause, lower = clause[cut:], lower[cut:]
-        cut = len(lower) - len(_FILLER.sub("", lower))
     verb = _VERB.match(lower)
     kind = next((k for k, v in (verb.groupdict() if verb else {}).items() if v), None)
     if kind == "add":
