@@ -137,7 +137,7 @@ def test_an_entry_dropped_while_a_story_is_interrupted_conditions_none_of_its_la
     components.generator = _CrashAt(components.generator, "02_01")
     with pytest.raises(RuntimeError, match="crash at 02_01"):
         make_story(folder, logline=LOGLINE, settings=SETTINGS, components=components)
-    for command in (["revise", str(folder), "make shot 1 at night"], ["redo", str(folder), "1"], ["undo", str(folder)], ["checkout", str(folder), "1"]):
+    for command in (["revise", str(folder), "make shot 1 at night"], ["chat", str(folder)], ["redo", str(folder), "1"], ["undo", str(folder)], ["checkout", str(folder), "1"]):
         from director.frontends.cli import main
 
         before = sorted((p, p.stat().st_mtime_ns) for p in folder.rglob("*"))
