@@ -141,6 +141,7 @@ TABLE = [
     ("change the fox's fur to white", [Edit(action="look", character="the fox", text="white fur")], "2:r 3:r 7:r", "", {"the fox": "white fur"}),
     ("replace the ending with: the fox sleeps.", [E("prompt", 7, text="the fox sleeps.")], "7:r", "", {}),
     ("lose the first two shots", [E("remove", 1, 2)], "1:r 01_01:x 01_02:x", "", {}),
+    ("shot 4: the keeper and the fox watch shot 3 of a film, then sit", [E("prompt", 4, text="the keeper and the fox watch shot 3 of a film, then sit")], "4:r", "5:r", {}),
 ]
 
 # What the new description of a look row reads (a colour replaces a colour, a garment its garment).

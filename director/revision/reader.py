@@ -149,7 +149,7 @@ def _clause(clause: str, lower: str, resolver: Resolver, pending: list[Ref]) -> 
         edit = _transition(lower, resolver)
         if edit is not None:
             return [edit], pending
-    refs = resolver.find(lower)
+    refs = resolver.find(lower.split(":", 1)[0])  # after a colon come the user's own words for a prompt
     shot_refs = [r for r in refs if r.kind == "shots"]
     scene_refs = [r for r in refs if r.kind == "scene"]
     characters = [r for r in refs if r.kind == "character"]
