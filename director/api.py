@@ -41,7 +41,7 @@ from director.settings import RunSettings
 from director.story import ScriptError, Story
 from generator.backends import BackendError
 
-__all__ = ["RunSettings", "StoryResult", "UsageError", "USER_ERRORS", "make_story", "redo_shots", "resume", "undo", "checkout", "history", "current_version", "edit_memory",
+__all__ = ["RunSettings", "StoryResult", "UsageError", "USER_ERRORS", "make_story", "redo_shots", "resume", "check_finished", "undo", "checkout", "history", "current_version", "edit_memory",
            "MEMORY_ACTIONS", "plan_revision", "revise_story", "current_script", "run_batch", "evaluate", "prepare_training_data", "train_lora"]
 
 EventHandler = Callable[[dict[str, Any]], None]
@@ -133,8 +133,10 @@ def resume(out: str | Path, *, on_event: EventHandler | None = None, components:
 
 def undo(out: str | Path) -> StoryResult:
     """Make the version the current one was made from current again (nothing is regenerated)."""
-    current = StoryFolder.existing(out).current()
-    if current is None or current.parent is None:
+    folder = StoryFolder.existing(out)
+    folder.require_finished()
+    current = folder.current()
+    if current.parent is None:
         raise UsageError(f"{Path(out).resolve()} has only one version: nothing to undo")
     return checkout(out, current.parent)
 
@@ -145,9 +147,14 @@ def checkout(out: str | Path, version: int | str) -> StoryResult:
 
     folder = StoryFolder.existing(out)
     target = folder.checkout(version)
-    restore_memory(open_bank(folder), target)
+    restore_memory(open_bank(folder), target, with_edits=True)
     write_report(folder, Story.model_validate(target.script))
     return folder.result(generated=0)
+
+
+def check_finished(out: str | Path) -> None:
+    """Refuse (UsageError, one line) a folder whose film is not finished yet, before anything is written."""
+    StoryFolder.existing(out).require_finished()
 
 
 def history(out: str | Path) -> list[Version]:
@@ -241,6 +248,9 @@ def _run(folder: StoryFolder, components: Components, settings: RunSettings, sto
         for path in folder.prune_takes(settings.keep_takes):
             folder.log("prune", removed=str(path.relative_to(folder.root)))
     version = folder.current()
+    if version.bank_edits is None:  # a first version: the memory it leaves is the state undo and checkout come back to
+        version.bank_edits = {"entries": components.bank.edit_state()}
+        folder.save_version(version)
     parent = folder.version(version.parent).shots if version.parent else {}
     generated = sum(1 for shot_id, entry in version.shots.items() if entry not in (parent.get(shot_id), kept_before.get(shot_id)))
     return folder.result(generated=generated)

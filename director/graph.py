@@ -408,8 +408,8 @@ def assemble(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, An
     version = _draft(ctx.workspace)
     film = assemble_film(ctx.workspace, version, story, ctx.generator.fps)
     parent = ctx.workspace.version(version.parent) if version.parent else None
-    if parent is not None and parent.bank is not None:  # the memory the revised film leaves
-        ctx.bank.set_active(_rebuilt(ctx, version, parent.bank))
+    if parent is not None and parent.bank is not None:  # the memory the revised film leaves (as the user edited it)
+        ctx.bank.set_active(_rebuilt(ctx, version, (version.bank_edits or {}).get("active", parent.bank)))
         ctx.bank.save()
     ctx.workspace.finish_version(version, film, list(ctx.bank.active_ids))
     write_report(ctx.workspace, story)

@@ -46,6 +46,8 @@ class MemoryEntry(BaseModel):
     pinned: bool = False
     characters: list[str] = Field(default_factory=list)
     replaces: str | None = Field(default=None, description="Id of the entry this one replaced, if any.")
+    replaced_by: str | None = Field(default=None, description="Id of the entry the user put in its place: that one conditions shots instead.")
+    dropped: bool = Field(default=False, description="The user took it out of memory: it conditions no shot made afterwards.")
 
 
 def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
@@ -306,13 +308,37 @@ class MemoryBank:
         self.snapshots[shot_id] = ids
         return list(ids)
 
+    def usable(self, entry_ids: Iterable[str]) -> list[str]:
+        """`entry_ids` as the user's edits leave them: a replaced entry gives way to its replacement,
+        a dropped one is left out (a recorded memory redone after `memory drop` never sees it)."""
+        ids = []
+        for entry_id in entry_ids:
+            seen = {entry_id}
+            while self.entry(entry_id).replaced_by is not None and self.entry(entry_id).replaced_by not in seen:
+                entry_id = self.entry(entry_id).replaced_by
+                seen.add(entry_id)
+            if not self.entries[entry_id].dropped and entry_id not in ids:
+                ids.append(entry_id)
+        return ids
+
+    def edit_state(self) -> dict[str, dict[str, Any]]:
+        """Each entry's user-editable fields (pin, characters, drop, replacement), to record with a version."""
+        return {k: e.model_dump(include={"pinned", "characters", "dropped", "replaced_by"}) for k, e in self.entries.items()}
+
+    def apply_edit_state(self, state: dict[str, dict[str, Any]]) -> None:
+        """Put back the fields `edit_state` recorded (undo and checkout restore the edits a version was made with)."""
+        for entry_id, fields in state.items():
+            if entry_id in self.entries:
+                self.entries[entry_id] = self.entries[entry_id].model_copy(update=fields)
+
     def set_active(self, entry_ids: Iterable[str]) -> list[str]:
-        """Make `entry_ids` the active memory, in that order, then apply the capacity policy."""
+        """Make `entry_ids` (as the user's edits leave them) the active memory, in that order, then
+        apply the capacity policy."""
         ids = list(dict.fromkeys(entry_ids))
         unknown = [i for i in ids if i not in self.entries]
         if unknown:
             raise KeyError(f"unknown memory entries {unknown}")
-        self.active_ids = ids
+        self.active_ids = self.usable(ids)
         evicted = self._enforce_capacity()
         self._emit("set_active", evicted=evicted)
         return list(self.active_ids)
@@ -321,7 +347,7 @@ class MemoryBank:
         """Make the bank exactly what conditioned `shot_id`, to redo it; later entries stay on disk."""
         if shot_id not in self.snapshots:
             raise KeyError(f"no memory snapshot for shot {shot_id!r}")
-        self.active_ids = list(self.snapshots[shot_id])
+        self.active_ids = self.usable(self.snapshots[shot_id])
         self._emit("restore", shot_id=shot_id)
 
     # --- edits ---------------------------------------------------------------------------
@@ -340,11 +366,13 @@ class MemoryBank:
         self._emit("unpin", entry_id=entry_id, evicted=evicted)
         return entry
 
-    def drop(self, entry_id: str) -> MemoryEntry:
-        """Take an entry out of the active memory; its files stay for the snapshots."""
+    def drop(self, entry_id: str, *, for_good: bool = False) -> MemoryEntry:
+        """Take an entry out of the active memory; its files stay for the snapshots. `for_good` (the
+        user's drop) keeps it out of every shot made afterwards, redone ones included."""
         entry = self._active_entry(entry_id)
         self.active_ids.remove(entry_id)
         entry.pinned = False
+        entry.dropped = entry.dropped or for_good
         self._emit("drop", entry_id=entry_id)
         return entry
 
@@ -379,6 +407,7 @@ class MemoryBank:
             replaces=entry_id,
         )
         self.entries[new_id] = entry
+        old.replaced_by = new_id
         self.active_ids[self.active_ids.index(entry_id)] = new_id
         self._emit("replace", entry_id=entry_id, new_entry_id=new_id)
         return entry

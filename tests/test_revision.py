@@ -65,7 +65,8 @@ def test_each_instruction_form_becomes_typed_edits(instruction, expected):
     "instruction, message",
     [
         ("", "the instruction is empty"),
-        ("paint it blue", "could not tell which shot you mean in 'paint it blue'"),
+        ("paint it blue", "could not tell which character you mean in 'paint it blue'; characters are: Mara, the boy; the closest form I understand: \"give Mara red fur\""),
+        ("shot 3 is boring", "could not read 'shot 3 is boring'; the closest form I understand: \"make shot 3 at night\""),
         ("give Zed a hat", "could not tell which character you mean in 'give Zed a hat'; characters are: Mara, the boy"),
         ("cut between shots 1 and 3", "shots 1 and 3 are not next to each other"),
     ],
@@ -87,7 +88,7 @@ def test_applied_edits_change_exactly_what_they_say():
 
     cut = apply_edits(story, parse_offline("remove shot 1", story))
     assert [s.id for s in cut.story.shots] == ["01_02", "01_03", "02_01", "02_02"] and cut.removed == ["01_01"]
-    assert cut.story.shots[0].transition == "cut" and cut.changed == {"01_02": ["the shot it continued was removed"]}
+    assert cut.story.shots[0].transition == "cut" and cut.changed == {"01_02": ["the shot it continued (shot 1) was removed"]}
 
     added = apply_edits(story, parse_offline("add a shot after 3: Mara opens the door.", story))
     assert [s.id for s in added.story.shots][3] == "01_03a" and added.story.shots[3].characters == ["Mara"]

@@ -187,9 +187,13 @@ class StoryFolder(Workspace):
     def base(self) -> Version:
         """The version a change starts from: the current one, or the parent of the change being made."""
         draft, current = self.draft(), self.current()
-        if draft is None and current is None:
-            raise UsageError(f"{self.root} has no finished version to change yet; run make on it first")
+        self.require_finished()
         return self.version(draft.parent) if draft is not None and draft.parent else current
+
+    def require_finished(self) -> None:
+        """Refuse (one line) a command that needs a finished film, while the first is still being made."""
+        if self.current() is None:
+            raise UsageError(f"{self.root} has no finished film yet: finish it first: storymem make --out {self.root}")
 
     def takes_made(self, shot_id: str) -> int:
         return self.next_take(shot_id) - 1
@@ -198,6 +202,7 @@ class StoryFolder(Workspace):
         """Make a finished version current (nothing is regenerated); returns it."""
         text = str(version).lstrip("vV")
         number = int(text) if text.isdigit() else None
+        self.require_finished()
         finished = [v.number for v in self.versions() if v.done]
         if number not in finished:
             raise UsageError(f"no finished version {version!r} in {self.root}; versions: {', '.join(f'v{n}' for n in finished) or 'none'}")
@@ -225,10 +230,13 @@ class StoryFolder(Workspace):
         )
 
 
-def restore_memory(bank: MemoryBank, version: Version) -> None:
-    """The memory `version` left: each shot's snapshot and its final bank (a checkout, or the start of a change)."""
+def restore_memory(bank: MemoryBank, version: Version, with_edits: bool = False) -> None:
+    """The memory `version` left: each shot's snapshot and its final bank (the start of a change); `with_edits`
+    (a checkout) also the pins, tags, drops and replacements it was made with."""
     bank.snapshots = {shot_id: list(entry.memory) for shot_id, entry in version.shots.items()}
-    bank.active_ids = list(version.bank or [])
+    if with_edits and version.bank_edits is not None:
+        bank.apply_edit_state(version.bank_edits["entries"])
+    bank.active_ids = bank.usable(version.bank or []) if with_edits else list(version.bank or [])
     bank.save()
 
 

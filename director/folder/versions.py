@@ -70,6 +70,11 @@ class Version(BaseModel):
     )
     plan: dict[str, Any] | None = Field(default=None, description="For a revision: the impact plan that was confirmed.")
     change: str | None = Field(default=None, description="For a revision: a fingerprint of its edits and policy; the same change asked again finishes this version.")
+    bank_edits: dict[str, Any] | None = Field(
+        default=None,
+        description="The memory as the user's edits left it when this version was made: 'active' (the edited active entries a "
+        "revision starts from) and 'entries' (each entry's pin, characters, drop and replacement); undo and checkout put them back.",
+    )
 
     @property
     def name(self) -> str:

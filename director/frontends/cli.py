@@ -233,6 +233,7 @@ def chat(args: argparse.Namespace) -> int:
     from director.revision.impact import ImpactPlan
     from director.revision.session import ANSWERS, TurnContext, build_turn
 
+    api.check_finished(args.folder)
     story = api.current_script(args.folder)
     turn = build_turn(InMemorySaver())
     print(f"{story.title}: {len(story.shots)} shots. Say what to change (e.g. \"make shot 2 at night\"); also undo, history, shots, quit.")

@@ -20,6 +20,7 @@ from director.folder.versions import Version
 from director.llm import LLMClient, LLMError, LLMSettings
 from director.revision.edits import RESEED_STEP, Edit, RevisionError, apply_edits
 from director.revision.impact import ImpactPlan, Policy, plan_impact
+from director.revision.memory import edited_memory
 from director.revision.parse import EXAMPLES, parse_offline, parse_with_llm
 from director.settings import RunSettings
 from director.story import Story
@@ -87,24 +88,25 @@ def pending(folder: StoryFolder, plan: ImpactPlan, change: str) -> Version | Non
     draft = folder.draft()
     if draft is not None and (draft.change or draft.note) != (change if draft.change else plan.instruction):
         raise UsageError(f"version {draft.number} is still being made ({draft.note}); run the command that started it again to finish it first")
-    if draft is None and not plan.regenerate:
-        raise UsageError("the plan makes no shot: nothing to do")
+    if draft is None and not plan.regenerate and not any(p.action == "remove" for p in plan.changed):
+        raise UsageError("the plan makes no shot: nothing to do")  # a removal alone still makes a version: the film without it
     return draft
 
 
 def start(folder: StoryFolder, plan: ImpactPlan, change: str, bank: MemoryBank) -> Version:
     """The draft version `plan` describes: its kept shots' takes carried over, the memory each shot
-    to make starts from (its recorded memory, minus entries of characters whose look changes), and
-    the bank set back to the base version's."""
+    to make starts from (its recorded memory as the user's memory edits left it, minus entries of
+    characters whose look changes), those edits, and the bank set back to the base version's."""
     base = folder.base()
     story, remake = plan.script, plan.regenerate
     tagged = {e for e, entry in bank.entries.items() if set(entry.characters) & set(plan.looks)}
     number = max(v.number for v in folder.versions()) + 1
     keep = tuple(s.id for s in story.shots if s.id in base.shots and s.id not in remake)
     version = folder.start_version(story, note=plan.instruction, thread=f"{folder.load_run()['story_id']}-v{number}", parent=base, keep=keep)
-    version.memory_plan = {sid: [e for e in _memory_at(base, story, sid) if e not in tagged] for sid in remake}
+    version.memory_plan = {sid: [e for e in edited_memory(bank, story, sid, _memory_at(base, story, sid)) if e not in tagged] for sid in remake}
     version.plan = plan.model_dump(mode="json")
     version.change = change
+    version.bank_edits = {"active": list(bank.active_ids), "entries": bank.edit_state()}
     folder.save_version(version)
     restore_memory(bank, base)
     return version

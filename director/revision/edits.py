@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from director.planning.words import LIGHT
+from director.revision.looks import added_prompt, mentioned, restyle
 from director.story import Shot, Story
 
 #: A regenerated shot's seed moves by this prime (per take already made, for `redo`), so a new take never repeats a seed.
@@ -37,9 +38,9 @@ class Edit(BaseModel):
         "remove: delete shots; add: insert a new shot after the given one (text: its prompt); "
         "look: change a character's appearance everywhere (character, text: 'a red scarf')."
     )
-    shots: list[int] = Field(default_factory=list, description="Film shot numbers (1 = the first shot) the edit is about; for add, the shot the new one follows; for transition, the later shot of the pair.")
-    scene: int | None = Field(default=None, description="A scene number, when the edit is about a whole scene (condition only).")
-    text: str = Field(default="", description="The condition, new prompt, added shot's prompt or new look, in the user's words.")
+    shots: list[int] = Field(default_factory=list, description="Film shot numbers (1 = the first shot, the last shot is the number of shots) the edit is about; for add, the shot the new one follows (0: before the first shot); for transition, the later shot of the pair.")
+    scene: int | None = Field(default=None, description="A scene number: for condition, the whole scene; for add, the scene the new shot joins (default: the scene of the shot it follows).")
+    text: str = Field(default="", description="The condition ('at night', 'in the rain'), new prompt, what the added shot shows, or the new look ('red fur', 'a blue coat', 'red'), in the user's words.")
     transition: Literal["cut", "continue"] | None = Field(default=None, description="For transition edits only.")
     character: str | None = Field(default=None, description="For look edits: the character's name as the script writes it.")
 
@@ -58,6 +59,7 @@ class Applied:
     changed: dict[str, list[str]] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
     looks: dict[str, str] = field(default_factory=dict)  # character -> the new look, for memory edits
+    follows: dict[str, list[str]] = field(default_factory=dict)  # continuations remade because the shot before them is new or gone
 
 
 def apply_edits(story: Story, edits: list[Edit], reseed: Callable[[Shot], int] | None = None) -> Applied:
@@ -69,6 +71,7 @@ def apply_edits(story: Story, edits: list[Edit], reseed: Callable[[Shot], int] |
     changed: dict[str, list[str]] = {}
     removed: list[str] = []
     looks: dict[str, str] = {}
+    follows: dict[str, list[str]] = {}
     original = [s.id for s in story.shots]
 
     def shot_id(number: int) -> str:
@@ -80,9 +83,21 @@ def apply_edits(story: Story, edits: list[Edit], reseed: Callable[[Shot], int] |
         index = next(i for i, s in enumerate(shots) if s.id == sid)
         shots[index] = shots[index].model_copy(update=values)
         changed.setdefault(sid, []).append(reason)
+        follows.pop(sid, None)
+
+    def rejoin(index: int, why: str) -> None:
+        """The continuation now at `index` lost the shot it continued: it continues the shot now
+        before it (remade from that shot's last frame), or becomes a cut when that opens another scene."""
+        shot = shots[index]
+        if shot.transition != "continue" or shot.id in changed:
+            return
+        if index == 0 or shots[index - 1].scene != shot.scene:
+            update(shot.id, why, transition="cut")
+        else:
+            follows[shot.id] = [f"{why}; it now continues the shot before it, so it is made again from that shot's last frame"]
 
     for edit in edits:
-        targets = [shot_id(n) for n in edit.shots]
+        targets = [shot_id(n) for n in edit.shots] if edit.action != "add" else []
         if edit.action == "condition":
             if edit.scene is not None:
                 if edit.scene not in scenes:
@@ -123,47 +138,56 @@ def apply_edits(story: Story, edits: list[Edit], reseed: Callable[[Shot], int] |
             _need(targets, edit)
             for sid in targets:
                 index = next(i for i, s in enumerate(shots) if s.id == sid)
-                after = shots[index + 1] if index + 1 < len(shots) else None
                 del shots[index]
                 removed.append(sid)
                 changed.pop(sid, None)
-                if after is not None and after.transition == "continue":
-                    update(after.id, "the shot it continued was removed", transition="cut")
+                follows.pop(sid, None)
+                if index < len(shots):
+                    rejoin(index, f"the shot it continued (shot {original.index(sid) + 1}) was removed")
             if not shots:
                 raise RevisionError("a film needs at least one shot")
         elif edit.action == "add":
-            _need(targets, edit)
+            if len(edit.shots) != 1:
+                raise RevisionError("say where the new shot goes: add a shot after N: WHAT HAPPENS (0 or 'at the start' for the opening)")
             if not edit.text.strip():
                 raise RevisionError("the new shot needs a prompt: add a shot after N: WHAT HAPPENS")
-            index = next(i for i, s in enumerate(shots) if s.id == targets[-1])
-            previous = shots[index]
+            after = edit.shots[0]
+            index = next(i for i, s in enumerate(shots) if s.id == shot_id(after)) + 1 if after else 0
+            neighbour = shots[index - 1] if index else shots[0]
+            scene = edit.scene if edit.scene is not None else neighbour.scene
+            if scene not in scenes:
+                raise RevisionError(f"there is no scene {scene}; scenes are 1-{len(scenes)}")
+            named = mentioned(story.characters, edit.text)
             new = Shot(
-                id=_new_id(previous.id, {s.id for s in shots} | set(original)),
-                scene=previous.scene,
-                prompt=edit.text.strip(),
-                camera=previous.camera,
-                characters=[name for name in characters if name.lower() in edit.text.lower()] or list(previous.characters),
+                id=_new_id(neighbour.id if index else f"{scene:02d}_00", {s.id for s in shots} | set(original)),
+                scene=scene,
+                prompt=added_prompt(edit.text, scenes[scene], [characters[n] for n in named], story.style),
+                camera=neighbour.camera,
+                characters=named,
                 seed=max(s.seed for s in shots) + 1,
-                time_of_day=previous.time_of_day,
             )
-            shots.insert(index + 1, new)
-            changed[new.id] = [f"new shot after shot {original.index(previous.id) + 1}"]
+            shots.insert(index, new)
+            where = f"after shot {after}" if after else "before shot 1"
+            changed[new.id] = [f"new shot {where}"]
+            if index + 1 < len(shots):
+                rejoin(index + 1, f"a new shot comes before it ({where})")
         elif edit.action == "look":
             name = _character(edit.character, characters)
             if not edit.text.strip():
                 raise RevisionError(f"say what {name} should look like")
             old = characters[name].description
-            look = edit.text.strip()
-            characters[name] = characters[name].model_copy(update={"description": f"{old.rstrip('.')}, with {_bare(look)}"})
+            look = edit.text.strip().rstrip(".")
+            characters[name] = characters[name].model_copy(update={"description": restyle(old, look)})
+            new_description = characters[name].description
             looks[name] = look
             for shot in list(shots):
                 if name in shot.characters:
-                    prompt = shot.prompt.replace(old, characters[name].description) if old in shot.prompt else f"{shot.prompt.rstrip('.')}. {name[0].upper()}{name[1:]} has {_bare(look)}."
+                    prompt = shot.prompt.replace(old, new_description) if old in shot.prompt else f"{shot.prompt.rstrip('.')}. {name[0].upper()}{name[1:]} is {new_description}."
                     update(shot.id, f"{name}'s look: {look}", prompt=prompt)
     used = {s.scene for s in shots}
     kept_scenes = [scenes[n] for n in sorted(scenes) if n in used]
     new_story = story.model_copy(update={"shots": shots, "scenes": kept_scenes, "characters": list(characters.values())})
-    return Applied(Story.model_validate(new_story.model_dump()), changed, removed, looks)
+    return Applied(Story.model_validate(new_story.model_dump()), changed, removed, looks, follows)
 
 
 def _need(targets: list[str], edit: Edit) -> None:
@@ -199,10 +223,6 @@ def _with_condition(text: str, condition: str, time: str | None) -> str:
     if condition.lower() in text.lower():
         return text
     return f"{text.rstrip().rstrip('.')}, {condition}."
-
-
-def _bare(look: str) -> str:
-    return look.strip().rstrip(".")
 
 
 def _new_id(after: str, taken: set[str]) -> str:

@@ -58,12 +58,14 @@ class ImpactPlan(BaseModel):
         return "\n".join(lines)
 
 
-def dependents(story: Story, version: Version, entry_source: dict[str, str | None], changed: set[str]) -> dict[str, list[str]]:
+def dependents(story: Story, version: Version, entry_source: dict[str, str | None], changed: set[str], numbers: dict[str, str] | None = None) -> dict[str, list[str]]:
     """Shots of `story` (the film as made) that depend on `changed`, transitively, with their reasons.
 
-    `entry_source` maps memory entry ids to the shot they were taken from.
+    `entry_source` maps memory entry ids to the shot they were taken from; `numbers` names shots in
+    the reasons (default: their numbers in `story`; a plan passes the revised film's).
     """
-    numbers = {shot.id: number for number, shot in enumerate(story.shots, start=1)}
+    numbers = numbers or {shot.id: str(number) for number, shot in enumerate(story.shots, start=1)}
+    order = {shot.id: index for index, shot in enumerate(story.shots)}
     found: dict[str, list[str]] = {}
     reached = set(changed)
     for index, shot in enumerate(story.shots):
@@ -73,7 +75,7 @@ def dependents(story: Story, version: Version, entry_source: dict[str, str | Non
         if shot.transition == "continue" and index > 0 and story.shots[index - 1].id in reached:
             reasons.append(f"continues shot {numbers[story.shots[index - 1].id]}")
         entry = version.shots.get(shot.id)
-        sources = sorted({entry_source.get(e) for e in entry.memory} & reached, key=lambda s: numbers.get(s, 0)) if entry else []
+        sources = sorted({entry_source.get(e) for e in entry.memory} & reached, key=lambda s: order.get(s, 0)) if entry else []
         if sources:
             reasons.append("its memory holds keyframes of shot" + ("s " if len(sources) > 1 else " ") + ", ".join(str(numbers[s]) for s in sources))
         if reasons:
@@ -86,9 +88,10 @@ def plan_impact(instruction: str, edits: list[Edit], applied: Applied, base: Ver
     """The impact plan of `applied` on the film `base`, under `policy` (or the default, with its reason)."""
     old = Story.model_validate(base.script)
     new_numbers = {shot.id: number for number, shot in enumerate(applied.story.shots, start=1)}
-    touched = set(applied.changed) | set(applied.removed)
-    depending = dependents(old, base, entry_source, touched & {s.id for s in old.shots})
-    depending = {sid: reasons for sid, reasons in depending.items() if sid in new_numbers and sid not in applied.changed}
+    touched = set(applied.changed) | set(applied.removed) | set(applied.follows)
+    labels = {shot.id: str(new_numbers[shot.id]) if shot.id in new_numbers else f"{number} (removed)" for number, shot in enumerate(old.shots, start=1)}
+    depending = dependents(old, base, entry_source, touched & {s.id for s in old.shots}, labels)
+    depending = {sid: reasons for sid, reasons in depending.items() if sid in new_numbers and sid not in applied.changed and sid not in applied.follows}
     continuing = [sid for sid, reasons in depending.items() if any(r.startswith("continues") for r in reasons)]
     if policy is None:
         if continuing:
@@ -104,9 +107,10 @@ def plan_impact(instruction: str, edits: list[Edit], applied: Applied, base: Ver
         PlannedShot(number=new_numbers[sid], id=sid, action="regenerate" if sid in old_ids else "add", reasons=reasons)
         for sid, reasons in sorted(applied.changed.items(), key=lambda item: new_numbers[item[0]])
     ] + [PlannedShot(number=0, id=sid, action="remove", reasons=["removed"]) for sid in applied.removed]
+    follow = {sid: ("regenerate", reasons) for sid, reasons in applied.follows.items()}  # a continuation of a new or removed shot: never kept
     planned = [
-        PlannedShot(number=new_numbers[sid], id=sid, action="regenerate" if policy == "cascade" else "keep", reasons=reasons)
-        for sid, reasons in sorted(depending.items(), key=lambda item: new_numbers[item[0]])
+        PlannedShot(number=new_numbers[sid], id=sid, action=action, reasons=reasons)
+        for sid, (action, reasons) in sorted({**{s: ("regenerate" if policy == "cascade" else "keep", r) for s, r in depending.items()}, **follow}.items(), key=lambda item: new_numbers[item[0]])
     ]
     generations = sum(1 for p in changed + planned if p.action in ("regenerate", "add"))
     return ImpactPlan(

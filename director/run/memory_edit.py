@@ -52,6 +52,8 @@ def edit_memory(out: str | Path, action: str = "list", target: str | None = None
             bank.replace(target, image(values[0] if values else None))
         elif action == "tag":
             bank.tag(target, values)
+        elif action == "drop":
+            bank.drop(target, for_good=True)  # no later shot sees it, redone ones included
         else:
             getattr(bank, action)(target)
     except (KeyError, ValueError) as error:
