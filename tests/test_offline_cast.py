@@ -114,7 +114,14 @@ def test_no_shot_repeats_another(logline: str, shots: int) -> None:
     assert len(set(prompts)) == len(prompts)
 
 
-@pytest.mark.parametrize("logline", [c[0] for c in CASES])
+SEEN_GARBLED = [  # loglines whose plans once read "Rosa, Rosa", "..., only." or "the own childhood"
+    "Two rival bakers, Rosa and Ivan, compete for the town's heart on a rainy night, only to discover they are long-lost siblings.",
+    "A young girl waits at a train station for her father, and a silent ghost shows her the city of her own childhood.",
+    "A lighthouse keeper named Mara befriends a fox and a silent ghost at 3 AM in a fog-bound station.",
+]
+
+
+@pytest.mark.parametrize("logline", [c[0] for c in CASES] + SEEN_GARBLED)
 def test_prompts_read_as_sentences(logline: str) -> None:
     story = _plan(logline)
     for shot in story.shots:

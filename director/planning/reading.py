@@ -621,7 +621,7 @@ class _Parser:
 
     def _close(self, kind, opener, subject, subject_text, verb, rest_start, plural, end: int | None = None) -> None:
         rest = _join(w for w in self.words[rest_start : self.i if end is None else end] if w not in (".", "!", "?", ";"))
-        rest = rest.strip(" ,")
+        rest = re.sub(r"(?:,?\s*\b(?:only|just|even|then|and|but|so)\b)+$", "", rest.strip(" ,"), flags=re.IGNORECASE).strip(" ,")  # "..., only" of "only to discover"
         self.reading.clauses.append(Clause(subject, subject_text, verb, rest, kind, opener, plural))
 
     # --- the whole logline -------------------------------------------------------------------

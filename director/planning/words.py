@@ -231,6 +231,8 @@ MACHINE_LOOKS = [
     "with copper panels and a cracked round lens",
     "with dented green plating and a yellow warning stripe",
 ]
+# Added to a look when a story has more characters of a kind than the list has looks.
+EXTRA_DETAILS = ["a red ribbon", "a silver pendant", "a checked scarf", "a pale blue cap", "a brass badge", "a long green scarf", "a white sash", "a black armband"]
 THING_LOOKS = ["worn smooth with age, with one bright red detail", "painted in faded blue and gold"]
 STYLES = [
     "cinematic, natural light, soft film grain, 35mm",
@@ -248,6 +250,13 @@ CAMERAS = [
     ("medium shot", "slow pan left"),
     ("close-up", "steady camera"),
 ]
+# How a beat is seen again when a long story comes back to it (no two shots of a story repeat).
+VIEWS = [
+    "seen from a low angle", "seen from high above", "seen from behind", "in silhouette against the light",
+    "framed through a doorway", "reflected in a window", "seen from far off", "half in shadow",
+    "with the faces in sharp focus", "with hands and small gestures in detail", "seen through falling dust",
+    "seen from the side",
+]  # fmt: skip
 LIGHT = {
     "dawn": "pale pink dawn light",
     "morning": "clear bright morning light",
