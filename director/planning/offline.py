@@ -123,8 +123,8 @@ def _characters(reading: Reading, rng: random.Random) -> list[_Cast]:
                     if owner is not None:
                         possessor = short[being.owner] if owner.proper_name else f"the {short[being.owner].removeprefix('the ')}"
                         lead = f"{possessor}'s {singular_phrase.lower()}"
-            if name in used:
-                name = f"{name} {n + 2}"
+            if name in used:  # two beings of one kind the logline does not tell apart: never "the fox 2"
+                name = next(f"the {w} {head}" for w in ("other", "second", "third", "fourth", "fifth", "sixth") if f"the {w} {head}" not in used)
             used.add(name)
             look = _look(being, pronoun, rng, looks)
             description = f"{lead}, {gender}{look}" if gender and lead else f"{gender or lead + ' '}{look}"

@@ -33,6 +33,9 @@ from director.planning.words import (
     MACHINES,
     MALE,
     MALE_NAMES,
+    COLLECTIVES,
+    MODALS,
+    TITLES,
     NOT_PLACES,
     NUMBERS,
     ANIMAL_HEADS,
@@ -214,6 +217,8 @@ def place_name(words: list[str]) -> bool:
 
 def kind_of(head: str, modifiers: list[str]) -> str | None:
     word = singular(head) if head.islower() else head.lower()
+    if (word in PLACES or head.lower() in PLACES) and word not in PEOPLE:  # "an enchanted forest" is still a place
+        return None
     if word in VEHICLES or head.lower() in VEHICLES:  # a vehicle with a will of its own is a character
         return "thing" if any(m.lower() in AGENCY for m in modifiers) else None
     if word in PEOPLE or head.lower() in PEOPLE:
@@ -285,7 +290,9 @@ class _Parser:
         start_content = k
         while self._content(k):
             if k > start_content and subject_plural is not None:
-                after_plural = singular(self.lower[k - 1]) != self.lower[k - 1] and not self._is_name(k - 1)
+                if self.lower[k] in MODALS:
+                    break  # "a cheerful puppy must share"
+                after_plural = (singular(self.lower[k - 1]) != self.lower[k - 1] or self.lower[k - 1] in COLLECTIVES) and not self._is_name(k - 1)
                 plural = subject_plural or count > 1 or after_plural
                 being_noun = self._being_noun(k) and k + 1 < len(self.words) and self._starts_verb(k + 1, plural)  # "her black cat open ..."
                 if self._agrees(k, plural) and (self._next_fits_verb(k) or after_plural) and not being_noun:  # "pigs build houses"
@@ -316,7 +323,7 @@ class _Parser:
             k + 2 < len(self.words) and self.lower[k] == "of" and self.lower[k + 1] in DETERMINERS | set(POSSESSIVES)
         ):
             self.i = k + 1
-            tail = self.noun_phrase()
+            tail = self.noun_phrase(subject_plural=subject_plural)
             if tail is not None:
                 phrase.words = self.words[phrase.start : tail.end]
                 phrase.end, phrase.tail = tail.end, tail
@@ -349,8 +356,8 @@ class _Parser:
     def _possessors(self, phrase: Phrase) -> None:
         """"their grandfather's carousel": the grandfather is a character too (common nouns only:
         "Prague's rooftops" is no one); so is the dragon of "the help of a clumsy dragon"."""
-        tail = phrase.tail
-        if tail is not None and not tail.proper and kind_of(tail.head, tail.words[:-1]) in ("person", "animal", "machine"):
+        tail = phrase.tail  # (but "the ghost of a pirate" is one being)
+        if tail is not None and not tail.proper and kind_of(phrase.head, []) is None and kind_of(tail.head, tail.words[:-1]) in ("person", "animal", "machine"):
             self.being(tail, as_subject=False)
         for k, word in enumerate(phrase.words[:-1]):
             match = re.fullmatch(r"(.+?)['’]s", word)
@@ -373,10 +380,16 @@ class _Parser:
             kind = "thing"  # an object that acts: "a lamp crosses the sea"
         if kind is None:
             return None
+        if not as_subject and not phrase.determiner and not phrase.name and not phrase.proper and phrase.plural:
+            return None  # "talk to birds": a bare plural is birds in general, not characters
+        if phrase.determiner in ("a", "an") and phrase.plural:
+            return None  # "a thousand paper cranes": a quantity
         body = phrase.name or _strip_determiner(phrase.text)
         for index, being in enumerate(self.reading.beings):
             if being.phrase.lower() == body.lower() or (being.proper_name and being.proper_name.lower() == body.lower()):
                 return index
+            if phrase.determiner == "the" and not phrase.proper and being.count == 1 and being.head == singular(head) and len(phrase.words) == 2:
+                return index  # "her bravest knight ... the knight": the same one
         being = Being(phrase=body, head=head if phrase.proper else singular(head), kind=kind, count=1 if phrase.name else phrase.count)
         if phrase.name:
             being.proper_name, being.apposition = phrase.name, phrase.apposition
@@ -548,6 +561,9 @@ class _Parser:
                 self._close(kind, opener, subject, subject_text, verb, rest_start, plural, end=save)
                 self.clause("and", word, subject, subject_text, plural)
                 return True
+            if word == "that":  # "discovers that her smart fridge is plotting": a clause with its own subject
+                self.i = save
+                return self._next_subject(word, kind, opener, subject, subject_text, verb, rest_start, plural)
             return False
         phrases, sub_plural = self.subject()
         if phrases and self.i < len(self.words) and self._starts_verb(self.i, sub_plural):
@@ -577,6 +593,9 @@ class _Parser:
         self.i += 1
         phrase = self.noun_phrase(subject_plural=subject_plural)
         if phrase is None:
+            return
+        if word in ("as", "like") and kind_of(phrase.head, []) is not None:
+            self.reading.props.append(phrase.text)  # "disguises herself as a knight": a role, not another character
             return
         if not self._condition_or_place(phrase, place_context=word in PLACE_PREPOSITIONS, text=f"{word} {phrase.text}"):
             self.reading.props.append(phrase.text)
@@ -693,6 +712,7 @@ def _goal_subjects(reading: Reading) -> None:
 
 def read(logline: str) -> Reading:
     """What the logline says: beings, places, times, weather and actions in order."""
+    logline = re.sub(rf"\b({'|'.join(TITLES)})\.(?=\s+[A-Z])", r"\1", logline, flags=re.IGNORECASE)  # "Dr. Okoye"
     reading = _Parser(logline).parse()
     _goal_subjects(reading)
     for being in reading.beings:

@@ -10,7 +10,15 @@ import re
 DETERMINERS = {"a", "an", "the", "this", "that", "these", "those", "some", "every", "each", "one", "another"}
 NUMBERS = {"two": 2, "three": 3, "four": 4, "both": 2, "twin": 2, "twins": 2}
 POSSESSIVES = {"her": "she", "his": "he", "their": "they", "its": "it", "my": "I", "our": "we", "your": "you"}
-PRONOUNS = {"she": "she", "he": "he", "they": "they", "him": "he", "them": "they", "it": "it"}
+PRONOUNS = {
+    "she": "she", "he": "he", "they": "they", "him": "he", "them": "they", "it": "it",
+    "herself": "she", "himself": "he", "themselves": "they", "itself": "it",
+}  # fmt: skip
+MODALS = {"must", "can", "could", "will", "would", "should", "may", "might", "cannot"}
+# Nouns for a group that take a plural verb: "an elderly couple dance".
+COLLECTIVES = {"couple", "pair", "family", "crew", "band", "gang", "team", "trio", "duo"}
+# Titles written with a full stop that does not end the logline: "Dr. Okoye".
+TITLES = {"dr", "mr", "mrs", "ms", "prof", "st", "sgt", "capt", "lt"}
 # Words that open a new clause (or, for the dual ones, a time phrase when no verb follows).
 SUBORDINATORS = {"when", "while", "before", "after", "until", "as", "because", "once", "though", "although", "unless", "whenever", "till", "where"}
 RELATIVES = {"who", "that", "which"}
@@ -67,7 +75,8 @@ PEOPLE = set(
     seamstress weaver dressmaker toymaker locksmith glassblower jeweller jeweler lighthousekeeper
     ferryman boatman gondolier lumberjack woodcutter hunter trapper rancher shepherdess milkmaid
     caretaker janitor cleaner gravedigger undertaker detective inspector constable grandparent parent
-    owner master mistress customer passenger visitor guest host neighbour stepmother stepfather""".split()
+    owner master mistress customer passenger visitor guest host neighbour stepmother stepfather walker rider
+    critic prodigy couple crew""".split()
 )
 ANIMALS = set(
     """fox toucan cat dog owl bird wolf bear deer rabbit hare horse pony mouse rat whale dolphin octopus turtle
