@@ -35,6 +35,7 @@ from director.revision.impact import ImpactPlan, Policy, plan_impact
 from director.revision.parse import EXAMPLES, parse_offline, parse_with_llm
 from director.run.versions import Version
 from director.run.workspace import OWNED, Workspace
+from director.planning.language import check_english
 from director.story import Story, load_script, slugify
 from memory.bank import MemoryBank
 
@@ -115,6 +116,8 @@ def make_story(
     with warnings_once_per_folder(workspace.load_run().get("warnings", {})) as warned:
         components = components or load_components(settings, workspace, planner)  # slow and fallible: before any write
     notes = list(components.notes)
+    if logline is not None and getattr(components.planner, "name", "") == "offline":
+        check_english(logline)  # a logline it cannot read: one line now, before anything is written
     if planner_note:
         notes[0] = planner_note
     if story is not None:  # nothing to plan; a configured LLM still refines prompts the critic rejects

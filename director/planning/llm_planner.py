@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from director.planning.llm import StructuredLLM
 from director.planning.plan_check import PlanCheckError, Problem, check_cast, check_scenes, check_shots
-from director.planning.reading import read
+from director.planning.language import english_reading
 from director.story import Character, NonBlankText, Scene, Shot, Story, guess_time_of_day
 from prompts.schema import render
 
@@ -125,7 +125,7 @@ class LLMPlanner:
     def plan(self, logline: str, shots: int, seed: int) -> Story:
         if shots < 1:
             raise ValueError(f"a story needs at least one shot, got {shots}")
-        reading = read(logline)
+        reading = english_reading(logline)
         bible = self._checked(
             _with_items(StoryBible, "characters", 1, MAX_CHARACTERS),
             "plan_story.md",

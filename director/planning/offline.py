@@ -16,6 +16,7 @@ import random
 import re
 from dataclasses import dataclass
 
+from director.planning.language import check_english
 from director.planning.planner import DEFAULT_SHOTS, check_logline, check_shot_count
 from director.planning.reading import Being, Clause, Reading, agree, base_verb, read, singular
 from director.planning.words import (
@@ -313,6 +314,7 @@ class OfflinePlanner:
 
     def plan(self, logline: str, shots: int = DEFAULT_SHOTS, seed: int = 0) -> Story:
         logline = check_logline(logline)
+        check_english(logline)  # another language would be misread into a garbled plan
         shots = check_shot_count(shots)
         digest = hashlib.sha256(f"{logline}|{seed}".encode()).digest()
         rng = random.Random(int.from_bytes(digest[:8], "big"))
