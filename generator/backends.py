@@ -9,6 +9,8 @@ from pathlib import Path
 from generator.base import Generator
 
 BACKENDS = ("auto", "preview", "tiny", "wan")
+#: Backends that draw from the prompt alone: memory conditions none of their frames.
+MEMORYLESS = ("preview",)
 #: Names of the Wan pipeline's speed and memory options, importable without torch (their meaning:
 #: generator.speed, generator.models.TIER_PLACEMENTS, generator.parallel).
 SPEEDS = ("quality", "balanced", "fast")

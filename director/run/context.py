@@ -23,6 +23,7 @@ from director.run.critic import Critic
 from director.run.judge import LLMJudge, make_judge
 from director.run.settings import RunSettings
 from director.run.workspace import Workspace
+from director.backend_limits import ablation_warning
 from generator.backends import BACKENDS
 from generator.base import Generator, ShotMode
 from memory.bank import MemoryBank
@@ -188,7 +189,8 @@ def load_components(settings: RunSettings, workspace: Workspace, planner: Planne
         use_memory=not settings.no_memory,
         judge=judge,
         notes=[planner_note, backend_note, judge_note] + list(getattr(generator, "notes", []))
-        + ([f"ablation: {' '.join(ablations)}"] if (ablations := ablation_names(settings)) else []),
+        + ([f"ablation: {' '.join(ablations)}"] if (ablations := ablation_names(settings)) else [])
+        + [w for w in [ablation_warning(generator.name, ablations)] if w],
     )
 
 
