@@ -38,6 +38,7 @@ from director.run.workspace import OWNED, Workspace
 from director.planning.language import check_english
 from director.story import Story, load_script, slugify
 from memory.bank import MemoryBank
+from memory.tags import story_tags
 
 __all__ = ["RunSettings", "StoryResult", "UsageError", "make_story", "redo_shots", "undo", "checkout", "history", "current_version", "edit_memory", "plan_revision", "revise_story", "current_script", "run_batch", "evaluate"]
 
@@ -460,6 +461,12 @@ def edit_memory(out: str | Path, action: str = "list", target: str | None = None
         raise UsageError(f"no memory entry {target!r} in {out}")
     if action == "tag" and not values:
         raise UsageError("memory tag needs the names of the characters the entry shows")
+    if action in ("tag", "add") and (values if action == "tag" else characters):
+        try:  # a tag must name a character of the story, or it conditions nothing
+            tags = story_tags(values if action == "tag" else characters, {c.name: c.description for c in current_script(out).characters})
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        values, characters = (tags, characters) if action == "tag" else (values, tags)
     try:
         if action == "add":
             bank.add_reference(image(target), characters=characters)
