@@ -75,6 +75,49 @@ A crow teaches a lonely boy to talk to birds. | crow, boy
 An ice cream truck driver and a little girl save a heatwave-struck town. | driver, girl
 """.strip().splitlines()
 
+# Written after the reader was last changed and never tuned against: the honest held-out figure.
+FRESH = """
+A retired boxer and his granddaughter restore an old gym in Detroit. | boxer, granddaughter
+Sofia, a marine biologist, follows a humpback whale from Hawaii to Alaska. | Sofia, whale
+Two foxes and a badger share a burrow through a hard winter. | fox, fox, badger
+A street artist named Kai paints a mural that comes alive at night. | Kai, mural
+The moon falls in love with a lighthouse keeper. | moon, keeper
+A boy finds a wounded eagle and nurses it back to health before spring. | boy, eagle
+An old tailor sews a coat for a mysterious stranger who never pays. | tailor, stranger
+Three kittens get lost in a department store on Christmas Eve. | kitten, kitten, kitten
+A young pilot and her co-pilot crash-land on a frozen lake. | pilot, co-pilot
+During the monsoon, a tea picker and her daughter shelter in a temple. | picker, daughter
+A lonely whale sings a song that no other whale can hear. | whale
+Professor Lin and her assistant discover a hidden city under the ice. | Lin, assistant
+A toy soldier guards a little girl's bedroom from the shadows. | soldier, girl
+A baker and a firefighter fall in love during a heatwave in Madrid. | baker, firefighter
+The old dog waits every day at the station for his owner. | dog, owner
+A tiny robot cleans the streets of an abandoned city and finds a flower. | robot
+Miguel and his abuela cook tamales for the Day of the Dead. | Miguel, abuela
+A goat climbs to the top of a dam and refuses to come down. | goat
+An astronaut and an alien trade songs across the rings of Saturn. | astronaut, alien
+A nervous groom searches a crowded market for his lost ring. | groom
+""".strip().splitlines()
+
+
+def _score(planner: OfflinePlanner, cases: list[str], show: bool) -> tuple[int, int, int, int, int]:
+    kept = planned = expected = exact = 0
+    for line in cases:
+        logline, _, keys = line.partition("|")
+        cast = [k.strip() for k in keys.split(",") if k.strip()]
+        names = [c.name for c in planner.plan(logline.strip(), 8, 0).characters]
+        unmatched, hits = list(names), 0
+        for key in cast:
+            match = next((n for n in unmatched if _holds(n, key)), None)
+            if match is not None:
+                unmatched.remove(match)
+                hits += 1
+        kept, planned, expected = kept + hits, planned + len(names), expected + len(cast)
+        exact += hits == len(cast) == len(names)
+        if show and not hits == len(cast) == len(names):
+            print(f"  {logline.strip()}\n    planned {names}; expected {cast}")
+    return kept, planned, expected, exact, len(cases)
+
 
 def _holds(name: str, key: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(key.lower())}(?:s|es)?(?!\w)", name.lower()) is not None
@@ -85,25 +128,12 @@ def main() -> int:
     parser.add_argument("--show", action="store_true", help="print every logline whose cast is not exact")
     args = parser.parse_args()
     planner = OfflinePlanner()
-    kept = planned = found = expected = exact = 0
-    for line in CASES:
-        logline, _, keys = line.partition("|")
-        cast = [k.strip() for k in keys.split(",") if k.strip()]
-        names = [c.name for c in planner.plan(logline.strip(), 8, 0).characters]
-        unmatched, hits = list(names), 0
-        for key in cast:
-            match = next((n for n in unmatched if _holds(n, key)), None)
-            if match is not None:
-                unmatched.remove(match)
-                hits += 1
-        kept, planned, found, expected = kept + hits, planned + len(names), found + hits, expected + len(cast)
-        exact += hits == len(cast) == len(names)
-        if args.show and not hits == len(cast) == len(names):
-            print(f"  {logline.strip()}\n    planned {names}; expected {cast}")
-    print(f"offline planner cast over {len(CASES)} held-out loglines")
-    print(f"  precision {kept / max(planned, 1):.1%} ({kept} of {planned} planned characters are the logline's)")
-    print(f"  recall    {found / max(expected, 1):.1%} ({found} of {expected} of the logline's characters planned)")
-    print(f"  exact     {exact / len(CASES):.1%} ({exact} of {len(CASES)} loglines with exactly the logline's cast)")
+    for title, cases in (("held-out loglines", CASES), ("fresh loglines, never tuned against", FRESH)):
+        kept, planned, expected, exact, count = _score(planner, cases, args.show)
+        print(f"offline planner cast over {count} {title}")
+        print(f"  precision {kept / max(planned, 1):.1%} ({kept} of {planned} planned characters are the logline's)")
+        print(f"  recall    {kept / max(expected, 1):.1%} ({kept} of {expected} of the logline's characters planned)")
+        print(f"  exact     {exact / count:.1%} ({exact} of {count} loglines with exactly the logline's cast)")
     return 0
 
 
