@@ -152,3 +152,17 @@ def test_time_and_weather_words_are_honoured(logline: str, time: str | None, wea
     if weather == "snow":
         assert "snow" in settings and "rain" not in settings, settings
     assert "3 AM in" not in settings  # a time is not a place
+
+
+@pytest.mark.parametrize(
+    "logline, doer",
+    [
+        ("A girl meets a fox in the woods, and it follows her home.", "the fox follows"),
+        ("A fox meets a girl in the woods, and she takes it home.", "the girl takes"),
+        ("A baker hides a dragon in her shop, and he sets the oven on fire.", "the dragon sets"),
+    ],
+)
+def test_a_pronoun_is_a_character_already_there(logline: str, doer: str) -> None:
+    story = _plan(logline)
+    assert len(story.characters) == 2, [c.name for c in story.characters]
+    assert any(doer in scene.purpose for scene in story.scenes), [s.purpose for s in story.scenes]

@@ -356,6 +356,11 @@ class _Parser:
     def _possessors(self, phrase: Phrase) -> None:
         """"their grandfather's carousel": the grandfather is a character too (common nouns only:
         "Prague's rooftops" is no one); so is the dragon of "the help of a clumsy dragon"."""
+        if phrase.determiner in ("her", "his") and kind_of(phrase.head, []) is None:  # "her shop": the person is "her"
+            for being in reversed(self.reading.beings):
+                if being.kind == "person" and being.count == 1 and being.pronoun == "they":
+                    being.pronoun = POSSESSIVES[phrase.determiner]
+                    break
         tail = phrase.tail  # (but "the ghost of a pirate" is one being)
         if tail is not None and not tail.proper and kind_of(phrase.head, []) is None and kind_of(tail.head, tail.words[:-1]) in ("person", "animal", "machine"):
             self.being(tail, as_subject=False)
@@ -544,6 +549,10 @@ class _Parser:
             if pronoun in ("she", "he") and beings[index].pronoun == "they" and beings[index].kind == "person" and beings[index].count == 1:
                 beings[index].pronoun = pronoun
                 return [index]
+        if pronoun in ("she", "he"):  # "... a dragon in her shop, and he ...": the one that is not "her"
+            for index in range(len(beings) - 1, -1, -1):
+                if beings[index].kind != "person" and index not in subject:
+                    return [index]
         return subject
 
     def _infinitive(self, k: int) -> bool:
