@@ -147,10 +147,10 @@ def test_time_and_weather_words_are_honoured(logline: str, time: str | None, wea
     if time:
         assert {s.time_of_day for s in story.scenes} == {time}
     settings = " ".join(s.setting for s in story.scenes)
-    if weather == "fog":
-        assert "fog" in settings and "rain" not in settings, settings
+    if weather == "fog":  # the weather itself, not only the word inside "a fog-bound platform"
+        assert "drifting fog" in settings and "rain" not in settings, settings
     if weather == "snow":
-        assert "snow" in settings and "rain" not in settings, settings
+        assert "falling snow" in settings and "rain" not in settings, settings
     assert "3 AM in" not in settings  # a time is not a place
 
 

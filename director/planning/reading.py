@@ -219,8 +219,6 @@ def kind_of(head: str, modifiers: list[str]) -> str | None:
     word = singular(head) if head.islower() else head.lower()
     if (word in PLACES or head.lower() in PLACES) and word not in PEOPLE:  # "an enchanted forest" is still a place
         return None
-    if word in VEHICLES or head.lower() in VEHICLES:  # a vehicle with a will of its own is a character
-        return "thing" if any(m.lower() in AGENCY for m in modifiers) else None
     if word in PEOPLE or head.lower() in PEOPLE:
         return "person"
     if word in ANIMALS:
