@@ -62,6 +62,7 @@ CASES = [
     ("A lonely submarine captain hears a whale sing in the deep ocean.", ["captain", "whale"]),
     ("The old wizard and his apprentice lose their spellbook in London.", ["wizard", "apprentice"]),
     ("A tiny dragon hatches in a library, and the librarian hides it from the mayor.", ["dragon", "librarian", "mayor"]),
+    ("A fox meets another fox by the river.", ["fox", "fox"]),
 ]
 
 
@@ -118,6 +119,7 @@ SEEN_GARBLED = [  # loglines whose plans once read "Rosa, Rosa", "..., only." or
     "Two rival bakers, Rosa and Ivan, compete for the town's heart on a rainy night, only to discover they are long-lost siblings.",
     "A young girl waits at a train station for her father, and a silent ghost shows her the city of her own childhood.",
     "A lighthouse keeper named Mara befriends a fox and a silent ghost at 3 AM in a fog-bound station.",
+    "A fox meets another fox by the river.",  # once "the fox" and "the fox 2"
 ]
 
 

@@ -388,7 +388,8 @@ class _Parser:
         if phrase.determiner in ("a", "an") and phrase.plural:
             return None  # "a thousand paper cranes": a quantity
         body = phrase.name or _strip_determiner(phrase.text)
-        for index, being in enumerate(self.reading.beings):
+        another = phrase.determiner == "another" or "other" in (w.lower() for w in modifiers)  # "another fox" is a second fox
+        for index, being in enumerate(self.reading.beings if not another else []):
             if being.phrase.lower() == body.lower() or (being.proper_name and being.proper_name.lower() == body.lower()):
                 return index
             if phrase.determiner == "the" and not phrase.proper and being.count == 1 and being.head == singular(head) and len(phrase.words) == 2:
