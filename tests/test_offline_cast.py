@@ -120,6 +120,7 @@ SEEN_GARBLED = [  # loglines whose plans once read "Rosa, Rosa", "..., only." or
     "A young girl waits at a train station for her father, and a silent ghost shows her the city of her own childhood.",
     "A lighthouse keeper named Mara befriends a fox and a silent ghost at 3 AM in a fog-bound station.",
     "A fox meets another fox by the river.",  # once "the fox" and "the fox 2"
+    "A travelling circus crosses Europe by ship, and the ringmaster, the acrobat and the elephant keeper must save the show when the ship is caught in a storm.",
 ]
 
 
@@ -132,6 +133,7 @@ def test_prompts_read_as_sentences(logline: str) -> None:
         assert not re.search(r"\b(?:the|a|an) (?:the|a|an|own)\b", text, re.IGNORECASE), text
         assert not re.search(r"\b\w+ [2-9]\b", " ".join(shot.characters)), shot.characters  # no "the fox 2"
         assert not re.search(r", (?:only|to|and|but|the|a)\.", text), text  # no clause cut mid-way
+        assert not re.search(r"\b(?:manages?|sets? out) to (?:be|is|are|was|must|can|will|have)\b", text), text  # "manages to must save"
 
 
 @pytest.mark.parametrize(
@@ -142,6 +144,7 @@ def test_prompts_read_as_sentences(logline: str) -> None:
         ("A porter waits on a fog-bound platform for the last train.", None, "fog"),
         ("A fisherman mends his nets at 6 PM on a misty pier.", "dusk", "fog"),
         ("At 7 in the morning, a nurse crosses a snowy square.", "morning", "snow"),
+        ("Two rival bakers in a mountain village must bake a wedding cake together overnight.", "night", None),
     ],
 )
 def test_time_and_weather_words_are_honoured(logline: str, time: str | None, weather: str | None) -> None:
@@ -168,3 +171,9 @@ def test_a_pronoun_is_a_character_already_there(logline: str, doer: str) -> None
     story = _plan(logline)
     assert len(story.characters) == 2, [c.name for c in story.characters]
     assert any(doer in scene.purpose for scene in story.scenes), [s.purpose for s in story.scenes]
+
+
+def test_a_place_named_is_a_place_not_a_person() -> None:
+    story = _plan("A travelling circus crosses Europe by ship, and the ringmaster, the acrobat and the elephant keeper must save the show.")
+    assert [c.name for c in story.characters] == ["the ringmaster", "the acrobat", "the keeper"]
+    assert all(scene.setting.startswith("Europe") for scene in story.scenes), [s.setting for s in story.scenes]

@@ -28,6 +28,7 @@ from director.planning.words import (
     LIGHT,
     MACHINE_LOOKS,
     MACHINES,
+    MODALS,
     MALE,
     MALE_LOOKS,
     NEUTRAL_LOOKS,
@@ -248,14 +249,29 @@ def _beats(reading: Reading, cast: list[_Cast]) -> list[_Beat]:
     return beats
 
 
+def _main_verb(beat: _Beat) -> tuple[str, str] | None:
+    """The beat's own verb and the rest after it ("must save the show" -> save, "the show"); None
+    for "be" or "have" ("is caught in a storm"), which no "manages to" can carry."""
+    verb, rest = beat.verb, beat.rest
+    if verb.lower() in MODALS and rest:
+        verb, _, rest = rest.partition(" ")
+    return None if base_verb(verb) in ("be", "have") else (base_verb(verb), rest)
+
+
 def _finally(beat: _Beat) -> _Beat:
     """The end: the last action carried through, with the logline's own verb."""
-    return _Beat(beat.who, f"at last, {beat.subject}", f"{agree('manage', beat.plural)} to {base_verb(beat.verb)}", beat.rest, beat.plural)
+    own = _main_verb(beat)
+    if own is None:
+        return _Beat(beat.who, f"at last, {beat.subject}", beat.verb, beat.rest, beat.plural)
+    return _Beat(beat.who, f"at last, {beat.subject}", f"{agree('manage', beat.plural)} to {own[0]}", own[1], beat.plural)
 
 
 def _begins(beat: _Beat) -> _Beat:
     """The beginning: the first action's subject starting on it."""
-    return _Beat(beat.who, beat.subject, f"{agree('set', beat.plural)} out to {base_verb(beat.verb)}", beat.rest, beat.plural)
+    own = _main_verb(beat)
+    if own is None:
+        return _Beat(beat.who, f"at first, {beat.subject}", beat.verb, beat.rest, beat.plural)
+    return _Beat(beat.who, beat.subject, f"{agree('set', beat.plural)} out to {own[0]}", own[1], beat.plural)
 
 
 def _arc(reading: Reading, cast: list[_Cast], count: int) -> list[_Beat]:

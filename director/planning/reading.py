@@ -641,6 +641,9 @@ class _Parser:
         if base_verb(self.verb) in COPULAS and kind_of(phrase.head, []) is not None and not phrase.proper:
             self.reading.props.append(phrase.text)  # "become friends": a complement, not more characters
             return
+        if phrase.proper and not phrase.name and (place_name(phrase.words) or base_verb(self.verb) in PLACE_VERBS):
+            self.reading.places.append(phrase.text)  # "crosses Europe", "reach Las Vegas": where, not who
+            return
         if phrase.proper and self.being(phrase, as_subject=False) is not None:
             return
         if not self._condition_or_place(phrase, place_context=False):

@@ -168,7 +168,7 @@ PLACES = set(
 )
 # Places also spoken of without a preposition ("restore the carousel" is a prop; "the town" is a place).
 TIMES = {
-    "night": "night", "midnight": "night", "nightfall": "night", "moonlight": "night", "moonlit": "night",
+    "night": "night", "midnight": "night", "nightfall": "night", "overnight": "night", "tonight": "night", "moonlight": "night", "moonlit": "night",
     "dawn": "dawn", "sunrise": "dawn", "daybreak": "dawn", "morning": "morning", "noon": "day", "afternoon": "day",
     "day": "day", "daytime": "day", "dusk": "dusk", "sunset": "dusk", "twilight": "dusk", "evening": "evening",
     "eve": "evening",
