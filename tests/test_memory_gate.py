@@ -73,3 +73,28 @@ def test_a_story_whose_memory_stays_empty_warns_once_with_the_cause(tmp_path):
     assert len(warnings) == 1, notes
     assert "after scene 1" in warnings[0] and "no frame reached the keyframe quality gate 11.00" in warnings[0]
     assert warnings[0] in report.replace("&quot;", '"').replace("&#x27;", "'")
+
+
+class Scripted:
+    """A fallback-like scorer whose scores the test writes: frame k scores SCORES[pixel value k]."""
+
+    name, threshold, relative_gate = "scripted", 10.0, True
+
+    def score(self, images):
+        return np.array([float(np.asarray(i)[0, 0, 0]) for i in images], dtype=np.float32)
+
+
+def test_the_story_so_far_calibrates_the_gate(tmp_path):
+    from helpers import HashEmbedder
+    from memory.bank import MemoryBank
+    from memory.remember import propose_keyframes
+    from memory.select import Keyframe
+
+    embedder = HashEmbedder()
+    bank = MemoryBank(tmp_path / "memory")
+    earlier = [np.full((8, 8, 3), 8 + k, np.uint8) for k in range(3)]  # the story so far scored 8, 9, 10
+    bank.add_keyframes("01_01", [Keyframe(k, image, embedder.embed_images([image])[0], float(image[0, 0, 0]), Scripted.name, embedder.name) for k, image in enumerate(earlier)])
+    frames = [np.full((8, 8, 3), value, np.uint8) for value in (5, 7)]  # this shot alone: median 6
+    proposal = propose_keyframes(frames, bank, embedder, Scripted())
+    assert proposal.analysis.threshold == pytest.approx(SHARE * 8.0)  # the median of 5, 7, 8, 9, 10, not of 5, 7
+    assert proposal.keyframes == [1]  # 7 passes at 6.0; 5 does not
