@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import time
 
 from director.planning.offline import OfflinePlanner
 
@@ -128,12 +129,15 @@ def main() -> int:
     parser.add_argument("--show", action="store_true", help="print every logline whose cast is not exact")
     args = parser.parse_args()
     planner = OfflinePlanner()
+    started = time.perf_counter()
     for title, cases in (("held-out loglines", CASES), ("fresh loglines, never tuned against", FRESH)):
         kept, planned, expected, exact, count = _score(planner, cases, args.show)
         print(f"offline planner cast over {count} {title}")
         print(f"  precision {kept / max(planned, 1):.1%} ({kept} of {planned} planned characters are the logline's)")
         print(f"  recall    {kept / max(expected, 1):.1%} ({kept} of {expected} of the logline's characters planned)")
         print(f"  exact     {exact / count:.1%} ({exact} of {count} loglines with exactly the logline's cast)")
+    plans = len(CASES) + len(FRESH)
+    print(f"{(time.perf_counter() - started) / plans * 1000:.1f} ms a plan of 8 shots ({plans} plans, lexicon loaded once)")
     return 0
 
 
