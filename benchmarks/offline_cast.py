@@ -76,7 +76,7 @@ A crow teaches a lonely boy to talk to birds. | crow, boy
 An ice cream truck driver and a little girl save a heatwave-struck town. | driver, girl
 """.strip().splitlines()
 
-# Written after the reader was last changed and never tuned against: the honest held-out figure.
+# Written after the set above had shaped the reader; at first reading: precision 94.6%, recall 92.1%, exact 80%.
 FRESH = """
 A retired boxer and his granddaughter restore an old gym in Detroit. | boxer, granddaughter
 Sofia, a marine biologist, follows a humpback whale from Hawaii to Alaska. | Sofia, whale
@@ -130,7 +130,7 @@ def main() -> int:
     args = parser.parse_args()
     planner = OfflinePlanner()
     started = time.perf_counter()
-    for title, cases in (("held-out loglines", CASES), ("fresh loglines, never tuned against", FRESH)):
+    for title, cases in (("held-out loglines", CASES), ("loglines written afterwards", FRESH)):
         kept, planned, expected, exact, count = _score(planner, cases, args.show)
         print(f"offline planner cast over {count} {title}")
         print(f"  precision {kept / max(planned, 1):.1%} ({kept} of {planned} planned characters are the logline's)")

@@ -63,6 +63,8 @@ CASES = [
     ("The old wizard and his apprentice lose their spellbook in London.", ["wizard", "apprentice"]),
     ("A tiny dragon hatches in a library, and the librarian hides it from the mayor.", ["dragon", "librarian", "mayor"]),
     ("A fox meets another fox by the river.", ["fox", "fox"]),
+    ("A lonely girl finds an old kite that talks.", ["girl", "kite"]),  # an object that acts, in a relative clause
+    ("A young pilot and her co-pilot crash-land in the jungle.", ["pilot", "co-pilot"]),
 ]
 
 

@@ -38,6 +38,7 @@ from director.planning.words import (
     SEASON_PHRASES,
     STYLES,
     SUBORDINATORS,
+    DETERMINERS,
     EXTRA_DETAILS,
     THING_LOOKS,
     VIEWS,
@@ -213,6 +214,8 @@ def _subject_names(clause: Clause, cast: list[_Cast]) -> tuple[list[int], str]:
         words = clause.subject_text.split()
         if words and words[0].lower() in ("a", "an"):
             words[0] = "the"
+        elif words and words[0].lower() in DETERMINERS:
+            words[0] = words[0].lower()  # "at last, the moon ...", not "The moon"
         return [], " ".join(words)
     return who, _and([cast[i].character.name for i in who])
 

@@ -63,7 +63,13 @@ _CLOSED = DETERMINERS | set(NUMBERS) | set(POSSESSIVES) | set(PRONOUNS) | SUBORD
 
 @lru_cache(maxsize=4096)
 def _lemmas(word: str) -> dict[str, tuple[str, ...]]:
-    return getAllLemmas(word.lower())
+    """Parts of speech and base forms; a hyphenated word the lexicon lacks is read by its last part
+    ("co-pilot" is a noun, "crash-land" a noun or a verb)."""
+    lemmas = getAllLemmas(word.lower())
+    if not lemmas and "-" in word.strip("-"):
+        head = word.lower().rsplit("-", 1)
+        lemmas = {pos: tuple(f"{head[0]}-{form}" for form in forms) for pos, forms in getAllLemmas(head[1]).items()}
+    return lemmas
 
 
 def can_be(word: str, pos: str) -> bool:
@@ -247,6 +253,7 @@ class _Parser:
         self.reading = Reading()
         self.phrases: dict[int, int] = {}  # phrase start -> being index
         self.verb = ""  # the verb of the clause being read
+        self.last: Phrase | None = None  # the noun phrase read last (a relative clause's subject)
 
     # --- word classes -------------------------------------------------------------------------
 
@@ -327,6 +334,7 @@ class _Parser:
                 phrase.end, phrase.tail = tail.end, tail
             else:
                 self.i = k
+        self.last = phrase
         return phrase
 
     def _being_noun(self, k: int) -> bool:
@@ -565,8 +573,12 @@ class _Parser:
         save = self.i
         self.i += 1
         if word in RELATIVES:
-            if self.i < len(self.words) and self._starts_verb(self.i, plural):
+            last = self.last if self.last is not None and self.last.end == save else None  # "a mural that comes alive"
+            if self.i < len(self.words) and self._starts_verb(self.i, last.plural if last else plural):
                 self._close(kind, opener, subject, subject_text, verb, rest_start, plural, end=save)
+                if last is not None:
+                    index = self.being(last, as_subject=True)
+                    subject, subject_text, plural = ([index] if index is not None else []), _join(last.words), last.plural
                 self.clause("and", word, subject, subject_text, plural)
                 return True
             if word == "that":  # "discovers that her smart fridge is plotting": a clause with its own subject
