@@ -71,6 +71,7 @@ def make_story(out: str | Path | None = None, *, logline: str | None = None, scr
     settings, planner_note = checks.check_llm_endpoint(settings) if plans else (settings, None)  # a plan will be asked of it
     with warnings_once_per_folder(folder.load_run().get("warnings", {})) as warned:
         components = components or load_components(settings, folder, planner)  # slow and fallible: before any write
+    checks.check_plannable(logline, components.planner)
     for note in run_notes(components, planner_note, scripted=story is not None):
         emit({"note": note})
     folder.check_render(render_of(components.generator), opening)

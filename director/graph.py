@@ -43,7 +43,7 @@ from director.planning.base import DEFAULT_SHOTS, PromptRefiner
 from director.run.context import Components, DirectorContext, RunContext, components_of
 from director.story import Story
 from generator.base import CONTEXT_FRAMES, ShotMode, ShotRequest
-from memory.remember import Proposal, keep_keyframes, propose_keyframes
+from memory.remember import Proposal, keep_keyframes, propose_keyframes, why_empty
 from memory.scores import misleading_entries
 from memory.select import FrameAnalysis
 
@@ -392,9 +392,26 @@ def commit(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, Any]
     )
     ctx.workspace.commit_shot(version, shot.id, entry, frames)
     ctx.workspace.log("commit", shot=shot.id, take=chosen.name, attempt=chosen.attempt, decision=state["decision"], frames=chosen.frames, keyframes=entry.keyframes)
+    for note in _memory_notes(ctx, story, state["cursor"], "" if added else why_empty(_proposal(ctx.workspace, chosen), ctx.selection)):
+        runtime.stream_writer({"note": note})
     update_report(ctx.workspace)  # the report is rewritten after every shot, so a running story can be watched
     runtime.stream_writer({"shot_done": shot.id, "index": state["cursor"], "total": len(story.shots), "frames": chosen.frames})
     return done
+
+
+def _memory_notes(ctx: Components, story: Story, index: int, why: str) -> list[str]:
+    """What the console and the report say about memory after a shot: why it added no keyframe,
+    and once, at the end of the first scene, that memory is still empty and why."""
+    shot, notes = story.shots[index], []
+    if why:
+        ctx.workspace.log("memory_note", shot=shot.id, note=why)
+        notes.append(f"shot {shot.id} adds no keyframe to memory: {why}")
+    scene_ends = index + 1 == len(story.shots) or story.shots[index + 1].scene != shot.scene
+    if why and scene_ends and shot.scene == story.shots[0].scene and not ctx.bank.active():
+        warning = f"warning: memory is still empty after scene {shot.scene}, so the next shots are made without it: {why} (--quality-threshold sets the gate by hand)"
+        ctx.workspace.log("memory_empty", scene=shot.scene, warning=warning)
+        notes.append(warning)
+    return notes
 
 
 @_logged

@@ -39,7 +39,7 @@ class RunSettings(BaseModel):
 
     shots: int = Field(DEFAULT_SHOTS, ge=2, le=60, description=f"number of shots to plan (2-60, default {DEFAULT_SHOTS})", json_schema_extra=_cli("N"))
     seed: int = Field(0, ge=0, le=MAX_SEED, description="base seed, 0 to 2^32-1: same logline and seed, same script and film (default 0)", json_schema_extra=_cli("N"))
-    planner: Literal[PLANNERS] = Field("auto", description="auto | openai | offline: auto uses an LLM when one is configured, else offline", json_schema_extra=_cli("NAME"))
+    planner: Literal[PLANNERS] = Field("auto", description="auto | openai | offline | local: auto uses an LLM when one is configured, else offline; local runs the bundled SmolLM2-135M through llama.cpp", json_schema_extra=_cli("NAME"))
     llm_model: str | None = Field(None, description="LLM model name for --planner openai/auto (or STORYMEM_LLM_MODEL)", json_schema_extra=_cli("NAME"))
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 (or OPENAI_BASE_URL)", json_schema_extra=_cli("URL"))
     backend: Literal[BACKENDS] = Field("auto", description="auto | preview | tiny | wan: auto picks wan on a CUDA GPU, else the preview animatic", json_schema_extra=_cli("NAME"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -152,7 +153,13 @@ class ScriptError(ValueError):
 
 
 def slugify(text: str, max_length: int = 48) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    """A folder name: the text's ASCII letters ("Siobhán" -> "siobhan"), plus a short hash of the
+    whole text when letters of another script are lost, so two Japanese loglines never share one."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")
+    if any(c.isalnum() and not unicodedata.normalize("NFKD", c).encode("ascii", "ignore") for c in text):
+        digest = hashlib.sha256(text.strip().encode()).hexdigest()[:8]
+        return f"{slug[: max_length - 9].rstrip('-') or 'story'}-{digest}"
     return slug[:max_length].rstrip("-") or "story"
 
 

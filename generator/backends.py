@@ -8,6 +8,8 @@ from pathlib import Path
 from generator.base import Generator
 
 BACKENDS = ("auto", "preview", "tiny", "wan")
+#: Backends that draw from the prompt alone: memory conditions none of their frames.
+MEMORYLESS = ("preview",)
 
 
 class BackendError(ValueError):

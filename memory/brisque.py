@@ -30,6 +30,7 @@ class BrisqueScorer:
 
     name = "brisque-quality"
     threshold = 40.0
+    relative_gate = True  # a dark or low-contrast story scores far below 40: gated against itself (memory.gate)
     max_side = 512
     # Frames of one shot change slowly; scoring every 8th (and the last) keeps a preview shot's
     # analysis well under a second. HPSv3, the real scorer, scores every frame.

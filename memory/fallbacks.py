@@ -77,6 +77,7 @@ class HeuristicQualityScorer:
 
     name = "heuristic-sharpness-exposure"
     threshold = 4.0
+    relative_gate = True  # exposure pulls a night story down: gated against the story itself (memory.gate)
 
     def score(self, images: list[np.ndarray]) -> np.ndarray:
         return np.array([self._score(np.asarray(img)) for img in images], dtype=np.float32)

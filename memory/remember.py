@@ -13,16 +13,27 @@ from dataclasses import dataclass
 import numpy as np
 
 from memory.bank import MemoryBank, MemoryEntry
+from memory.gate import keyframe_gate, why_no_keyframe
 from memory.select import FrameAnalysis, SelectionConfig, analyse_frames
 from memory.vision import ImageEmbedder, QualityScorer
 
 
 @dataclass
 class Proposal:
-    """An attempt's frame analysis and the frames it would add to memory."""
+    """An attempt's frame analysis and the frames it would add to memory (the analysis' threshold
+    is the gate it was selected at)."""
 
     analysis: FrameAnalysis
     keyframes: list[int]
+
+
+def gate_of(analysis: FrameAnalysis, config: SelectionConfig) -> float:
+    return analysis.threshold if config.quality_threshold is None else config.quality_threshold
+
+
+def why_empty(proposal: Proposal, config: SelectionConfig) -> str:
+    """Why the proposal adds no keyframe ("" when it adds some)."""
+    return "" if proposal.keyframes else why_no_keyframe(proposal.analysis, config, gate_of(proposal.analysis, config))
 
 
 def propose_keyframes(
@@ -32,8 +43,11 @@ def propose_keyframes(
     scorer: QualityScorer,
     config: SelectionConfig = SelectionConfig(),
 ) -> Proposal:
-    """Score and embed every frame once and select keyframes as published, against the active memory."""
+    """Score and embed every frame once and select keyframes as published, against the active memory,
+    at the scorer's gate calibrated to the story (`memory.gate`)."""
     analysis = analyse_frames(frames, embedder, scorer, stride=config.stride)
+    story = [e.score for e in bank.active() if e.kind == "keyframe" and e.scorer == scorer.name and e.score is not None]
+    analysis.threshold = keyframe_gate(scorer, analysis.scores, story)
     active = [entry.id for entry in bank.active()]
     return Proposal(analysis, analysis.select(bank.embeddings(active, embedder) if active else None, config))
 

@@ -141,9 +141,9 @@ def test_memory_command_lists_and_edits_with_events(capsys, tmp_path):
     Image.new("RGB", (32, 24), (200, 10, 10)).save(face)
     assert main(["memory", str(folder), "add", str(face), "--character", "the stray fox"]) == 0
     bank = json.loads((folder / "memory" / "bank.json").read_text())
-    assert bank["entries"][first]["pinned"] and bank["entries"][first]["characters"] == ["the lighthouse keeper"]
+    assert bank["entries"][first]["pinned"] and bank["entries"][first]["characters"] == ["the keeper"]  # the character, as the script names it
     added = bank["active"][0]  # references come before every keyframe
-    assert bank["entries"][added]["kind"] == "reference" and bank["entries"][added]["characters"] == ["the stray fox"]
+    assert bank["entries"][added]["kind"] == "reference" and bank["entries"][added]["characters"] == ["the fox"]
     edits = [e for e in json.loads("[" + ",".join((folder / "events.jsonl").read_text().splitlines()) + "]") if e.get("source") == "user"]
     assert [e["event"] for e in edits] == ["memory.pin", "memory.tag", "memory.add_reference"]
 

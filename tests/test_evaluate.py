@@ -188,6 +188,7 @@ def test_eval_baseline_prints_the_side_by_side_table(two_runs, capsys):
     assert re.search(r"consistency, top-10 pairs\s+\d\.\d{4}\s+\d\.\d{4}", printed)
     assert re.search(r"attempts per shot\s+1\.0000\s+1\.0000", printed)
     assert f"baseline: {two_runs / 'nomem'} (--no-memory)" in printed
+    assert f"note: {two_runs / 'full'} and {two_runs / 'nomem'}: made with the preview backend, which does not condition on memory: this comparison does not measure memory" in printed
     assert "prompt shot: unavailable: colour-structure-v1 has no text side" in printed
     report = json.loads(out.read_text())
     story, base = report["stories"][0], report["baseline"]["stories"][0]

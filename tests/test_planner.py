@@ -66,3 +66,15 @@ def test_auto_planner_without_endpoint_is_offline_and_says_so(monkeypatch):
     assert planner.name == "offline" and "no LLM endpoint configured" in note
     with pytest.raises(PlanError, match="--planner openai needs an endpoint"):
         make_planner("openai")
+
+
+def test_planner_help_names_every_planner(capsys):
+    import pytest
+
+    from director.frontends.cli import main
+    from director.planning.planner import PLANNERS
+
+    with pytest.raises(SystemExit):
+        main(["make", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert " | ".join(PLANNERS) in text  # auto | openai | offline | local

@@ -45,6 +45,7 @@ class Job:
     settings: dict[str, Any] | None = None  # the full, validated settings (JSON), None when `error`
     shots: int | None = None  # shots it will have: the script's, else the settings' (for scheduling)
     error: str | None = None
+    force: bool = False  # remake a folder made with other settings (batch --force)
 
     @property
     def where(self) -> str:

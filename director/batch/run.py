@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from director.batch.changes import recorded_difference, refusal
 from director.batch.jobs import BatchInputError, Job, read_jobs
 from director.batch.manifest import Manifest
 from director.batch.worker import GeneratorWrapper, StoryMaker
+from director.folder.workspace import Workspace
 from director.settings import RunSettings
 
 EventHandler = Callable[[dict[str, Any]], None]
@@ -26,6 +28,7 @@ class BatchResult:
     manifest: Path
     stories: list[dict[str, Any]]  # the manifest's records, in FILE order
     skipped: list[str] = field(default_factory=list)  # finished before this run
+    refused: dict[str, str] = field(default_factory=dict)  # story -> why it was not remade (made with other settings)
     interrupted: bool = False
     executor: str = ""
     workers: list[dict[str, Any]] = field(default_factory=list)  # per worker: pid, generators loaded, stories
@@ -52,6 +55,7 @@ def run_batch(
     ray: str | None = None,
     gpus_per_worker: int = 1,
     retry_failed: bool = True,
+    force: bool = False,
     on_event: EventHandler | None = None,
     wrap_generator: GeneratorWrapper | None = None,
     ray_actor_options: dict[str, Any] | None = None,
@@ -85,7 +89,7 @@ def run_batch(
     except (CheckpointDBError, ValueError) as error:
         raise BatchInputError(str(error)) from None
     manifest = Manifest.open(out, file)
-    todo, skipped = _plan(jobs, manifest, out, retry_failed)
+    todo, skipped, refused = _plan(jobs, manifest, out, retry_failed, force)
     # longest first (stable): the pool hands stories out in this order, so the batch does not end
     # waiting on one long story started last (benchmarks/cluster_sim.py models this policy)
     todo.sort(key=lambda job: -(job.shots or 0))
@@ -99,7 +103,7 @@ def run_batch(
         executor = LocalExecutor(str(out.resolve()), make, workers, gpus_per_worker, wrap_generator) if todo else None
     manifest.data.update(executor=executor.describe() if executor else manifest.data.get("executor"), settings=defaults.model_dump(mode="json", exclude={"checkpoint_db"}))
     manifest.save()
-    emit({"batch": "start", "stories": len(jobs), "to_run": [job.id for job in todo], "skipped": skipped, "executor": executor.describe() if executor else "nothing to run", "out": str(out)})
+    emit({"batch": "start", "stories": len(jobs), "to_run": [job.id for job in todo], "skipped": skipped, "refused": refused, "executor": executor.describe() if executor else "nothing to run", "out": str(out)})
 
     started: dict[str, float] = {}
 
@@ -133,16 +137,15 @@ def run_batch(
                     manifest.update(job.id, status="interrupted", error="interrupted; finished shots are kept")
     manifest.save()
     ids = [job.id for job in jobs]
-    result = BatchResult(manifest.path, manifest.ordered(ids), skipped, not completed, executor.describe() if executor else "", list(getattr(executor, "infos", [])))
+    result = BatchResult(manifest.path, manifest.ordered(ids), skipped, refused, not completed, executor.describe() if executor else "", list(getattr(executor, "infos", [])))
     emit({"batch": "end", "interrupted": not completed})
     return result
 
 
-def _plan(jobs: list[Job], manifest: Manifest, out: Path, retry_failed: bool) -> tuple[list[Job], list[str]]:
-    """The jobs to run now; bad jobs are marked failed with their reason, finished ones skipped."""
-    from director.folder.workspace import Workspace
-
-    todo, skipped = [], []
+def _plan(jobs: list[Job], manifest: Manifest, out: Path, retry_failed: bool, force: bool = False) -> tuple[list[Job], list[str], dict[str, str]]:
+    """The jobs to run now; bad jobs are marked failed with their reason, finished ones skipped,
+    finished ones made with other settings refused by name (remade with `force`)."""
+    todo, skipped, refused = [], [], {}
     for job in jobs:
         record = manifest.record(job)
         if job.error is not None:
@@ -150,11 +153,16 @@ def _plan(jobs: list[Job], manifest: Manifest, out: Path, retry_failed: bool) ->
             continue
         workspace = Workspace(out / job.id)
         finished = workspace.versions_dir.is_dir() and workspace.current() is not None and workspace.draft() is None
-        if record["status"] == "done" and finished:
+        difference = recorded_difference(job, out / job.id)
+        job.force = force and bool(difference)
+        if difference and not force:  # as `make` refuses: named, left as it is
+            refused[job.id] = refusal(job.id, difference)
+            skipped.append(job.id)
+        elif record["status"] == "done" and finished and not job.force:
             skipped.append(job.id)
         elif record["status"] == "failed" and not retry_failed:
             skipped.append(job.id)
         else:
             record.update(status="pending")
             todo.append(job)
-    return todo, skipped
+    return todo, skipped, refused

@@ -86,7 +86,7 @@ class StoryRunner:
             self.generators.add(id(components.generator))
             if self.wrap_generator is not None:
                 components.generator = self.wrap_generator(components.generator, job)
-            result = self.make(folder, logline=job.logline, script=job.script, settings=settings, on_event=forward, components=components)
+            result = self.make(folder, logline=job.logline, script=job.script, settings=settings, on_event=forward, components=components, force=job.force)
             record.update(status="done", film=str(result.film), version=result.version, generated=result.generated, error=None)
         except KeyboardInterrupt:
             record.update(status="interrupted", error="interrupted; finished shots are kept")

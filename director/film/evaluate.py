@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from director.run.backend_limits import comparison_note
 from director.story import Story, ScriptError, load_script
 
 #: Pixel similarity (1 - mean absolute difference at 64x36) a continuation's first frame must reach
@@ -241,6 +242,7 @@ class StoryInput:
     shots: list[ShotInput]
     kind: str  # "storymem" or "videos"
     settings: dict[str, Any] = field(default_factory=dict)
+    backend: str = ""  # what rendered it (run.json), "" for another tool's videos
 
 
 def _natural(path: Path) -> list:
@@ -271,6 +273,7 @@ def read_story(folder: str | Path) -> StoryInput:
         done = [s for s in story.shots if workspace.is_done(s.id) and (version is None or s.id in version.shots)]
         shots = [_shot(story, s, workspace.shot_video(s.id)) for s in done]
         kind, settings = "storymem", workspace.load_run().get("settings", {})
+        backend = str(workspace.load_run().get("render", {}).get("backend", ""))
     else:
         story = _find_script(root)
         videos = sorted(root.glob("*.mp4"), key=_natural)
@@ -284,13 +287,13 @@ def read_story(folder: str | Path) -> StoryInput:
         else:
             raise EvalError(f"{root} holds {len(videos)} mp4 files for a {len(story.shots)}-shot script; name them by shot id (01_01.mp4, ...) or give one per shot")
         shots = [_shot(story, s, p) for s, p in zip(story.shots, paths)]
-        kind, settings = "videos", {}
+        kind, settings, backend = "videos", {}, ""
     if not shots:
         raise EvalError(f"{root} has no finished shots to evaluate")
     numbers = {s.id: i + 1 for i, s in enumerate(story.shots)}
     for shot in shots:
         shot.number = numbers[shot.id]
-    return StoryInput(root, story, shots, kind, settings)
+    return StoryInput(root, story, shots, kind, settings, backend)
 
 
 def _shot(story: Story, shot: Any, video: Path) -> ShotInput:
@@ -592,6 +595,8 @@ def evaluate(folders: Sequence[str | Path], baseline: Sequence[str | Path] = (),
         raise EvalError(f"give one --baseline per story folder ({len(folders)} folders, {len(baseline)} baselines)")
     stories = [read_story(f) for f in folders]  # every input checked before any model runs
     bases = [read_story(f) for f in baseline]
+    from director.run.ablations import names, recorded_settings
+
     notes = []
     for story, base in zip(stories, bases):
         if len(story.story.shots) != len(base.story.shots):
@@ -599,6 +604,9 @@ def evaluate(folders: Sequence[str | Path], baseline: Sequence[str | Path] = (),
         differ = [i + 1 for i, (a, b) in enumerate(zip(story.story.shots, base.story.shots)) if a.prompt != b.prompt]
         if differ:
             notes.append(f"{story.folder} and {base.folder}: prompts differ in shot{'s' if len(differ) > 1 else ''} {', '.join(map(str, differ))} (compared anyway)")
+        blind = comparison_note(*((str(s.folder), s.backend, names(recorded_settings(s.settings))) for s in (story, base)))
+        if blind:
+            notes.append(blind)
     encoders = encoders or load_encoders(**encoder_options)
     cache: dict = {}
     results = [evaluate_story(s, encoders, cache) for s in stories]

@@ -113,6 +113,23 @@ def _director_seconds(workspace: Workspace, story: Story) -> dict[str, float]:
     return seconds
 
 
+def _memory_notes(workspace: Workspace) -> tuple[dict[str, str], list[str]]:
+    """Why each shot added no keyframe, and the warnings that memory stayed empty, from events.jsonl."""
+    notes, warnings = {}, []
+    for event in workspace.events():
+        if event.get("event") == "memory_note":
+            notes[event.get("shot")] = str(event.get("note", ""))
+        elif event.get("event") == "memory_empty" and event.get("warning") not in warnings:
+            warnings.append(str(event.get("warning")))
+    return notes, warnings
+
+
+def _added(keyframes: list[str], why: str) -> str:
+    if keyframes:
+        return f"added to memory: {_e(', '.join(keyframes))}"
+    return f"added no keyframe to memory: {_e(why or 'none was selected')}"
+
+
 def _link(workspace: Workspace, relative: str, text: str) -> str:
     return f'<a href="{_e(relative)}">{_e(text)}</a>' if (workspace.root / relative).is_file() else ""
 
@@ -145,6 +162,7 @@ def write_report(workspace: Workspace, story: Story) -> Path:
     sink = int(bank.get("config", {}).get("sink", 3))
     entries = bank.get("entries", {})
     director_seconds = _director_seconds(workspace, story)
+    memory_notes, memory_warnings = _memory_notes(workspace)
 
     tiles, sections, timeline, timing_rows, total_generation = [], [], [], [], 0.0
     for shot, record, shot_readings in zip(done, records, per_shot):
@@ -177,6 +195,7 @@ attempt {record['attempt']} of {record['attempts']}, {_e(record['decision'])})</
 {_png(chart, f"scores of shot {number}'s attempts", "chart")}
 <table class="critic"><tr><th>take</th><th>attempt</th><th>seed</th><th>seconds</th><th>decision</th><th>judge</th><th>reason</th></tr>{decisions}</table>
 <p><small>memory that conditioned it ({len(memory_ids)}):</small><br>{memory or '<small>none (first shot, or --no-memory)</small>'}</p>
+<p class="added"><small>{_added(version.shots[shot.id].keyframes if version is not None and shot.id in version.shots else [], memory_notes.get(shot.id, ""))}</small></p>
 <p><small>{links}</small></p>
 </section>"""
         )
@@ -250,6 +269,7 @@ img.chart {{ max-width: 100%; }}
 {_png(overview_chart, "scores over the story", "overview")}
 <h2 id="memory">Memory timeline</h2>
 <p><small>the memory entries that conditioned each shot, in conditioning order; a gold border marks the sink (the {sink} permanent earliest entries); each says the shot it came from</small></p>
+{''.join(f'<p class="warning"><b>{_e(w)}</b></p>' for w in memory_warnings)}
 <table class="timeline">{''.join(timeline)}</table>
 <h2 id="timings">Timings</h2>
 <table><tr><th>shot</th><th>attempts</th><th>generation s</th><th>director s (memory, critic, commit)</th></tr>{''.join(timing_rows)}</table>

@@ -47,6 +47,7 @@ def add_parser(commands: Any) -> None:
     runs.add_argument("--workers", type=int, metavar="N", help="worker processes, or Ray actors with --ray (default: one per GPU, else 1)")
     runs.add_argument("--ray", metavar="auto|ADDRESS", help="run on a Ray cluster: auto (this machine's, or a new local one) or HOST:PORT")
     runs.add_argument("--gpus-per-worker", type=int, default=1, metavar="N", help="GPUs each worker holds (default 1)")
+    runs.add_argument("--force", action="store_true", help="remake finished stories whose settings differ from what they were made with (without it, each is named and left)")
     runs.add_argument("--retry-failed", dest="retry_failed", action=argparse.BooleanOptionalAction, default=True, help="retry stories that failed in an earlier run (default: yes)")
     add_settings_options(batch)
 
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     with BatchProgress() as progress:
         result = api.run_batch(
             args.file, args.out, settings=settings, workers=args.workers, ray=args.ray,
-            gpus_per_worker=args.gpus_per_worker, retry_failed=args.retry_failed, on_event=progress,
+            gpus_per_worker=args.gpus_per_worker, retry_failed=args.retry_failed, force=args.force, on_event=progress,
         )
     print(summary_table(result.stories))
     films = [r["film"] for r in result.stories if r["status"] == "done" and r.get("film")]
@@ -124,6 +125,8 @@ class BatchProgress:
             self.bar.reset(total=event["stories"])
             self.bar.update(skipped)
             self.write(f"{event['executor']}; {len(event['to_run'])} of {event['stories']} stories to make" + (f", {skipped} already done" if skipped else "") + f" -> {event['out']}")
+            for line in event.get("refused", {}).values():
+                self.write(f"storymem: {line}")
             return
         story = event.get("story")
         if story is None:

@@ -3,6 +3,7 @@ choice among them, `make_planner`, imports the planners)."""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Protocol, runtime_checkable
 
 from director.story import Shot, Story
@@ -34,6 +35,8 @@ def check_logline(logline: str) -> str:
     text = " ".join(logline.split())
     if not text:
         raise PlanError("the logline is empty: describe the story in one line, e.g. \"a lighthouse keeper befriends a fox\"")
+    if not any(unicodedata.category(c).startswith("L") for c in text):
+        raise PlanError(f"the logline {text!r} has no words: describe the story in words, e.g. \"a lighthouse keeper befriends a fox\"")
     if len(text) > MAX_LOGLINE:
         raise PlanError(f"the logline has {len(text)} characters; keep it under {MAX_LOGLINE}")
     return text

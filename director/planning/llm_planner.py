@@ -27,8 +27,8 @@ from director.planning.llm_schema import (
     MAX_CHARACTERS, MAX_SCENES, CharacterSpec, RefinedPrompt, SceneOutline, SceneSpec, ShotList, ShotSpec, StoryBible,
 )
 from director.planning.plan_check import PlanCheckError, Problem, check_cast, check_scenes, check_shots
-from director.planning.reading import read
-from director.story import Character, Scene, Shot, Story
+from director.planning.language import english_reading
+from director.story import Character, NonBlankText, Scene, Shot, Story, guess_time_of_day
 from prompts.schema import render
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class LLMPlanner:
     def plan(self, logline: str, shots: int, seed: int) -> Story:
         if shots < 1:
             raise ValueError(f"a story needs at least one shot, got {shots}")
-        reading = read(logline)
+        reading = english_reading(logline)
         bible = self._checked(
             _with_items(StoryBible, "characters", 1, MAX_CHARACTERS),
             "plan_story.md",

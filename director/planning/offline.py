@@ -11,11 +11,13 @@ deterministic (same logline and seed, same script) so a plan can be checked with
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 import re
 from dataclasses import dataclass
 
 from director.planning.base import DEFAULT_SHOTS, check_logline, check_shot_count
+from director.planning.language import check_english
 from director.planning.reading import Being, Clause, Reading, agree, base_verb, read, singular
 from director.planning.words import (
     ANIMAL_LOOKS,
@@ -26,6 +28,7 @@ from director.planning.words import (
     LIGHT,
     MACHINE_LOOKS,
     MACHINES,
+    MODALS,
     MALE,
     MALE_LOOKS,
     NEUTRAL_LOOKS,
@@ -35,7 +38,10 @@ from director.planning.words import (
     SEASON_PHRASES,
     STYLES,
     SUBORDINATORS,
+    DETERMINERS,
+    EXTRA_DETAILS,
     THING_LOOKS,
+    VIEWS,
     WEATHER_PHRASES,
 )
 from director.story import Character, Scene, Shot, Story
@@ -62,18 +68,20 @@ def _article(text: str) -> str:
     return "an" if text[:1].lower() in "aeiou" else "a"
 
 
-def _look(being: Being, pronoun: str, rng: random.Random) -> str:
+def _look(being: Being, pronoun: str, rng: random.Random, used: set[str]) -> str:
+    """A look no other character of the story has (a told-apart detail once a list runs out)."""
     if being.kind == "animal":
-        return rng.choice(ANIMAL_LOOKS)
-    if being.kind == "machine" or any(w in MACHINES for w in being.phrase.lower().split()):
-        return rng.choice(MACHINE_LOOKS)
-    if being.kind == "thing":
-        return rng.choice(THING_LOOKS)
-    if pronoun == "she":
-        return rng.choice(FEMALE_LOOKS + NEUTRAL_LOOKS)
-    if pronoun == "he":
-        return rng.choice(MALE_LOOKS + NEUTRAL_LOOKS)
-    return rng.choice(NEUTRAL_LOOKS)
+        pool = ANIMAL_LOOKS
+    elif being.kind == "machine" or any(w in MACHINES for w in being.phrase.lower().split()):
+        pool = MACHINE_LOOKS
+    elif being.kind == "thing":
+        pool = THING_LOOKS
+    else:
+        pool = {"she": FEMALE_LOOKS + NEUTRAL_LOOKS, "he": MALE_LOOKS + NEUTRAL_LOOKS}.get(pronoun, NEUTRAL_LOOKS)
+    fresh = [look for look in pool if look not in used]
+    look = rng.choice(fresh) if fresh else next(f"{look} and {detail}" for detail in EXTRA_DETAILS for look in pool if f"{look} and {detail}" not in used)
+    used.add(look)
+    return look
 
 
 def _gender_word(being: Being, pronoun: str) -> str:
@@ -91,6 +99,7 @@ _ORDINALS = {True: ["elder", "younger", "youngest", "fourth"], False: ["first", 
 def _characters(reading: Reading, rng: random.Random) -> list[_Cast]:
     cast: list[_Cast] = []
     used: set[str] = set()
+    looks: set[str] = set()
     short = {}
     for index, being in enumerate(reading.beings):
         words = being.phrase.split()
@@ -98,10 +107,11 @@ def _characters(reading: Reading, rng: random.Random) -> list[_Cast]:
         owner = reading.beings[being.owner] if being.owner is not None else None
         for n in range(max(1, being.count)):
             pronoun = being.pronoun if being.count == 1 else _split_pronoun(being)
-            if being.proper_name:
+            gender = _gender_word(being, pronoun)
+            if being.proper_name:  # the name is the character's; the description says what they are
                 name = being.proper_name
-                what = being.apposition or ("a person" if being.kind == "person" else being.head)
-                lead = f"{name}, {_article(what)} {what}" if being.apposition else name
+                what = being.apposition or ("" if gender else "person" if being.kind == "person" else being.head)
+                lead = f"{_article(what)} {what}" if what else ""
             else:
                 head = singular(being.head) if being.count > 1 else being.head.lower()
                 if being.count > 1:
@@ -114,13 +124,13 @@ def _characters(reading: Reading, rng: random.Random) -> list[_Cast]:
                         name = f"the {' '.join(words[-2:]).lower()}"
                     lead = f"{_article(singular_phrase)} {singular_phrase.lower()}"
                     if owner is not None:
-                        lead = f"{short[being.owner]}'s {singular_phrase.lower()}"
-            if name in used:
-                name = f"{name} {n + 2}"
+                        possessor = short[being.owner] if owner.proper_name else f"the {short[being.owner].removeprefix('the ')}"
+                        lead = f"{possessor}'s {singular_phrase.lower()}"
+            if name in used:  # two beings of one kind the logline does not tell apart: never "the fox 2"
+                name = next(f"the {w} {head}" for w in ("other", "second", "third", "fourth", "fifth", "sixth") if f"the {w} {head}" not in used)
             used.add(name)
-            gender = _gender_word(being, pronoun)
-            look = _look(being, pronoun, rng)
-            description = f"{lead}, {gender}{look}" if gender else f"{lead} {look}"
+            look = _look(being, pronoun, rng, looks)
+            description = f"{lead}, {gender}{look}" if gender and lead else f"{gender or lead + ' '}{look}"
             cast.append(_Cast(Character(name=name, description=description), index, pronoun))
             short.setdefault(index, name.removeprefix("the ") if not being.proper_name else name)
             if owner is not None and not being.proper_name:
@@ -146,6 +156,8 @@ def _normalise_place(text: str) -> str:
     words = text.split()
     if words and words[0].lower() in POSSESSIVES:
         words[0] = "the"
+        if words[1:2] == ["own"]:  # "her own childhood" -> "the childhood", not "the own childhood"
+            del words[1]
     elif words and words[0][0].islower() and words[0].lower() not in ("a", "an", "the") and not words[0][0].isupper():
         words.insert(0, _article(words[0]))
     return " ".join(words)
@@ -202,6 +214,8 @@ def _subject_names(clause: Clause, cast: list[_Cast]) -> tuple[list[int], str]:
         words = clause.subject_text.split()
         if words and words[0].lower() in ("a", "an"):
             words[0] = "the"
+        elif words and words[0].lower() in DETERMINERS:
+            words[0] = words[0].lower()  # "at last, the moon ...", not "The moon"
         return [], " ".join(words)
     return who, _and([cast[i].character.name for i in who])
 
@@ -238,14 +252,29 @@ def _beats(reading: Reading, cast: list[_Cast]) -> list[_Beat]:
     return beats
 
 
+def _main_verb(beat: _Beat) -> tuple[str, str] | None:
+    """The beat's own verb and the rest after it ("must save the show" -> save, "the show"); None
+    for "be" or "have" ("is caught in a storm"), which no "manages to" can carry."""
+    verb, rest = beat.verb, beat.rest
+    if verb.lower() in MODALS and rest:
+        verb, _, rest = rest.partition(" ")
+    return None if base_verb(verb) in ("be", "have") else (base_verb(verb), rest)
+
+
 def _finally(beat: _Beat) -> _Beat:
     """The end: the last action carried through, with the logline's own verb."""
-    return _Beat(beat.who, f"at last, {beat.subject}", f"{agree('manage', beat.plural)} to {base_verb(beat.verb)}", beat.rest, beat.plural)
+    own = _main_verb(beat)
+    if own is None:
+        return _Beat(beat.who, f"at last, {beat.subject}", beat.verb, beat.rest, beat.plural)
+    return _Beat(beat.who, f"at last, {beat.subject}", f"{agree('manage', beat.plural)} to {own[0]}", own[1], beat.plural)
 
 
 def _begins(beat: _Beat) -> _Beat:
     """The beginning: the first action's subject starting on it."""
-    return _Beat(beat.who, beat.subject, f"{agree('set', beat.plural)} out to {base_verb(beat.verb)}", beat.rest, beat.plural)
+    own = _main_verb(beat)
+    if own is None:
+        return _Beat(beat.who, f"at first, {beat.subject}", beat.verb, beat.rest, beat.plural)
+    return _Beat(beat.who, beat.subject, f"{agree('set', beat.plural)} out to {own[0]}", own[1], beat.plural)
 
 
 def _arc(reading: Reading, cast: list[_Cast], count: int) -> list[_Beat]:
@@ -304,6 +333,7 @@ class OfflinePlanner:
 
     def plan(self, logline: str, shots: int = DEFAULT_SHOTS, seed: int = 0) -> Story:
         logline = check_logline(logline)
+        check_english(logline)  # another language would be misread into a garbled plan
         shots = check_shot_count(shots)
         digest = hashlib.sha256(f"{logline}|{seed}".encode()).digest()
         rng = random.Random(int.from_bytes(digest[:8], "big"))
@@ -347,11 +377,17 @@ class OfflinePlanner:
                     else:
                         what = beat.text
                 shot_list.append((number, who, what, camera, continues, scene))
-        planned = [
-            self._shot(number, k, scene, cast, who, what, camera, style, continues, seed + i)
-            for i, (number, who, what, camera, continues, scene) in enumerate(shot_list)
-            for k in [sum(1 for x in shot_list[:i] if x[0] == number)]
-        ]
+        planned: list[Shot] = []
+        seen: set[str] = set()
+        for i, (number, who, what, camera, continues, scene) in enumerate(shot_list):
+            k = sum(1 for x in shot_list[:i] if x[0] == number)
+            shot = self._shot(number, k, scene, cast, who, what, camera, style, continues, seed + i)
+            for angle in _angles():  # a shot that would repeat an earlier one is seen another way
+                if shot.prompt not in seen:
+                    break
+                shot = self._shot(number, k, scene, cast, who, f"{what}, {angle}", camera, style, continues, seed + i)
+            seen.add(shot.prompt)
+            planned.append(shot)
         return Story(
             title=_title(reading, cast, places[0]),
             logline=logline,
@@ -386,6 +422,15 @@ class OfflinePlanner:
         )
 
 
+def _angles():
+    """Ways to see a beat again: each view alone, then two together."""
+    yield from VIEWS
+    for a, b in zip(VIEWS, VIEWS[1:] + VIEWS[:1]):
+        yield f"{a} and {b}"
+    for n in itertools.count(2):
+        yield f"{VIEWS[0]}, take {n}"
+
+
 _TIME_PREPOSITIONS = {"during", "before", "after", "at", "on", "in", "until", "by", "through", "one", "every", "throughout"}
 
 
@@ -396,7 +441,8 @@ def _title(reading: Reading, cast: list[_Cast], place: str) -> str:
     first = names[0].removeprefix("the ").title()
     if len(names) > 1:
         second = names[1].removeprefix("the ").title()
-        return f"The {first} and the {second}" if names[1].startswith("the ") else f"The {first} and {second}"
+        lead = "The " if names[0].startswith("the ") else ""
+        return f"{lead}{first} and the {second}" if names[1].startswith("the ") else f"{lead}{first} and {second}"
     return f"The {first} of {place.split()[-1].title()}" if names[0].startswith("the ") else f"{first} of {place.split()[-1].title()}"
 
 

@@ -18,8 +18,9 @@ from functools import lru_cache
 from importlib import resources
 
 from director.planning.base import PlanError
+from director.planning.language import english_reading
 from director.planning.llm_schema import CharacterSpec, SceneSpec, ShotSpec, StoryBible
-from director.planning.reading import Reading, can_be, read, singular
+from director.planning.reading import Reading, can_be, singular
 from director.planning.words import DETERMINERS, POSSESSIVES, PREPOSITIONS
 from director.story import Character, Scene, Shot, Story
 
@@ -187,7 +188,7 @@ def _places_missing(reading: Reading, text: str, where: str) -> list[Problem]:
 
 def check_plan(story: Story, logline: str | None = None, reading: Reading | None = None) -> list[Problem]:
     """Every problem of a whole plan (what the LLM planner checks step by step)."""
-    reading = reading or read(logline or story.logline)
+    reading = reading or english_reading(logline or story.logline)
     problems = check_cast(reading, story.characters, story.title)
     problems += [p for p in check_scenes(reading, story.scenes, story.title) if p.check != "place-missing"]
     everywhere = " ".join([*(s.setting for s in story.scenes), *(s.prompt for s in story.shots)])

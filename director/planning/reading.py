@@ -18,10 +18,13 @@ from functools import lru_cache
 from lemminflect import getAllLemmas, getInflection
 
 from director.planning.words import (
+    ABSTRACT,
+    ABSTRACT_SUFFIXES,
     ADVERBS,
     AGENCY,
     ANIMALS,
     AUXILIARIES,
+    CLOCK,
     COPULAS,
     DETERMINERS,
     EVENTS,
@@ -30,12 +33,18 @@ from director.planning.words import (
     MACHINES,
     MALE,
     MALE_NAMES,
+    COLLECTIVES,
+    MODALS,
+    TITLES,
     NOT_PLACES,
     NUMBERS,
     ANIMAL_HEADS,
     PEOPLE,
     PEOPLE_HEADS,
+    PLACE_NAME_PREFIXES,
+    PLACE_NAMES,
     PLACE_PREPOSITIONS,
+    PLACE_VERBS,
     PLACES,
     POSSESSIVES,
     PREPOSITIONS,
@@ -44,7 +53,9 @@ from director.planning.words import (
     SEASONS,
     SUBORDINATORS,
     TIMES,
+    VEHICLES,
     WEATHER,
+    clock_light,
 )
 
 _CLOSED = DETERMINERS | set(NUMBERS) | set(POSSESSIVES) | set(PRONOUNS) | SUBORDINATORS | RELATIVES | PREPOSITIONS | {"and", "or", "but", "then", "so"}
@@ -52,7 +63,13 @@ _CLOSED = DETERMINERS | set(NUMBERS) | set(POSSESSIVES) | set(PRONOUNS) | SUBORD
 
 @lru_cache(maxsize=4096)
 def _lemmas(word: str) -> dict[str, tuple[str, ...]]:
-    return getAllLemmas(word.lower())
+    """Parts of speech and base forms; a hyphenated word the lexicon lacks is read by its last part
+    ("co-pilot" is a noun, "crash-land" a noun or a verb)."""
+    lemmas = getAllLemmas(word.lower())
+    if not lemmas and "-" in word.strip("-"):
+        head = word.lower().rsplit("-", 1)
+        lemmas = {pos: tuple(f"{head[0]}-{form}" for form in forms) for pos, forms in getAllLemmas(head[1]).items()}
+    return lemmas
 
 
 def can_be(word: str, pos: str) -> bool:
@@ -94,6 +111,9 @@ class Phrase:
     end: int
     count: int = 1  # "two sisters" -> 2
     proper: bool = False
+    name: str = ""  # the being's own name: "a keeper named Mara", "Kenji, a retired sumo wrestler"
+    apposition: str = ""  # what the named being is: "lighthouse keeper", "retired sumo wrestler"
+    tail: "Phrase | None" = None  # "the help of a clumsy dragon": the of-phrase
 
     @property
     def text(self) -> str:
@@ -156,7 +176,7 @@ class Reading:
         return _strip_determiner(self.places[0]) if self.places else ""
 
 
-_TOKEN = re.compile(r"[^\W_][\w'’-]*|[,.;:!?]")
+_TOKEN = re.compile(rf"{CLOCK}|[^\W_][\w'’-]*|[,.;:!?]")
 
 
 def tokens(text: str) -> list[str]:
@@ -180,8 +200,31 @@ def _compound(word: str, nouns: set[str]) -> bool:
     return any(word.endswith(n) and len(word) - len(n) >= 3 for n in nouns if len(n) >= 3)
 
 
+def light_of(word: str) -> str:
+    """The lighting a time word names: "dusk", "midnight" (night), "3 AM" (night); else ""."""
+    return TIMES.get(word.lower(), "") or clock_light(word)
+
+
+def _parts(words: list[str]) -> list[str]:
+    """Words and the parts of hyphenated ones: "fog-bound" is also "fog"."""
+    return [p for w in words for p in ([w, *w.split("-")] if "-" in w else [w])]
+
+
+def abstract(head: str) -> bool:
+    word = head.lower()
+    return word in ABSTRACT or singular(word) in ABSTRACT or (word.endswith(ABSTRACT_SUFFIXES) and word not in PEOPLE and len(word) > 6)
+
+
+def place_name(words: list[str]) -> bool:
+    """"Europe", "Las Vegas", "New Orleans": a proper name that is a place, not a person."""
+    lowered = [w.lower() for w in words if w[:1].isalpha()]
+    return bool(lowered) and (any(w in PLACE_NAMES for w in lowered) or (len(lowered) > 1 and lowered[0] in PLACE_NAME_PREFIXES))
+
+
 def kind_of(head: str, modifiers: list[str]) -> str | None:
     word = singular(head) if head.islower() else head.lower()
+    if (word in PLACES or head.lower() in PLACES) and word not in PEOPLE:  # "an enchanted forest" is still a place
+        return None
     if word in PEOPLE or head.lower() in PEOPLE:
         return "person"
     if word in ANIMALS:
@@ -199,7 +242,7 @@ def kind_of(head: str, modifiers: list[str]) -> str | None:
 
 def denotes_time(head: str) -> bool:
     word = head.lower()
-    return word in TIMES or word in WEATHER or word in SEASONS or word in EVENTS or singular(word) in EVENTS
+    return bool(light_of(word)) or word.isdigit() or word in WEATHER or word in SEASONS or word in EVENTS or singular(word) in EVENTS
 
 
 class _Parser:
@@ -210,6 +253,7 @@ class _Parser:
         self.reading = Reading()
         self.phrases: dict[int, int] = {}  # phrase start -> being index
         self.verb = ""  # the verb of the clause being read
+        self.last: Phrase | None = None  # the noun phrase read last (a relative clause's subject)
 
     # --- word classes -------------------------------------------------------------------------
 
@@ -251,9 +295,15 @@ class _Parser:
         start_content = k
         while self._content(k):
             if k > start_content and subject_plural is not None:
-                plural = subject_plural or count > 1 or (singular(self.lower[k - 1]) != self.lower[k - 1] and not self._is_name(k - 1))
-                if self._agrees(k, plural) and self._next_fits_verb(k):
+                if self.lower[k] in MODALS:
+                    break  # "a cheerful puppy must share"
+                after_plural = (singular(self.lower[k - 1]) != self.lower[k - 1] or self.lower[k - 1] in COLLECTIVES) and not self._is_name(k - 1)
+                plural = subject_plural or count > 1 or after_plural
+                being_noun = self._being_noun(k) and k + 1 < len(self.words) and self._starts_verb(k + 1, plural)  # "her black cat open ..."
+                if self._agrees(k, plural) and (self._next_fits_verb(k) or after_plural) and not being_noun:  # "pigs build houses"
                     break
+            if k > start_content and self._being_noun(k - 1) and not can_be(self.lower[k], "NOUN") and not self._is_name(k):
+                break  # "a fox asleep in the flour"
             if k > start_content and self._verb_only(k):
                 break
             if self.lower[k] in ADVERBS or (self.lower[k].endswith("ly") and can_be(self.lower[k], "ADV") and not can_be(self.lower[k], "NOUN")):
@@ -266,18 +316,30 @@ class _Parser:
         words = self.words[self.i : k]
         phrase = Phrase(words, determiner, self.words[k - 1], self.i, k, count, proper=self._is_name(k - 1))
         self.i = k
+        if k + 1 < len(self.words) and self.lower[k] in ("named", "called") and self._is_name(k + 1):  # "a keeper named Mara"
+            n = k + 1
+            while n < len(self.words) and self._is_name(n):
+                n += 1
+            phrase.name, phrase.apposition = " ".join(self.words[k + 1 : n]), phrase.body
+            phrase.words, phrase.end, self.i = self.words[phrase.start : n], n, n
+            return phrase
         # "the rooftops of Prague": an of-phrase belongs to its noun.
         if k + 1 < len(self.words) and self.lower[k] == "of" and self._content(k + 1) or (
             k + 2 < len(self.words) and self.lower[k] == "of" and self.lower[k + 1] in DETERMINERS | set(POSSESSIVES)
         ):
             self.i = k + 1
-            tail = self.noun_phrase()
+            tail = self.noun_phrase(subject_plural=subject_plural)
             if tail is not None:
                 phrase.words = self.words[phrase.start : tail.end]
-                phrase.end = tail.end
+                phrase.end, phrase.tail = tail.end, tail
             else:
                 self.i = k
+        self.last = phrase
         return phrase
+
+    def _being_noun(self, k: int) -> bool:
+        word = self.lower[k]
+        return not self._is_name(k) and (word in PEOPLE or word in ANIMALS or singular(word) in PEOPLE or singular(word) in ANIMALS)
 
     def _next_fits_verb(self, k: int) -> bool:
         """Does what follows words[k] read as a verb's continuation (object, preposition, end)?"""
@@ -290,13 +352,24 @@ class _Parser:
             return True
         if nxt in SUBORDINATORS or nxt in ("and", "but"):
             return True
+        after = self.lower[k + 2] if k + 2 < len(self.words) else "."
+        if can_be(nxt, "NOUN") and singular(nxt) != nxt and (after in _CLOSED or not after[0].isalnum()):
+            return True  # a bare plural object: "build houses before ..."
         return self._is_name(k + 1) or not can_be(nxt, "NOUN") or can_be(nxt, "ADJ")
 
     # --- beings ------------------------------------------------------------------------------
 
     def _possessors(self, phrase: Phrase) -> None:
         """"their grandfather's carousel": the grandfather is a character too (common nouns only:
-        "Prague's rooftops" is no one)."""
+        "Prague's rooftops" is no one); so is the dragon of "the help of a clumsy dragon"."""
+        if phrase.determiner in ("her", "his") and kind_of(phrase.head, []) is None:  # "her shop": the person is "her"
+            for being in reversed(self.reading.beings):
+                if being.kind == "person" and being.count == 1 and being.pronoun == "they":
+                    being.pronoun = POSSESSIVES[phrase.determiner]
+                    break
+        tail = phrase.tail  # (but "the ghost of a pirate" is one being)
+        if tail is not None and not tail.proper and kind_of(phrase.head, []) is None and kind_of(tail.head, tail.words[:-1]) in ("person", "animal", "machine"):
+            self.being(tail, as_subject=False)
         for k, word in enumerate(phrase.words[:-1]):
             match = re.fullmatch(r"(.+?)['’]s", word)
             start = 1 if phrase.determiner else 0
@@ -310,20 +383,29 @@ class _Parser:
         head = phrase.head
         modifiers = phrase.words[1 if phrase.determiner else 0 : -1]
         kind = kind_of(head, modifiers)
-        if kind is None and phrase.proper and phrase.determiner == "the":
-            return None  # "the Sahara", "the Thames": a place, not a person
-        if kind is None and phrase.proper:
+        if kind is None and phrase.proper and (phrase.determiner == "the" or place_name(phrase.words)) and not phrase.name:
+            return None  # "the Sahara", "Europe", "Las Vegas": a place, not a person
+        if kind is None and (phrase.proper or phrase.name):
             kind = "person"
-        if kind is None and as_subject and not denotes_time(head) and head.lower() not in PLACES:
-            kind = "thing"
+        if kind is None and as_subject and not denotes_time(head) and head.lower() not in PLACES and not abstract(head) and singular(head) not in VEHICLES:
+            kind = "thing"  # an object that acts: "a lamp crosses the sea"
         if kind is None:
             return None
-        body = _strip_determiner(phrase.text)
-        for index, being in enumerate(self.reading.beings):
+        if not as_subject and not phrase.determiner and not phrase.name and not phrase.proper and phrase.plural:
+            return None  # "talk to birds": a bare plural is birds in general, not characters
+        if phrase.determiner in ("a", "an") and phrase.plural:
+            return None  # "a thousand paper cranes": a quantity
+        body = phrase.name or _strip_determiner(phrase.text)
+        another = phrase.determiner == "another" or "other" in (w.lower() for w in modifiers)  # "another fox" is a second fox
+        for index, being in enumerate(self.reading.beings if not another else []):
             if being.phrase.lower() == body.lower() or (being.proper_name and being.proper_name.lower() == body.lower()):
                 return index
-        being = Being(phrase=body, head=head if phrase.proper else singular(head), kind=kind, count=phrase.count)
-        if phrase.proper and len(phrase.words) == len(body.split()):
+            if phrase.determiner == "the" and not phrase.proper and being.count == 1 and being.head == singular(head) and len(phrase.words) == 2:
+                return index  # "her bravest knight ... the knight": the same one
+        being = Being(phrase=body, head=head if phrase.proper else singular(head), kind=kind, count=1 if phrase.name else phrase.count)
+        if phrase.name:
+            being.proper_name, being.apposition = phrase.name, phrase.apposition
+        elif phrase.proper and len(phrase.words) == len(body.split()):
             being.proper_name = body
         self._gender(being, phrase)
         if phrase.determiner in POSSESSIVES:
@@ -372,9 +454,9 @@ class _Parser:
                 self.i += 1
                 apposition = self.noun_phrase(subject_plural=False)
                 if apposition is not None and apposition.determiner in ("a", "an", "the"):
+                    phrase.name, phrase.apposition = phrase.text, apposition.body
                     phrase.words = phrase.words + [","] + apposition.words
-                    phrase.head, phrase.proper = apposition.head, True
-                    setattr(phrase, "apposition", apposition.body)
+                    phrase.head = apposition.head
                     if self.i < len(self.words) and self.lower[self.i] == ",":
                         self.i += 1
                 else:
@@ -385,7 +467,7 @@ class _Parser:
                 continue
             break
         plural = plural or any(p.plural for p in phrases)
-        return phrases, plural
+        return _names_of_group(phrases), plural
 
     def _starts_verb(self, k: int, plural: bool) -> bool:
         return k < len(self.words) and (self.lower[k] in AUXILIARIES or self._verb_only(k) or (self._agrees(k, plural) and self._next_fits_verb(k)))
@@ -409,6 +491,8 @@ class _Parser:
                 if self.i < len(self.words) and self.lower[self.i] == "then":
                     self.i += 1
                 return self.clause("and", word, subject, subject_text, plural)
+            if word in ("and", "but", ",") and self._next_subject(word, kind, opener, subject, subject_text, verb, rest_start, plural):
+                return
             if word == "to" and self.i + 1 < len(self.words) and self._infinitive(self.i + 1):
                 self._close(kind, opener, subject, subject_text, verb, rest_start, plural)
                 self.i += 1
@@ -430,6 +514,54 @@ class _Parser:
             self._object(phrase)
         self._close(kind, opener, subject, subject_text, verb, rest_start, plural)
 
+    def _next_subject(self, word, kind, opener, subject, subject_text, verb, rest_start, plural) -> bool:
+        """", and the librarian hides it": a new clause with its own subject (a pronoun resolved to a
+        character already there). False, with the cursor back, when no subject and verb follow."""
+        save = self.i
+        self.i += 1
+        if self.i < len(self.words) and self.lower[self.i] == "then":
+            self.i += 1
+        pronoun = self.lower[self.i] if self.i < len(self.words) else ""
+        if pronoun in ("she", "he", "they", "it") and self._starts_verb(self.i + 1, pronoun == "they"):
+            self._close(kind, opener, subject, subject_text, verb, rest_start, plural, end=save)
+            self.i += 1
+            who = self.resolve(pronoun, subject)
+            self.clause("and", word, who, " and ".join(self.reading.beings[i].phrase for i in who) or pronoun, pronoun == "they")
+            return True
+        phrases, sub_plural = self.subject()
+        if phrases and self.i < len(self.words) and self._starts_verb(self.i, sub_plural):
+            self._close(kind, opener, subject, subject_text, verb, rest_start, plural, end=save)
+            indices = [b for b in (self.being(p, as_subject=True) for p in phrases) if b is not None]
+            self.clause("and", word, indices, " and ".join(_join(p.words) for p in phrases), sub_plural)
+            return True
+        self.i = save
+        return False
+
+    def resolve(self, pronoun: str, subject: list[int]) -> list[int]:
+        """The characters a subject pronoun stands for: the clause's subject when it fits, else the
+        nearest earlier being that can be called so; never a new character."""
+        beings = self.reading.beings
+        if pronoun == "they":
+            if len(subject) > 1 or any(beings[i].count > 1 for i in subject):
+                return subject
+            groups = [i for i, b in enumerate(beings) if b.count > 1]
+            return groups[-1:] or subject
+        fits = [i for i in subject if beings[i].pronoun == pronoun]
+        if fits:
+            return fits[:1]
+        for index in range(len(beings) - 1, -1, -1):
+            if beings[index].pronoun == pronoun:
+                return [index]
+        for index in [*subject, *range(len(beings) - 1, -1, -1)]:
+            if pronoun in ("she", "he") and beings[index].pronoun == "they" and beings[index].kind == "person" and beings[index].count == 1:
+                beings[index].pronoun = pronoun
+                return [index]
+        if pronoun in ("she", "he"):  # "... a dragon in her shop, and he ...": the one that is not "her"
+            for index in range(len(beings) - 1, -1, -1):
+                if beings[index].kind != "person" and index not in subject:
+                    return [index]
+        return subject
+
     def _infinitive(self, k: int) -> bool:
         word = self.lower[k]
         if word in _CLOSED or self._is_name(k) or word in PLACES:
@@ -441,10 +573,17 @@ class _Parser:
         save = self.i
         self.i += 1
         if word in RELATIVES:
-            if self.i < len(self.words) and self._starts_verb(self.i, plural):
+            last = self.last if self.last is not None and self.last.end == save else None  # "a mural that comes alive"
+            if self.i < len(self.words) and self._starts_verb(self.i, last.plural if last else plural):
                 self._close(kind, opener, subject, subject_text, verb, rest_start, plural, end=save)
+                if last is not None:
+                    index = self.being(last, as_subject=True)
+                    subject, subject_text, plural = ([index] if index is not None else []), _join(last.words), last.plural
                 self.clause("and", word, subject, subject_text, plural)
                 return True
+            if word == "that":  # "discovers that her smart fridge is plotting": a clause with its own subject
+                self.i = save
+                return self._next_subject(word, kind, opener, subject, subject_text, verb, rest_start, plural)
             return False
         phrases, sub_plural = self.subject()
         if phrases and self.i < len(self.words) and self._starts_verb(self.i, sub_plural):
@@ -456,10 +595,13 @@ class _Parser:
             self.clause(word, word, indices, text, sub_plural)
             return True
         if not phrases and self.i < len(self.words) and self.lower[self.i] in PRONOUNS:
+            pronoun = PRONOUNS[self.lower[self.i]]
             self.i += 1
             if self.i < len(self.words):
                 self._close(kind, opener, subject, subject_text, verb, rest_start, plural, end=save)
-                self.clause(word, word, subject, subject_text, plural)
+                who = self.resolve(pronoun, subject)
+                text = " and ".join(self.reading.beings[i].phrase for i in who) if who != subject else subject_text
+                self.clause(word, word, who, text, pronoun == "they" or (who == subject and plural))
                 return True
         self.i = save
         self._after_preposition(word)
@@ -472,13 +614,16 @@ class _Parser:
         phrase = self.noun_phrase(subject_plural=subject_plural)
         if phrase is None:
             return
+        if word in ("as", "like") and kind_of(phrase.head, []) is not None:
+            self.reading.props.append(phrase.text)  # "disguises herself as a knight": a role, not another character
+            return
         if not self._condition_or_place(phrase, place_context=word in PLACE_PREPOSITIONS, text=f"{word} {phrase.text}"):
             self.reading.props.append(phrase.text)
 
     def _condition_or_place(self, phrase: Phrase, place_context: bool, text: str | None = None) -> bool:
         self._possessors(phrase)
-        words = [w.lower() for w in phrase.words]
-        timing = [w for w in words if w in TIMES or w in WEATHER or w in SEASONS]
+        words = _parts([w.lower() for w in phrase.words])
+        timing = [w for w in words if light_of(w) or w in WEATHER or w in SEASONS]
         if denotes_time(phrase.head) or (timing and phrase.head.lower() not in PLACES):
             self._note_time(words)
             self.reading.conditions.append(text or phrase.text)
@@ -496,9 +641,9 @@ class _Parser:
         return False
 
     def _note_time(self, words: list[str]) -> None:
-        for w in words:
-            if w in TIMES and TIMES[w] not in self.reading.times:
-                self.reading.times.append(TIMES[w])
+        for w in _parts(words):
+            if light_of(w) and light_of(w) not in self.reading.times:
+                self.reading.times.append(light_of(w))
             if w in WEATHER and WEATHER[w] not in self.reading.weather:
                 self.reading.weather.append(WEATHER[w])
             if w in SEASONS and w not in self.reading.seasons:
@@ -508,6 +653,9 @@ class _Parser:
         if base_verb(self.verb) in COPULAS and kind_of(phrase.head, []) is not None and not phrase.proper:
             self.reading.props.append(phrase.text)  # "become friends": a complement, not more characters
             return
+        if phrase.proper and not phrase.name and (place_name(phrase.words) or base_verb(self.verb) in PLACE_VERBS):
+            self.reading.places.append(phrase.text)  # "crosses Europe", "reach Las Vegas": where, not who
+            return
         if phrase.proper and self.being(phrase, as_subject=False) is not None:
             return
         if not self._condition_or_place(phrase, place_context=False):
@@ -515,7 +663,7 @@ class _Parser:
 
     def _close(self, kind, opener, subject, subject_text, verb, rest_start, plural, end: int | None = None) -> None:
         rest = _join(w for w in self.words[rest_start : self.i if end is None else end] if w not in (".", "!", "?", ";"))
-        rest = rest.strip(" ,")
+        rest = re.sub(r"(?:,?\s*\b(?:only|just|even|then|and|but|so)\b)+$", "", rest.strip(" ,"), flags=re.IGNORECASE).strip(" ,")  # "..., only" of "only to discover"
         self.reading.clauses.append(Clause(subject, subject_text, verb, rest, kind, opener, plural))
 
     # --- the whole logline -------------------------------------------------------------------
@@ -548,16 +696,6 @@ class _Parser:
             else:
                 self.i += 1
         indices = [b for b in (self.being(p, as_subject=True) for p in phrases) if b is not None]
-        for phrase in phrases:
-            appos = getattr(phrase, "apposition", "")
-            if appos:
-                index = self.being(phrase, as_subject=True)
-                if index is not None:
-                    being = self.reading.beings[index]
-                    being.apposition = appos
-                    name = phrase.words[0]
-                    being.phrase, being.proper_name = name, name
-                    self._gender(being, Phrase(phrase.words, "", phrase.head, 0, 0, proper=True))
         text = " and ".join(_join(p.words) for p in phrases)
         while self.i < len(self.words):
             start = self.i
@@ -565,6 +703,20 @@ class _Parser:
             if self.i == start:
                 self.i += 1
         return self.reading
+
+
+def _names_of_group(phrases: list[Phrase]) -> list[Phrase]:
+    """"Rosa and Ivan, two rival bakers" / "Two rival bakers, Rosa and Ivan": the group is what the
+    named ones are, not more characters."""
+    groups = [p for p in phrases if not p.proper and not p.name and p.plural]
+    named = [p for p in phrases if p.proper or p.name]
+    if len(groups) != 1 or len(named) < 2 or groups[0] not in (phrases[0], phrases[-1]) or groups[0].count not in (1, len(named)):
+        return phrases
+    group = groups[0]
+    what = " ".join([*group.body.split()[:-1], singular(group.head)])
+    for phrase in named:
+        phrase.name, phrase.apposition = phrase.name or phrase.text, phrase.apposition or what
+    return [p for p in phrases if p is not group]
 
 
 # Verbs whose object does the goal: "teaches a seal to sing" -> the seal sings.
@@ -583,6 +735,7 @@ def _goal_subjects(reading: Reading) -> None:
 
 def read(logline: str) -> Reading:
     """What the logline says: beings, places, times, weather and actions in order."""
+    logline = re.sub(rf"\b({'|'.join(TITLES)})\.(?=\s+[A-Z])", r"\1", logline, flags=re.IGNORECASE)  # "Dr. Okoye"
     reading = _Parser(logline).parse()
     _goal_subjects(reading)
     for being in reading.beings:

@@ -5,12 +5,22 @@ Open-class words (is this a noun, can it be a verb, its base form) come from lem
 living beings, places, times or weather, which words mark gender, and the looks the planner invents.
 """
 
+import re
+
 DETERMINERS = {"a", "an", "the", "this", "that", "these", "those", "some", "every", "each", "one", "another"}
 NUMBERS = {"two": 2, "three": 3, "four": 4, "both": 2, "twin": 2, "twins": 2}
 POSSESSIVES = {"her": "she", "his": "he", "their": "they", "its": "it", "my": "I", "our": "we", "your": "you"}
-PRONOUNS = {"she": "she", "he": "he", "they": "they", "him": "he", "them": "they", "it": "it"}
+PRONOUNS = {
+    "she": "she", "he": "he", "they": "they", "him": "he", "them": "they", "it": "it",
+    "herself": "she", "himself": "he", "themselves": "they", "itself": "it",
+}  # fmt: skip
+MODALS = {"must", "can", "could", "will", "would", "should", "may", "might", "cannot"}
+# Nouns for a group that take a plural verb: "an elderly couple dance".
+COLLECTIVES = {"couple", "pair", "family", "crew", "band", "gang", "team", "trio", "duo"}
+# Titles written with a full stop that does not end the logline: "Dr. Okoye".
+TITLES = {"dr", "mr", "mrs", "ms", "prof", "st", "sgt", "capt", "lt"}
 # Words that open a new clause (or, for the dual ones, a time phrase when no verb follows).
-SUBORDINATORS = {"when", "while", "before", "after", "until", "as", "because", "once", "though", "although", "unless", "whenever", "till"}
+SUBORDINATORS = {"when", "while", "before", "after", "until", "as", "because", "once", "though", "although", "unless", "whenever", "till", "where"}
 RELATIVES = {"who", "that", "which"}
 PREPOSITIONS = {
     "in", "on", "at", "during", "from", "to", "with", "for", "of", "by", "into", "through", "across", "over",
@@ -65,7 +75,8 @@ PEOPLE = set(
     seamstress weaver dressmaker toymaker locksmith glassblower jeweller jeweler lighthousekeeper
     ferryman boatman gondolier lumberjack woodcutter hunter trapper rancher shepherdess milkmaid
     caretaker janitor cleaner gravedigger undertaker detective inspector constable grandparent parent
-    owner master mistress customer passenger visitor guest host neighbour stepmother stepfather""".split()
+    owner master mistress customer passenger visitor guest host neighbour stepmother stepfather walker rider
+    critic prodigy couple crew""".split()
 )
 ANIMALS = set(
     """fox toucan cat dog owl bird wolf bear deer rabbit hare horse pony mouse rat whale dolphin octopus turtle
@@ -78,7 +89,42 @@ ANIMALS = set(
     flamingo stork crane ostrich peacock hummingbird woodpecker mole ferret weasel lynx leopard cheetah
     jaguar panther coyote jackal hyena walrus narwhal manatee stingray salmon trout""".split()
 )
-MACHINES = {"drone", "robot", "android", "cyborg", "automaton", "droid", "machine", "golem", "ai", "computer", "car", "truck", "train", "submarine", "rocket", "satellite", "rover"}
+MACHINES = {"drone", "robot", "android", "cyborg", "automaton", "droid", "machine", "golem", "ai", "computer", "rover"}
+# Vehicles carry characters; one is a character itself only with a will of its own ("a talking car").
+VEHICLES = {
+    "car", "truck", "train", "ship", "boat", "bus", "tram", "bicycle", "bike", "plane", "airplane", "aeroplane",
+    "submarine", "rocket", "taxi", "cab", "van", "tractor", "ferry", "yacht", "canoe", "kayak", "sled", "sledge",
+    "balloon", "motorcycle", "motorbike", "scooter", "spaceship", "starship", "airship", "helicopter", "raft",
+    "carriage", "wagon", "cart", "barge", "steamer", "liner", "jeep", "limousine", "satellite", "shuttle",
+}  # fmt: skip
+# Abstractions and forces of nature: never characters, even as the subject ("Hope returns ...").
+ABSTRACT = {
+    "hope", "love", "fear", "time", "death", "life", "fate", "destiny", "memory", "memories", "war", "peace", "silence",
+    "darkness", "light", "music", "magic", "change", "trouble", "grief", "joy", "winter", "summer", "autumn", "spring",
+    "night", "day", "morning", "evening", "history", "truth", "justice", "freedom", "luck", "chaos", "news", "rumour",
+    "rumor", "word", "spirit", "revenge", "greed", "envy", "anger", "sorrow", "happiness", "wind", "rain", "snow",
+    "fire", "flood", "storm", "drought", "plague", "famine", "disease", "illness", "tradition", "progress", "science",
+}  # fmt: skip
+ABSTRACT_SUFFIXES = ("ness", "ity", "tion", "sion", "ment", "ism", "dom", "hood", "ship", "ance", "ence")
+# Names of places (continents, countries, large cities) that would otherwise read as people's names.
+PLACE_NAMES = set(
+    """europe asia africa america americas antarctica australia oceania arctic earth mars venus jupiter saturn
+    moon sahara amazon himalayas alps andes siberia patagonia brazil argentina chile peru mexico canada
+    cuba jamaica haiti france spain portugal italy germany austria poland russia ukraine greece turkey egypt
+    morocco kenya nigeria ghana ethiopia india china japan korea vietnam thailand indonesia iran iraq israel
+    ireland scotland england wales iceland norway sweden finland denmark netherlands belgium switzerland
+    paris london berlin rome madrid lisbon vienna prague budapest warsaw moscow istanbul cairo lagos accra
+    nairobi marrakech casablanca tokyo kyoto osaka seoul beijing shanghai delhi mumbai bangkok manila
+    jakarta sydney melbourne auckland havana lima bogota rio santiago venice naples florence milan
+    barcelona dublin edinburgh amsterdam brussels athens oslo stockholm copenhagen helsinki reykjavik
+    galway berlin kansas texas california alaska york orleans vegas angeles francisco chicago boston
+    seattle detroit tibet mongolia arabia gaza jerusalem baghdad tehran kabul karachi dhaka kolkata
+    hollywood broadway manhattan brooklyn harlem""".split()
+)
+PLACE_NAME_PREFIXES = {"new", "las", "los", "san", "santa", "saint", "st", "port", "fort", "lake", "mount", "cape", "el", "la", "le", "rio"}
+# Verbs whose object is a place: "reach Las Vegas", "tour Europe".
+PLACE_VERBS = {"reach", "visit", "leave", "tour", "enter", "explore", "cross", "flee", "roam", "conquer", "invade", "rule", "travel", "sail", "fly", "drive", "walk", "return"}
+# Clock times: "3 AM", "6 p.m.", "9 o'clock".
 # Adjectives that give an object a will of its own ("a talking teapot").
 AGENCY = {"talking", "sentient", "living", "walking", "singing", "dancing", "runaway", "enchanted", "magic", "magical", "curious", "lonely", "brave", "mischievous", "clockwork", "mechanical"}
 FEMALE = {
@@ -122,11 +168,23 @@ PLACES = set(
 )
 # Places also spoken of without a preposition ("restore the carousel" is a prop; "the town" is a place).
 TIMES = {
-    "night": "night", "midnight": "night", "nightfall": "night", "moonlight": "night", "moonlit": "night",
+    "night": "night", "midnight": "night", "nightfall": "night", "overnight": "night", "tonight": "night", "moonlight": "night", "moonlit": "night",
     "dawn": "dawn", "sunrise": "dawn", "daybreak": "dawn", "morning": "morning", "noon": "day", "afternoon": "day",
     "day": "day", "daytime": "day", "dusk": "dusk", "sunset": "dusk", "twilight": "dusk", "evening": "evening",
     "eve": "evening",
 }  # fmt: skip
+CLOCK = r"\d{1,2}(?::\d\d)?\s?(?:[aApP]\.?[mM]\b\.?|o['’]clock)"
+
+
+def clock_light(text: str) -> str:
+    """The lighting of a clock time: "3 AM" is night, "6 PM" dusk."""
+    match = re.fullmatch(r"(\d{1,2})(?::\d\d)?\s?(?:([aApP])\.?[mM]\.?|o['’]clock)", text.strip())
+    if not match:
+        return ""
+    hour = int(match.group(1)) % 12 + (12 if (match.group(2) or "a").lower() == "p" else 0)
+    return "night" if hour < 5 or hour >= 22 else "dawn" if hour < 7 else "morning" if hour < 11 else "day" if hour < 17 else "dusk" if hour < 20 else "evening"
+
+
 SEASONS = {"winter", "summer", "autumn", "fall", "spring"}
 # Weather words and the sky the animatic draws for them.
 WEATHER = {
@@ -182,6 +240,8 @@ MACHINE_LOOKS = [
     "with copper panels and a cracked round lens",
     "with dented green plating and a yellow warning stripe",
 ]
+# Added to a look when a story has more characters of a kind than the list has looks.
+EXTRA_DETAILS = ["a red ribbon", "a silver pendant", "a checked scarf", "a pale blue cap", "a brass badge", "a long green scarf", "a white sash", "a black armband"]
 THING_LOOKS = ["worn smooth with age, with one bright red detail", "painted in faded blue and gold"]
 STYLES = [
     "cinematic, natural light, soft film grain, 35mm",
@@ -199,6 +259,13 @@ CAMERAS = [
     ("medium shot", "slow pan left"),
     ("close-up", "steady camera"),
 ]
+# How a beat is seen again when a long story comes back to it (no two shots of a story repeat).
+VIEWS = [
+    "seen from a low angle", "seen from high above", "seen from behind", "in silhouette against the light",
+    "framed through a doorway", "reflected in a window", "seen from far off", "half in shadow",
+    "with the faces in sharp focus", "with hands and small gestures in detail", "seen through falling dust",
+    "seen from the side",
+]  # fmt: skip
 LIGHT = {
     "dawn": "pale pink dawn light",
     "morning": "clear bright morning light",

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from director.errors import UsageError
 from director.folder.checkpoints import check_checkpoint_db
 from director.planning.base import check_logline
+from director.planning.language import check_english
 from director.settings import RunSettings
 from director.story import Story, load_script, slugify
 
@@ -266,3 +267,9 @@ def check_story_inputs(settings: RunSettings, story: Story | None) -> None:
     if story is not None:
         check_character_names(story)
     check_references(settings, story)
+
+
+def check_plannable(logline: str | None, planner: object) -> None:
+    """A logline the offline planner cannot read (another language or script): one line now, before anything is written."""
+    if logline is not None and getattr(planner, "name", "") == "offline":
+        check_english(logline)

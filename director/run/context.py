@@ -22,6 +22,7 @@ from director.planning.planner import make_planner
 from director.critic.rules import Critic
 from director.critic.scales import gates
 from director.critic.judge import LLMJudge, make_judge
+from director.run.backend_limits import ablation_warning
 from director.settings import RunSettings
 from director.folder.workspace import Workspace
 from generator.backends import BACKENDS
@@ -213,7 +214,8 @@ def load_components(settings: RunSettings, workspace: Workspace, planner: Planne
         use_memory=not settings.no_memory,
         judge=judge,
         notes=[planner_note, backend_note, judge_note] + list(getattr(generator, "notes", []))
-        + ([f"ablation: {' '.join(ablations)}"] if (ablations := ablation_names(settings)) else []),
+        + ([f"ablation: {' '.join(ablations)}"] if (ablations := ablation_names(settings)) else [])
+        + [w for w in [ablation_warning(generator.name, ablations)] if w],
     )
 
 

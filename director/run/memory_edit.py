@@ -12,6 +12,7 @@ from director.errors import UsageError
 from director.folder.workspace import Workspace
 from director.run.context import open_bank
 from memory.bank import MemoryBank
+from memory.tags import story_tags
 
 MEMORY_ACTIONS = ("list", "pin", "unpin", "drop", "tag", "add", "replace")
 
@@ -45,6 +46,12 @@ def edit_memory(out: str | Path, action: str = "list", target: str | None = None
         raise UsageError(f"no memory entry {target!r} in {out}")
     if action == "tag" and not values:
         raise UsageError("memory tag needs the names of the characters the entry shows")
+    if action in ("tag", "add") and (values if action == "tag" else characters):
+        try:  # a tag must name a character of the story, or it conditions nothing
+            tags = story_tags(values if action == "tag" else characters, {c.name: c.description for c in workspace.load_script().characters})
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        values, characters = (tags, characters) if action == "tag" else (values, tags)
     try:
         if action == "add":
             bank.add_reference(image(target), characters=characters)
