@@ -419,7 +419,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 class _Progress:
-    """Notes on stderr as they come, and a bar of shots that counts the ones already made."""
+    """Notes on stderr as they come, and a bar of shots that counts the ones already made; when
+    stderr is not a terminal (a log file, a pipe), a line per finished shot instead of the bar."""
 
     def __init__(self):
         from tqdm import tqdm
@@ -436,6 +437,9 @@ class _Progress:
         if "note" in event:
             self.bar.write(event["note"], file=sys.stderr)
         if "shot_done" not in event:
+            return
+        if self.bar.disable:
+            print(f"shot {event['index'] + 1} of {event['total']} done: {event['shot_done']}, {event['frames']} frames", file=sys.stderr, flush=True)
             return
         if self.bar.total is None:
             self.bar.reset(total=event["total"])
