@@ -102,3 +102,25 @@ def test_piped_stderr_gets_a_line_per_finished_shot(tmp_path):
     records = [json.loads((folder / "shots" / f"{s['id']}.json").read_text()) for s in json.loads((folder / "script.json").read_text())["shots"]]
     assert [line for line in lines if line.startswith("shot ")] == [f"shot {k} of 3 done: {r['shot_id']}, {r['frames']} frames" for k, r in enumerate(records, start=1)]
     assert not [line for line in lines if "\r" in line or "it/s" in line]  # no bar
+
+
+def test_ctrl_c_while_starting_is_one_line_and_status_130(tmp_path):
+    """SIGINT while the command's modules import: Python's import-time log says when that is."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = [str(Path(sys.executable).parent / "storymem"), "make", LOGLINE, "--out", str(tmp_path / "s"), *FAST]
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env) as process:
+        for line in process.stderr:
+            if re.search(r"\|\s+director\.story$", line):  # the script model has loaded: the director's imports are under way
+                process.send_signal(signal.SIGINT)
+                break
+        said = [line.rstrip("\n") for line in process.stderr if not line.startswith("import time:")]
+        assert process.wait() == 130
+    assert said[-1].startswith("storymem: interrupted") and not [line for line in said if "Traceback" in line or "KeyboardInterrupt" in line], said
+    assert not (tmp_path / "s").exists()

@@ -11,11 +11,25 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
+
+
+def _interrupted_while_loading(signum: int, frame: object) -> typing.NoReturn:
+    """Ctrl-C while the modules below import (seconds, before `main` can catch anything): one
+    line and status 130, not a KeyboardInterrupt traceback."""
+    print("storymem: interrupted", file=sys.stderr)
+    raise SystemExit(130)
+
+
+_LOADING = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+if _LOADING:
+    signal.signal(signal.SIGINT, _interrupted_while_loading)
 
 from pydantic import ValidationError
 
@@ -29,6 +43,9 @@ from director.run.workspace import FolderError
 from director.run.settings import RunSettings
 from director.story import ScriptError
 from generator.backends import BackendError
+
+if _LOADING:  # loaded: Ctrl-C is a KeyboardInterrupt again, which `main` says in one line
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 EXAMPLES = """\
 examples:
