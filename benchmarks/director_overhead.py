@@ -119,7 +119,7 @@ def one_story(folder: Path, settings: RunSettings) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", default="preview,tiny")
-    parser.add_argument("--shots", default="8,32,64")
+    parser.add_argument("--shots", default="8,32,60")  # 60: the most a story may have
     parser.add_argument("--preview-size", default="832x480")
     parser.add_argument("--preview-frames", type=int, default=81)
     parser.add_argument("--tiny-size", default="64x48")
