@@ -1,7 +1,7 @@
 """The director's own cost: seconds a shot outside the generator and the scorers, whether it stays
 flat as a story grows, and what assembling the film costs next to reading its shots once.
 
-    nice python benchmarks/director_overhead.py [--backends preview,tiny] [--shots 8,32,64]
+    nice python benchmarks/director_overhead.py [--backends preview,tiny] [--shots 8,32,60]
         [--preview-size 832x480 --preview-frames 81] [--tiny-size 64x48 --tiny-frames 9]
 
 Per shot, the director's time is the wall time between two `shot_done` events minus the time
