@@ -394,7 +394,7 @@ def commit(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, Any]
     ctx.workspace.log("commit", shot=shot.id, take=chosen.name, attempt=chosen.attempt, decision=state["decision"], frames=chosen.frames, keyframes=entry.keyframes)
     for note in _memory_notes(ctx, story, state["cursor"], "" if added else why_empty(_proposal(ctx.workspace, chosen), ctx.selection)):
         runtime.stream_writer({"note": note})
-    update_report(ctx.workspace)  # the report is rewritten after every shot, so a running story can be watched
+    update_report(ctx.workspace, shot.id, frames)  # the report is rewritten after every shot, so a running story can be watched
     runtime.stream_writer({"shot_done": shot.id, "index": state["cursor"], "total": len(story.shots), "frames": chosen.frames})
     return done
 
@@ -423,14 +423,16 @@ def assemble(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, An
     ctx = components_of(runtime.context)
     story = _story(ctx.workspace)
     version = _draft(ctx.workspace)
+    started = time.perf_counter()
     film = assemble_film(ctx.workspace, version, story, ctx.generator.fps)
+    film_seconds = round(time.perf_counter() - started, 4)
     parent = ctx.workspace.version(version.parent) if version.parent else None
     if parent is not None and parent.bank is not None:  # the memory the revised film leaves (as the user edited it)
         ctx.bank.set_active(_rebuilt(ctx, version, (version.bank_edits or {}).get("active", parent.bank)))
         ctx.bank.save()
     ctx.workspace.finish_version(version, film, list(ctx.bank.active_ids))
     write_report(ctx.workspace, story)
-    ctx.workspace.log("assemble", version=version.number, **film)
+    ctx.workspace.log("assemble", version=version.number, film_seconds=film_seconds, **film)
     return {"film": film}
 
 

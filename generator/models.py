@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from diffusers import WanPipeline, WanTransformer3DModel
 
 from generator.pipeline import T2V_SHIFT, WanM2VPipeline, flow_unipc_scheduler
+
+T = TypeVar("T")
 
 DEFAULT_I2V = "Wan-AI/Wan2.2-I2V-A14B-Diffusers"
 DEFAULT_T2V = "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
@@ -67,6 +70,22 @@ def resolve_model(model: str) -> str:
     if not isinstance(cached, str) and _offline():
         raise ModelNotFoundError(model, "not in the local hub cache and HF_HUB_OFFLINE is set")
     return model
+
+
+def quietly(load: Callable[[], T]) -> T:
+    """`load()` without diffusers' and transformers' loading bars ("Loading pipeline components",
+    "Loading weights"): for models that load in a second, where a bar is only noise in the log."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    shown = [module for module in (diffusers_logging, transformers_logging) if module.is_progress_bar_enabled()]
+    for module in shown:
+        module.disable_progress_bar()
+    try:
+        return load()
+    finally:
+        for module in shown:
+            module.enable_progress_bar()
 
 
 def _from_pretrained(loader, model: str, **kwargs):

@@ -29,6 +29,7 @@ from generator.models import (
     Placement,
     load_m2v_pipeline,
     load_t2v_pipeline,
+    quietly,
     resolve_model,
 )
 from generator.pipeline import (
@@ -134,7 +135,7 @@ class WanGenerator:
         folder = ensure_tiny_model(cache_dir if cache_dir is not None else default_cache_dir())
         sampler = with_steps(sampler, steps)
         options = {"dtype": dtype, "offload": offload, "attention": attention, "compile": compile, "device": "cpu"}
-        pipe = load_m2v_pipeline(str(folder / "i2v"), loras=loras, sampler=sampler, cache=cache, **options)
+        pipe = quietly(partial(load_m2v_pipeline, str(folder / "i2v"), loras=loras, sampler=sampler, cache=cache, **options))
         t2v = partial(load_t2v_pipeline, str(folder / "t2v"), **options)
         return cls(
             pipe, t2v, name="tiny", width=TINY_WIDTH, height=TINY_HEIGHT, num_frames=TINY_FRAMES, fps=TINY_FPS,

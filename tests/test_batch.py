@@ -172,3 +172,28 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(tmp_path):
     for path, data in kept.items():  # finished shots were kept, not made again
         assert path.read_bytes() == data
         assert sorted(p.name for p in (path.parent.parent / "takes" / path.stem).glob("t*.mp4")) == ["t001.mp4"]
+
+
+def test_a_missing_model_is_said_once_for_the_batch_not_once_per_worker(tmp_path):
+    (tmp_path / "l.txt").write_text("\n".join(LOGLINES[:3]) + "\n")
+    flags = [flag if flag != "colour-structure" else "clip" for flag in TINY_FLAGS[:-1]] + ["2"]  # CLIP asked for; no weights here
+    command = [str(Path(sys.executable).parent / "storymem"), "batch", str(tmp_path / "l.txt"), "--out", str(tmp_path / "out"), "--workers", "2", *flags]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600)
+    assert done.returncode == 0, done.stderr
+    said = [line for line in done.stderr.splitlines() if "CLIP embedder unavailable" in line]
+    assert len(said) == 1 and said[0].startswith("storymem: warning: CLIP embedder unavailable"), done.stderr  # the driver's, not a worker's
+
+
+def test_a_worker_hands_model_warnings_to_the_driver_and_prints_none(caplog):
+    import logging
+
+    from director.batch.worker import warnings_to
+    from director.run.console import VISION_LOGGER
+
+    events = []
+    with warnings_to(events.append):
+        logging.getLogger(VISION_LOGGER).warning("CLIP embedder unavailable (no weights)")
+    assert events == [{"warning": "CLIP embedder unavailable (no weights)"}]
+    assert caplog.records == []  # not printed where the worker runs (a root handler, as Ray's, would)
+    logging.getLogger(VISION_LOGGER).warning("after the story")
+    assert len(events) == 1 and [r.getMessage() for r in caplog.records] == ["after the story"]

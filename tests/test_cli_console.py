@@ -82,3 +82,45 @@ def test_review_stops_after_planning_and_films_the_edited_script(tmp_path, capsy
     made = json.loads((folder / "shots" / f"{script['shots'][1]['id']}.json").read_text())
     assert made["prompt"] == "A red kite climbs over a grey sea."
     assert json.loads((folder / "script.json").read_text())["shots"][1]["prompt"] == "A red kite climbs over a grey sea."
+
+
+def test_piped_stderr_gets_a_line_per_finished_shot(tmp_path):
+    """A log file or a pipe shows no bar; each finished shot is a line, read here as it comes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = tmp_path / "piped"
+    command = [str(Path(sys.executable).parent / "storymem"), "make", LOGLINE, "--shots", "3", "--out", str(folder), *FAST]
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as process:
+        lines = []
+        for line in process.stderr:  # synchronised on the lines themselves: each arrives whole
+            lines.append(line.rstrip("\n"))
+            if line.startswith("shot 1 of 3 done"):  # printed when the shot is kept, not at the end
+                assert (folder / "shots" / f"{line.split(': ')[1].split(',')[0]}.json").is_file()
+        assert process.wait() == 0, lines
+    records = [json.loads((folder / "shots" / f"{s['id']}.json").read_text()) for s in json.loads((folder / "script.json").read_text())["shots"]]
+    assert [line for line in lines if line.startswith("shot ")] == [f"shot {k} of 3 done: {r['shot_id']}, {r['frames']} frames" for k, r in enumerate(records, start=1)]
+    assert not [line for line in lines if "\r" in line or "it/s" in line]  # no bar
+
+
+def test_ctrl_c_while_starting_is_one_line_and_status_130(tmp_path):
+    """SIGINT while the command's modules import: Python's import-time log says when that is."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = [str(Path(sys.executable).parent / "storymem"), "make", LOGLINE, "--out", str(tmp_path / "s"), *FAST]
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env) as process:
+        for line in process.stderr:
+            if re.search(r"\|\s+director\.story$", line):  # the script model has loaded: the director's imports are under way
+                process.send_signal(signal.SIGINT)
+                break
+        said = [line.rstrip("\n") for line in process.stderr if not line.startswith("import time:")]
+        assert process.wait() == 130
+    assert said[-1].startswith("storymem: interrupted") and not [line for line in said if "Traceback" in line or "KeyboardInterrupt" in line], said
+    assert not (tmp_path / "s").exists()

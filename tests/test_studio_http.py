@@ -310,3 +310,34 @@ def test_file_settings_resolve_under_the_root(tmp_path):
     assert confine_paths("shots", 4, root) == 4 and confine_paths("llm_base_url", "http://127.0.0.1:8080/v1", root) == "http://127.0.0.1:8080/v1"
     with pytest.raises(StudioError, match="outside the studio's root"):
         confine_paths("clip_checkpoint", f"{tmp_path}/../x.pt", root)
+
+
+def test_a_refusal_is_one_line_in_the_studio_log(studio, client, tmp_path_factory):
+    log = next(tmp_path_factory.getbasetemp().glob("studio-http-log*/studio.log"))
+    before = len(log.read_text().splitlines())  # earlier tests' requests are logged above
+    assert "is not a story name" in _refused(client, "../keeper", api_name="/undo")
+    lines = log.read_text().splitlines()[before:]  # the handler logs before the page gets its answer
+    refused = [line for line in lines if "refused:" in line]
+    assert refused and refused[-1].startswith("storymem: warning: undo_story refused: ") and "is not a story name" in refused[-1]
+    assert not [line for line in lines if "Traceback" in line]
+
+
+def test_only_user_mistakes_lose_their_traceback():
+    import gradio as gr
+
+    from director.frontends.studio_page import _user
+
+    class Mistake(ValueError):
+        pass
+
+    def refuse(error):
+        def handler():
+            raise error
+        return _user(handler)
+
+    with pytest.raises(gr.Error) as raised:
+        refuse(Mistake("a fox is not a story name"))()
+    assert raised.value.message == "a fox is not a story name" and raised.value.print_exception is False
+    for bug in (ValueError("bad"), ZeroDivisionError("division by zero"), Mistake("two\nlines")):
+        with pytest.raises(type(bug)):  # a bug reaches Gradio as it is: its traceback is logged
+            refuse(bug)()

@@ -5,15 +5,18 @@ The worker makes a story through the entry point it is given (`director.api.make
 wherever its folder is seen: finished stories say so and generate nothing, unfinished ones
 continue at their first unfinished shot. The generator and vision models are loaded by
 `load_components`, whose loaders cache per process: a worker loads each model once, whatever the
-number of stories it makes. What a story did comes back as a plain dict (the manifest's record).
+number of stories it makes. What a story did comes back as a plain dict (the manifest's record); a missing-model warning
+comes back as an event, for the driver to say once.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -51,6 +54,35 @@ def one_line(error: BaseException) -> str:
     return line if len(line) <= 300 else line[:297] + "..."
 
 
+class _Forward(logging.Handler):
+    """Hands each model warning to `sink` as a `{"warning": text}` event."""
+
+    def __init__(self, sink: EventSink):
+        super().__init__(logging.WARNING)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink({"warning": record.getMessage()})
+
+
+@contextmanager
+def warnings_to(sink: EventSink) -> Iterator[None]:
+    """While open, a missing-model warning (memory.vision's, once per process) goes to `sink`
+    instead of this worker's stderr: the batch's driver says each one once for the whole batch,
+    rather than every worker saying it again."""
+    from director.run.console import VISION_LOGGER
+
+    logger = logging.getLogger(VISION_LOGGER)
+    handler, propagate = _Forward(sink), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 class StoryRunner:
     """Makes stories in this process; `loaded` counts the distinct generator objects it used (1
     when the model was loaded once)."""
@@ -82,7 +114,8 @@ class StoryRunner:
         record: dict[str, Any] = {"worker": self.where, "status": "failed"}
         try:
             settings = RunSettings.model_validate(job.settings)
-            components = load_components(settings, Workspace(folder))
+            with warnings_to(lambda event: emit({"story": job.id, **event})):
+                components = load_components(settings, Workspace(folder))
             self.generators.add(id(components.generator))
             if self.wrap_generator is not None:
                 components.generator = self.wrap_generator(components.generator, job)

@@ -1,9 +1,13 @@
-"""A version's takes in, its film and subtitles out (moviepy, H.264, 16 fps, exact frame counts).
+"""A version's takes in, its film and subtitles out (H.264, 16 fps, exact frame counts).
 
 Shots already come without the frames they copied from the previous shot (see
 `generator.base.ShotResult`), so the film is a plain concatenation and a continuation's first
-frame is never shown twice. moviepy's `VideoFileClip` can misread a clip's length by a frame, so
-shot files are decoded with imageio-ffmpeg and handed to moviepy as clips of exact duration.
+frame is never shown twice. Takes written by one encoder share their stream configuration, so
+the film is their files joined without decoding (`video.join_videos`: fractions of a second
+for any length, and the film's frames are the shots' frames exactly). Otherwise (takes made
+with other encoder settings) the film is encoded again through moviepy; moviepy's
+`VideoFileClip` can misread a clip's length by a frame, so shot files are decoded with
+imageio-ffmpeg and handed to moviepy as clips of exact duration.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import numpy as np
 from moviepy import VideoClip, concatenate_videoclips
 
 from director.story import Story
-from director.film.video import CODEC, FFMPEG_PARAMS, read_video
+from director.film.video import CODEC, FFMPEG_PARAMS, join_videos, read_video
 from director.folder.files import atomic_path, atomic_write_bytes
 from director.folder.versions import Version
 from director.folder.workspace import Workspace
@@ -43,11 +47,12 @@ def assemble(workspace: Workspace, version: Version, story: Story, fps: int) -> 
     """Write a version's film and subtitles from its kept takes; returns frame counts."""
     takes = [workspace.load_take(shot.id, version.shots[shot.id].take) for shot in story.shots]
     counts = [take.frames for take in takes]
-    reel = _Reel(fps)
-    clips = [reel.clip(workspace.take_path(t.shot_id, t.number, ".mp4"), t.frames) for t in takes]
-    film = concatenate_videoclips(clips, method="chain")
-    with atomic_path(workspace.film_of(version)) as temp:
-        film.write_videofile(str(temp), codec=CODEC, fps=fps, audio=False, logger=None, preset="veryfast", ffmpeg_params=FFMPEG_PARAMS)
+    files = [workspace.take_path(t.shot_id, t.number, ".mp4") for t in takes]
+    if not join_videos(files, workspace.film_of(version), sum(counts)):
+        reel = _Reel(fps)
+        film = concatenate_videoclips([reel.clip(path, count) for path, count in zip(files, counts)], method="chain")
+        with atomic_path(workspace.film_of(version)) as temp:
+            film.write_videofile(str(temp), codec=CODEC, fps=fps, audio=False, logger=None, preset="veryfast", ffmpeg_params=FFMPEG_PARAMS)
     atomic_write_bytes(workspace.subtitles_of(version), subtitles(story, counts, fps).encode())
     return {"frames": sum(counts), "shots": len(counts)}
 

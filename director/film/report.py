@@ -1,5 +1,9 @@
 """report.html: a page a person wants to open, rewritten after every shot so a running story can be watched.
 
+The rewrite is incremental: a shot's thumbnails (from its frames, in memory at its commit) and its
+chart are made once, and the pictures of the whole story (storyboard.png, the scores over the
+story) are drawn once the film is finished, so a rewrite costs the same at shot 60 as at shot 3.
+
 Self-contained and offline: no scripts, no fonts, no network; charts (matplotlib) are embedded as
 data URIs, and frame thumbnails (report/), memory images (memory/), shot files and the film are
 relative links inside the story folder. In order: the film and its files; the script; the
@@ -18,9 +22,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
-from director.film.storyboard import Tile, contact_sheet, frames_of, shot_chart, story_chart
+from director.film.storyboard import Tile, contact_sheet, frames_of, shot_chart, spaced, story_chart
 from director.folder.files import atomic_path, atomic_write_bytes
 from director.critic.scales import Reading, readings, summary_lines
 from director.folder.workspace import Workspace
@@ -33,7 +38,7 @@ FRAME_LABELS = ("first", "middle", "last")
 def _thumbnail(image, path: Path) -> None:
     picture = Image.fromarray(image)
     picture.thumbnail((THUMB_WIDTH, THUMB_WIDTH))
-    with atomic_path(path) as temp:
+    with atomic_path(path, durable=False) as temp:
         picture.save(temp, format="JPEG", quality=85)
 
 
@@ -59,14 +64,15 @@ def _png(data: bytes | None, alt: str, css: str) -> str:
     return f'<img class="{css}" alt="{_e(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
 
 
-def _thumbnails(workspace: Workspace, folder: Path, shot_id: str) -> list[Path]:
+def _thumbnails(workspace: Workspace, folder: Path, shot_id: str, frames: np.ndarray | None = None) -> list[Path]:
     """First, middle and last frame of the shot as JPEGs under report/, made again only when the
-    shot's video is newer (a redo or a revision)."""
+    shot's video is newer (a redo or a revision): from `frames` when given (the shot just
+    committed), else decoded from its video."""
     paths = [folder / f"{shot_id}_{label}.jpg" for label in FRAME_LABELS]
     video = workspace.shot_video(shot_id)
     made = min((p.stat().st_mtime_ns for p in paths if p.is_file()), default=None)
     if made is None or len([p for p in paths if p.is_file()]) < len(paths) or made < video.stat().st_mtime_ns:
-        for frame, path in zip(frames_of(video, len(paths)), paths):
+        for frame, path in zip(frames_of(video, len(paths)) if frames is None else spaced(frames, len(paths)), paths):
             _thumbnail(frame, path)
     return paths
 
@@ -145,9 +151,10 @@ def _memory_cell(entry_id: str, position: int, sink: int, entries: dict[str, Any
     )
 
 
-def write_report(workspace: Workspace, story: Story) -> Path:
-    """Write report.html (and storyboard.png, thumbnails and chart caches under report/) for the
-    shots the folder shows now; returns the page's path."""
+def write_report(workspace: Workspace, story: Story, committed: tuple[str, np.ndarray] | None = None) -> Path:
+    """Write report.html (thumbnails and chart caches under report/; with the finished film also
+    storyboard.png and the chart over the story) for the shots the folder shows now; returns the
+    page's path. `committed`: the shot just kept and its frames, its thumbnails' source."""
     folder = workspace.inside("report")
     folder.mkdir(exist_ok=True)
     version = workspace.current() or workspace.draft()
@@ -167,7 +174,7 @@ def write_report(workspace: Workspace, story: Story) -> Path:
     tiles, sections, timeline, timing_rows, total_generation = [], [], [], [], 0.0
     for shot, record, shot_readings in zip(done, records, per_shot):
         number = numbers[shot.id]
-        thumbs = _thumbnails(workspace, folder, shot.id)
+        thumbs = _thumbnails(workspace, folder, shot.id, committed[1] if committed and committed[0] == shot.id else None)
         tiles.append(Tile(number, shot.id, shot.transition, thumbs))
         attempts = _attempts(workspace, version, shot.id)
         kept = next((k for k, a in enumerate(attempts) if f"t{a['take']:03d}" == record.get("take")), len(attempts) - 1)
@@ -200,9 +207,11 @@ attempt {record['attempt']} of {record['attempts']}, {_e(record['decision'])})</
 </section>"""
         )
 
+    film = workspace.film_path.is_file() and len(done) == len(story.shots)
     sheet = ""
     if tiles:
-        contact_sheet(tiles, workspace.root / "storyboard.png", story.title)
+        if film:
+            contact_sheet(tiles, workspace.root / "storyboard.png", story.title)
         cards = "".join(
             f'<div class="card {t.transition}"><div class="label">#{t.number} <small>{_e(t.shot_id)}</small> · {"CONTINUE" if t.transition == "continue" else "CUT"}</div>'
             + "".join(f'<img src="report/{p.name}" alt="shot {t.number} keyframe">' for p in t.frames)
@@ -210,8 +219,7 @@ attempt {record['attempt']} of {record['attempts']}, {_e(record['decision'])})</
             for t in tiles
         )
         sheet = f'<div class="sheet" id="contact-sheet">{cards}</div>'
-    overview_chart = story_chart(folder, [numbers[s.id] for s in done], records)
-    film = workspace.film_path.is_file() and len(done) == len(story.shots)
+    overview_chart = story_chart(folder, [numbers[s.id] for s in done], records) if film else None
     links = " · ".join(x for x in (
         _link(workspace, "story.mp4", "film"), _link(workspace, "story.srt", "subtitles"), _link(workspace, "storyboard.png", "storyboard.png"),
         _link(workspace, "script.json", "script.json"), _link(workspace, "events.jsonl", "events.jsonl"),
@@ -266,7 +274,7 @@ img.chart {{ max-width: 100%; }}
 {sheet or '<p><small>no shot finished yet</small></p>'}
 <h3>Scores</h3>
 <ul>{''.join(f"<li>{_e(line)}</li>" for line in summary_lines(records, recorded))}</ul>
-{_png(overview_chart, "scores over the story", "overview")}
+{_png(overview_chart, "scores over the story", "overview") or "<p><small>the chart over the story is drawn with the finished film</small></p>"}
 <h2 id="memory">Memory timeline</h2>
 <p><small>the memory entries that conditioned each shot, in conditioning order; a gold border marks the sink (the {sink} permanent earliest entries); each says the shot it came from</small></p>
 {''.join(f'<p class="warning"><b>{_e(w)}</b></p>' for w in memory_warnings)}
@@ -280,17 +288,18 @@ img.chart {{ max-width: 100%; }}
 </body></html>
 """
     path = workspace.root / "report.html"
-    atomic_write_bytes(path, page.encode())
+    atomic_write_bytes(path, page.encode(), durable=False)
     return path
 
 
-def update_report(workspace: Workspace) -> Path | None:
-    """After a shot is committed: rewrite the report while the first version fills the folder (a
-    revision's draft is not shown until it is finished). Never fails the story: a problem is logged."""
+def update_report(workspace: Workspace, shot_id: str, frames: np.ndarray) -> Path | None:
+    """After shot `shot_id` (whose kept `frames` these are) is committed: rewrite the report while
+    the first version fills the folder (a revision's draft is not shown until it is finished).
+    Never fails the story: a problem is logged."""
     if workspace.current() is not None:
         return None
     try:
-        return write_report(workspace, workspace.load_script())
+        return write_report(workspace, workspace.load_script(), (shot_id, frames))
     except Exception as error:  # noqa: BLE001 - the report is a view; the film must go on
         workspace.log("report", error=f"{type(error).__name__}: {error}")
         return None

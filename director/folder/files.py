@@ -22,24 +22,28 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as temp:
+    with atomic_path(path, durable) as temp:
         temp.write_bytes(data)
 
 
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside `path` (same suffix, so encoders pick the format); on success
-    it replaces `path` in one step, on failure it is removed and `path` is untouched."""
+    it replaces `path` in one step, on failure it is removed and `path` is untouched. `durable`
+    also syncs it to disk first; views that are made again from the records (the report's
+    pages and pictures) skip that: a process kill never loses them, and a sync costs a shot
+    about 10 ms per file on a busy disk."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
     os.close(handle)
     temp = Path(name)
     try:
         yield temp
-        with open(temp, "rb+") as f:
-            os.fsync(f.fileno())
+        if durable:
+            with open(temp, "rb+") as f:
+                os.fsync(f.fileno())
         os.chmod(temp, _file_mode())
         os.replace(temp, path)
     finally:

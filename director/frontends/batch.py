@@ -104,6 +104,7 @@ class BatchProgress:
         self.lines: dict[str, Any] = {}
         self.shots = 0
         self.free: list[int] = []
+        self.warned: set[str] = set()  # the workers' model warnings, each said once for the batch
 
     def __enter__(self) -> BatchProgress:
         return self
@@ -131,7 +132,11 @@ class BatchProgress:
         story = event.get("story")
         if story is None:
             return
-        if event.get("started"):
+        if "warning" in event:
+            if event["warning"] not in self.warned:
+                self.warned.add(event["warning"])
+                self.write(f"storymem: warning: {event['warning']}")
+        elif event.get("started"):
             self._open(story, event.get("worker", ""))
         elif "shot_done" in event:
             self.shots += 1

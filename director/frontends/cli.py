@@ -11,16 +11,33 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import typing
 from collections.abc import Callable
 from pathlib import Path
+
+
+def _interrupted_while_loading(signum: int, frame: object) -> typing.NoReturn:
+    """Ctrl-C while the modules below import (seconds, before `main` can catch anything): one
+    line and status 130, not a KeyboardInterrupt traceback."""
+    print("storymem: interrupted", file=sys.stderr)
+    raise SystemExit(130)
+
+
+_LOADING = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+if _LOADING:
+    signal.signal(signal.SIGINT, _interrupted_while_loading)
 
 from director import api
 from director.api import USER_ERRORS
 from director.frontends import batch as batch_command, evaluate as eval_command, studio as studio_command, train as train_command
 from director.frontends.options import UsageError, add_settings_options, settings_from
 from director.settings import MAX_SEED
+
+if _LOADING:  # loaded: Ctrl-C is a KeyboardInterrupt again, which `main` says in one line
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 EXAMPLES = """\
 examples:
@@ -337,7 +354,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 class _Progress:
-    """Notes on stderr as they come, and a bar of shots that counts the ones already made."""
+    """Notes on stderr as they come, and a bar of shots that counts the ones already made; when
+    stderr is not a terminal (a log file, a pipe), a line per finished shot instead of the bar."""
 
     def __init__(self):
         from tqdm import tqdm
@@ -354,6 +372,9 @@ class _Progress:
         if "note" in event:
             self.bar.write(event["note"], file=sys.stderr)
         if "shot_done" not in event:
+            return
+        if self.bar.disable:
+            print(f"shot {event['index'] + 1} of {event['total']} done: {event['shot_done']}, {event['frames']} frames", file=sys.stderr, flush=True)
             return
         if self.bar.total is None:
             self.bar.reset(total=event["total"])

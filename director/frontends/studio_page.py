@@ -8,6 +8,7 @@ stamp changes, so a run started anywhere (the queue, the command line) shows up 
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,6 +22,8 @@ from director.frontends.studio import (
 )
 from director.settings import GROUPS, setting_fields
 from director.folder.workspace import Workspace
+
+log = logging.getLogger("storymem.studio")
 
 
 def settings_form() -> dict[str, Any]:
@@ -50,14 +53,27 @@ def settings_form() -> dict[str, Any]:
     return inputs
 
 
+def is_user_mistake(error: BaseException) -> bool:
+    """A refusal the user can act on: the studio's and the API's own errors, and any ValueError
+    subclass with a one-line message. Anything else is a bug, and keeps its traceback in the log."""
+    if isinstance(error, (StudioError, KeyError, *USER_ERRORS)):
+        return True
+    return isinstance(error, ValueError) and type(error) is not ValueError and "\n" not in str(error).strip()
+
+
 def _user(call: Callable[..., Any]) -> Callable[..., Any]:
-    """A handler whose refusals reach the page as one line (a toast), never a traceback."""
+    """A handler whose refusals reach the page as one line (a toast), never a traceback, and the
+    studio's log as one line too."""
     @functools.wraps(call)
     def run(*args, **kwargs):
         try:
             return call(*args, **kwargs)
-        except (StudioError, KeyError, *USER_ERRORS) as error:
-            raise gr.Error(str(error.args[0]) if isinstance(error, KeyError) else str(error)) from None
+        except Exception as error:
+            if not is_user_mistake(error):
+                raise
+            message = str(error.args[0]) if isinstance(error, KeyError) else str(error).strip()
+            log.warning("%s refused: %s", call.__name__, message)
+            raise gr.Error(message, print_exception=False) from None
 
     return run
 

@@ -1,0 +1,120 @@
+"""What the director itself does per shot and at the end: the film is the shots' files joined (no
+re-encoding), the report is rewritten incrementally (a shot's pictures once, from the frames in
+memory; the story-wide pictures with the film), and views are not synced to disk."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from director import api
+from director.film.assemble import assemble
+from director.film.video import count_frames, join_videos, read_video, stream_config, write_video
+from director.settings import RunSettings
+from director.folder.workspace import Workspace
+from helpers import LOGLINE
+
+SETTINGS = RunSettings(backend="preview", planner="offline", embedder="colour-structure", quality_scorer="heuristic", shots=3, size="64x48", frames=17)
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """A 3-shot story, watched at every shot: which story-wide pictures existed then."""
+    root = tmp_path_factory.mktemp("cost") / "story"
+    seen = []
+
+    def watch(event):
+        if "shot_done" in event:
+            charts = [p.name for p in (root / "report").glob("chart_*.png")]
+            seen.append(((root / "storyboard.png").exists(), len([c for c in charts if c.startswith("chart_story_")]), len(charts)))
+
+    api.make_story(root, logline=LOGLINE, settings=SETTINGS, on_event=watch)
+    return root, seen
+
+
+def _shots(root) -> list[np.ndarray]:
+    story = Workspace(root).load_script()
+    return [read_video(root / "shots" / f"{shot.id}.mp4") for shot in story.shots]
+
+
+def test_the_film_is_the_shots_files_joined_frame_for_frame(made):
+    root, _ = made
+    shots = _shots(root)
+    film = read_video(root / "story.mp4")
+    assert film.shape == (sum(len(s) for s in shots), 48, 64, 3)
+    assert np.array_equal(film, np.concatenate(shots))  # no second encoding: not even one value differs
+    assert stream_config(root / "story.mp4") == stream_config(root / "shots" / f"{Workspace(root).load_script().shots[0].id}.mp4")
+
+
+def test_takes_with_another_encoding_are_encoded_again_with_exact_frames(made, tmp_path):
+    root, _ = made
+    workspace = Workspace(root)
+    version, story = workspace.current(), workspace.load_script()
+    takes = [workspace.take_path(s.id, version.shots[s.id].take, ".mp4") for s in story.shots]
+    frames = read_video(takes[1])
+    other = tmp_path / "baseline.mp4"  # the same frames from another encoder setting: another stream configuration
+    writer = imageio_ffmpeg.write_frames(str(other), (64, 48), fps=16, codec="libx264", quality=None, macro_block_size=1,
+                                         output_params=["-profile:v", "baseline", "-crf", "18"])
+    writer.send(None)
+    for frame in frames:
+        writer.send(np.ascontiguousarray(frame))
+    writer.close()
+    assert stream_config(other) != stream_config(takes[1])
+    os.replace(other, takes[1])
+    shots = [read_video(path) for path in takes]
+    assert not join_videos(takes, tmp_path / "joined.mp4", sum(len(s) for s in shots))
+    assert not (tmp_path / "joined.mp4").exists()
+    result = assemble(workspace, version, story, 16)
+    film = read_video(workspace.film_of(version))
+    assert result["frames"] == len(film) == sum(len(s) for s in shots) == count_frames(workspace.film_of(version))
+    assert np.abs(film.astype(int) - np.concatenate(shots).astype(int)).mean() < 6  # decoded and encoded again, frame for frame
+
+
+def test_join_refuses_a_frame_count_it_cannot_give(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 255, (9, 48, 64, 3), dtype=np.uint8)
+    write_video(frames, 16, tmp_path / "a.mp4")
+    write_video(frames[:5], 16, tmp_path / "b.mp4")
+    assert not join_videos([tmp_path / "a.mp4", tmp_path / "b.mp4"], tmp_path / "film.mp4", 15)
+    assert not (tmp_path / "film.mp4").exists() and not list(tmp_path.glob(".*partial*"))
+    assert join_videos([tmp_path / "a.mp4", tmp_path / "b.mp4"], tmp_path / "film.mp4", 14)
+    assert count_frames(tmp_path / "film.mp4") == 14
+
+
+def test_the_report_draws_the_story_pictures_once_with_the_film(made):
+    root, seen = made
+    # while the story ran: no storyboard.png and no chart over the story, one chart per finished shot
+    assert seen == [(False, 0, k) for k in range(1, 4)]
+    assert (root / "storyboard.png").is_file() and len(list((root / "report").glob("chart_story_*.png"))) == 1
+    page = (root / "report.html").read_text()
+    assert page.count("<section>") == 3 and 'alt="scores over the story"' in page
+
+
+def test_a_committed_shot_s_thumbnails_come_from_its_frames_not_its_video(tmp_path, monkeypatch):
+    from director.film import report
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("a committed shot's video was decoded for its thumbnails")
+
+    monkeypatch.setattr(report, "frames_of", no_decoding)
+    root = tmp_path / "story"
+    api.make_story(root, logline=LOGLINE, settings=SETTINGS)
+    events = [json.loads(line) for line in (root / "events.jsonl").read_text().splitlines()]
+    assert [e for e in events if e["event"] == "report"] == []  # update_report logs a failure instead of raising
+    story = Workspace(root).load_script()
+    assert sorted(p.name for p in (root / "report").glob("*.jpg")) == sorted(f"{s.id}_{label}.jpg" for s in story.shots for label in ("first", "middle", "last"))
+
+
+def test_views_skip_the_disk_sync_and_records_keep_it(tmp_path, monkeypatch):
+    from director.run import files
+
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    files.atomic_write_bytes(tmp_path / "report.html", b"<p>view</p>", durable=False)
+    assert synced == [] and (tmp_path / "report.html").read_bytes() == b"<p>view</p>"
+    files.atomic_write_json(tmp_path / "record.json", {"take": 1})
+    assert len(synced) == 1
