@@ -6,7 +6,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import pytest
 from director import api
 from director.api import RunSettings, make_story, redo_shots, undo
 from director.film.video import count_frames, read_video
+from gate import storymem_held_at, wait_for
 from helpers import LOGLINE
 
 SETTINGS = RunSettings(backend="preview", planner="offline", shots=4, size="64x48", frames=17, embedder="colour-structure", quality_scorer="heuristic")
@@ -128,18 +128,16 @@ def test_a_revision_that_dies_leaves_version_1_current_and_the_rerun_finishes_it
 
 def test_a_sigkilled_revision_leaves_version_1_intact_and_playable(tmp_path):
     folder = tmp_path / "killed"
-    full = ["--backend", "preview", "--planner", "offline", "--embedder", "colour-structure", "--quality-scorer", "heuristic"]
+    full = ["--backend", "preview", "--planner", "offline", "--size", "64x48", "--embedder", "colour-structure", "--quality-scorer", "heuristic"]
     storymem = str(Path(sys.executable).parent / "storymem")
     made = subprocess.run([storymem, "make", LOGLINE, "--shots", "6", "--out", str(folder), *full], capture_output=True, text=True, timeout=300)
     assert made.returncode == 0, made.stderr
     v1 = _bytes(folder)
-    process = subprocess.Popen([storymem, "redo", str(folder), "1", "2", "3", "4", "5", "6"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while process.poll() is None and time.monotonic() < deadline:
-        manifest = folder / "versions" / "v002.json"
-        if manifest.is_file() and len(json.loads(manifest.read_text())["shots"]) >= 2:
-            break
-        time.sleep(0.05)
+    # The redo holds as it starts its third shot (two are in version 2's manifest) until killed.
+    marker = tmp_path / "held"
+    process = subprocess.Popen(storymem_held_at(3, marker, "redo", str(folder), "1", "2", "3", "4", "5", "6"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(marker, process)
+    assert len(json.loads((folder / "versions" / "v002.json").read_text())["shots"]) == 2
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert json.loads((folder / "versions" / "current").read_text()) == 1

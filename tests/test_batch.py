@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from batch_support import FailStories
+from gate import wait_for
 from director.api import RunSettings, run_batch
 from director.batch.jobs import BatchInputError, read_jobs
 from director.frontends import cli
@@ -136,10 +136,11 @@ import sys
 # A terminal's Ctrl-C, whatever the test runner inherited (a background job starts with SIGINT ignored).
 signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {tests!r})
-from batch_support import Slow
+from gate import HoldAt
 from director.api import RunSettings, run_batch
 settings = RunSettings.model_validate({settings!r})
-result = run_batch({file!r}, {out!r}, settings=settings, workers=1, wrap_generator=Slow(0.5))
+# The first story holds as it starts its third shot (two are finished) until Ctrl-C.
+result = run_batch({file!r}, {out!r}, settings=settings, workers=1, wrap_generator=HoldAt(3, {marker!r}))
 print("interrupted" if result.interrupted else "finished", flush=True)
 sys.exit(130 if result.interrupted else 0)
 """
@@ -148,13 +149,12 @@ sys.exit(130 if result.interrupted else 0)
 def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(tmp_path):
     (tmp_path / "l.txt").write_text("\n".join(LOGLINES[:2]) + "\n")
     out = tmp_path / "out"
-    code = DRIVER.format(tests=str(Path(__file__).parent), settings=TINY.model_copy(update={"shots": 4}).model_dump(mode="json"), file=str(tmp_path / "l.txt"), out=str(out))
+    marker = tmp_path / "held"
+    code = DRIVER.format(tests=str(Path(__file__).parent), settings=TINY.model_copy(update={"shots": 4}).model_dump(mode="json"), file=str(tmp_path / "l.txt"), out=str(out), marker=str(marker))
     # Its own process group, as a terminal's: Ctrl-C reaches the driver and its workers together.
     driver = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and len(list(out.glob("*/shots/*.mp4"))) < 2 and driver.poll() is None:
-        time.sleep(0.2)
-    assert driver.poll() is None, "the batch finished before it could be interrupted"
+    wait_for(marker, driver)
+    assert len(list(out.glob("*/shots/*.mp4"))) == 2
     os.killpg(driver.pid, signal.SIGINT)
     stdout, stderr = driver.communicate(timeout=90)
     assert driver.returncode == 130, stderr[-2000:]
