@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -68,6 +69,32 @@ def test_undo_restores_version_1_byte_for_byte_and_version_2_stays_playable(vers
     assert [v.number for v in api.history(folder)] == [1, 2] and all(v.done for v in api.history(folder))
     again = api.checkout(folder, "v2")
     assert again.version == 2 and _bytes(folder) == v2
+
+
+def test_the_current_files_are_the_kept_takes_themselves_not_copies(versions):
+    """Hard links: the film and each shot are the very files their version keeps (no copy to drift)."""
+    from director.run.workspace import Workspace
+
+    folder = versions[0]
+    workspace = Workspace(folder)
+    current = workspace.current()
+    assert current.shots and (folder / "story.mp4").samefile(workspace.film_of(current))
+    assert (folder / "story.srt").samefile(workspace.subtitles_of(current))
+    for shot_id, entry in current.shots.items():
+        assert workspace.shot_video(shot_id).samefile(workspace.take_path(shot_id, entry.take, ".mp4")), shot_id
+        assert workspace.shot_tail(shot_id).samefile(workspace.take_path(shot_id, entry.take, ".tail.npz")), shot_id
+
+
+def test_undo_goes_back_to_the_version_a_change_was_made_from(versions, tmp_path):
+    """v3 made from v1 (not from v2): undo makes v1 current again, not v2."""
+    folder = tmp_path / "copy"
+    shutil.copytree(versions[0], folder)
+    api.checkout(folder, "v1")
+    v1 = _bytes(folder)
+    third = redo_shots(folder, [3])
+    assert third.version == 3 and api.history(folder)[-1].parent == 1
+    back = undo(folder)
+    assert back.version == 1 and _bytes(folder) == v1
 
 
 def test_undo_with_one_version_and_bad_shot_numbers_are_one_line_errors(tmp_path):
