@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from batch_support import FailStories
 from gate import wait_for
 from director.api import RunSettings, run_batch
 from director.batch.jobs import BatchInputError, read_jobs
+from director.film.video import count_frames
 from director.frontends import cli
 
 TINY = RunSettings(backend="preview", planner="offline", size="64x48", frames=9, embedder="colour-structure", quality_scorer="heuristic", shots=3)
@@ -66,6 +68,8 @@ def test_two_workers_six_stories_failure_and_rerun(tmp_path):
 
     # two processes, each loaded its generator once for all the stories it made
     assert len(result.workers) == 2 and sum(w["stories"] for w in result.workers) == 6
+    # handed out longest first (s2 has 2 shots, the rest 3), in FILE order among equals
+    assert next(e for e in events if e.get("batch") == "start")["to_run"] == ["s1", "s3", "s4", "s5", "s6", "s2"]
     assert all(w["generators_loaded"] == 1 for w in result.workers)
     assert {e["worker"] for e in events if e.get("started")} == {w["worker"] for w in result.workers}
     shots_done = [e for e in events if "shot_done" in e]
@@ -82,6 +86,14 @@ def test_two_workers_six_stories_failure_and_rerun(tmp_path):
 
     kept = run_batch(jobs, out, settings=TINY, retry_failed=False)  # nothing left but the bad lines
     assert sorted(kept.skipped) == ["s1", "s2", "s3", "s4", "s5", "s6"] and kept.workers == []
+
+    # "done" in the manifest is not taken on trust: a finished story whose folder was lost is made again
+    shutil.rmtree(out / "s3")
+    remade = run_batch(jobs, out, settings=TINY, workers=1)
+    assert sorted(remade.skipped) == ["s1", "s2", "s4", "s5", "s6"]
+    records = {r["id"]: r for r in remade.stories}
+    assert records["s3"]["status"] == "done" and records["s3"]["shots"] == 3 and records["s3"]["runs"] == 2
+    assert count_frames(out / "s3" / "story.mp4") == 3 * 9
 
 
 def test_forms_of_file(tmp_path):
