@@ -208,7 +208,9 @@ def test_a_shot_naming_an_unknown_character_is_refused(tmp_path, capsys):
 def test_force_keeps_the_users_files_inside_storymems_folders(tmp_path, capsys):
     out = tmp_path / "story"
     assert main(["make", LOGLINE, "--shots", "2", "--out", str(out), *FAST]) == 0
-    mine = {"shots/keep.txt": "keep", "memory/notes.md": "notes", "versions/v001/director-cut.txt": "cut", "takes/01_01/idea.txt": "idea", "report/extra.html": "x"}
+    mine = {"shots/keep.txt": "keep", "memory/notes.md": "notes", "versions/v001/director-cut.txt": "cut", "takes/01_01/idea.txt": "idea", "report/extra.html": "x",
+            # in memory/, files with the extensions storymem writes there, but not named by its bank
+            "memory/face.png": "my face", "memory/m9999.png": "not an entry", "memory/embeddings.npy": "mine", "memory/tags.json": "{}"}
     for name, text in mine.items():
         (out / name).write_text(text)
     assert main(["make", "A baker bakes a cake.", "--shots", "2", "--out", str(out), "--force", *FAST]) == 0
