@@ -153,6 +153,7 @@ def test_a_revision_that_dies_leaves_version_1_current_and_the_rerun_finishes_it
     assert len(film) == FRAMES
 
 
+@pytest.mark.timeout(300)  # a run that never reaches its hold, or ignores the signal, fails here
 def test_a_sigkilled_revision_leaves_version_1_intact_and_playable(tmp_path):
     folder = tmp_path / "killed"
     full = ["--backend", "preview", "--planner", "offline", "--size", "64x48", "--embedder", "colour-structure", "--quality-scorer", "heuristic"]

@@ -158,6 +158,7 @@ sys.exit(130 if result.interrupted else 0)
 """
 
 
+@pytest.mark.timeout(300)  # a run that never reaches its hold, or ignores the signal, fails here
 def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(tmp_path):
     (tmp_path / "l.txt").write_text("\n".join(LOGLINES[:2]) + "\n")
     out = tmp_path / "out"

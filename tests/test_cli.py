@@ -155,6 +155,7 @@ def test_memory_command_lists_and_edits_with_events(capsys, tmp_path):
     assert main(["memory", str(folder), "shuffle", first]) == 2
 
 
+@pytest.mark.timeout(300)  # a run that never reaches its hold, or ignores the signal, fails here
 def test_a_killed_run_keeps_its_finished_shots_and_the_rerun_completes(tmp_path):
     """SIGKILL, not an exception: nothing gets to clean up, and the rerun must still be right."""
     import signal

@@ -346,14 +346,6 @@ def test_which_judge_runs_is_said_in_one_line(monkeypatch):
 # --- the real small model -----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def llama_base_url():
-    from director.planning.local import LocalServer, bundled_model
-
-    with LocalServer(bundled_model(), threads=1) as server:
-        yield server.base_url
-
-
 def test_real_small_model_decisions_parse_or_fall_back_and_the_story_completes(llama_base_url, tmp_path, capsys, monkeypatch):
     """SmolLM2-135M through llama.cpp (text only: the probe finds it cannot see)."""
     from director.frontends.cli import main

@@ -12,6 +12,9 @@ from director.run.critic import Decision, ShotScores
 from director.run.judge import Attempt, Case, LLMJudge, Verdict
 from memory.bank import MemoryEntry
 
+#: Pure computation: a hang (a loop that never ends) fails here in a minute, not at the suite default.
+pytestmark = pytest.mark.timeout(60)
+
 SCORES = ShotScores(quality=5.0, quality_scorer="heuristic")
 RULES = Decision("regenerate", "rules: quality below the gate", SCORES.to_dict())
 

@@ -19,6 +19,9 @@ from director.planning.offline import OfflinePlanner
 from director.planning.plan_check import check_plan
 from director.story import Story
 
+#: Pure computation: a hang (a loop that never ends) fails here in a minute, not at the suite default.
+pytestmark = pytest.mark.timeout(60)
+
 CASES = [
     ("A lonely lighthouse keeper teaches a seal to sing during a winter storm.", [("keeper", None), ("seal", None)], ["winter storm"]),
     (

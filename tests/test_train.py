@@ -379,7 +379,7 @@ def test_a_single_transformer_model_from_a_folder_trains_one_lora_file(data, tmp
     assert {pipe.transformer.get_submodule(name).scaling["lora0_lora"] for name in adapted} == {2.0}
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(400)
 def test_a_killed_run_resumes_from_its_last_checkpoint(data, tmp_path):
     out = tmp_path / "killed"
     args = ["train", str(data), "--out", str(out), "--rank", "4", "--expert", "high", "--workers", "0",
