@@ -33,7 +33,7 @@ run: $(STAMP)
 	$(BIN)/storymem make "$(LOGLINE)"
 
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 from director.batch.worker import WrappedGenerator
@@ -43,16 +42,3 @@ class DieOnce:
 
         return WrappedGenerator(generator, die)
 
-
-class Slow:
-    """Every shot takes `seconds` longer (so a test can interrupt a batch mid-story)."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-
-    def __call__(self, generator, job):
-        def slow(inner, request):
-            time.sleep(self.seconds)
-            return inner.generate(request)
-
-        return WrappedGenerator(generator, slow)

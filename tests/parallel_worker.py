@@ -1,8 +1,9 @@
-"""One rank of the context-parallel test (tests/test_parallel.py), launched by torchrun with gloo.
+"""One rank of the context-parallel test (tests/test_parallel.py), launched once by torchrun with gloo.
 
-Runs a tiny M2V shot with memory on one process, then the same shot with diffusers' context
-parallelism on both experts, and saves what it saw: outputs, the rotary cos each rank's attention
-got, and the errors diffusers raised on this CPU-only host.
+For Ulysses, then ring: runs a tiny M2V shot with memory on one process, then the same shot with
+diffusers' context parallelism on both experts, and saves what it saw: outputs, the rotary cos each
+rank's attention got, and the errors diffusers raised on this CPU-only host. Then rank 0 sends shot
+requests to rank 1 (`follow`).
 """
 
 import sys
@@ -18,7 +19,6 @@ from generator.speed import PUBLISHED
 
 
 def main(folder: str, mode: str, out: str) -> None:
-    dist.init_process_group("gloo")
     rank = dist.get_rank()
     pipe = load_m2v_pipeline(folder, dtype="float32", offload="none", device="cpu", sampler=replace(PUBLISHED, steps=3))
     memory = [np.random.RandomState(m).randint(0, 256, (48, 64, 3), dtype=np.uint8) for m in range(2)]
@@ -40,7 +40,7 @@ def main(folder: str, mode: str, out: str) -> None:
         pipe.transformer.enable_parallelism(config=context_parallel_config(mode, 2))
     except ZeroDivisionError as error:
         errors["enable"] = f"ZeroDivisionError: {error}"
-    torch.accelerator.device_count = lambda: 1  # the one change that lets it run on CPU with gloo
+    device_count, torch.accelerator.device_count = torch.accelerator.device_count, lambda: 1  # the one change that lets it run on CPU with gloo
     for model in (pipe.transformer, pipe.transformer_2):
         model.enable_parallelism(config=context_parallel_config(mode, 2))
     pipe.transformer.blocks[0].attn1.register_forward_pre_hook(grab)
@@ -49,9 +49,9 @@ def main(folder: str, mode: str, out: str) -> None:
     except ValueError as error:
         errors["run"] = str(error)
         parallel = None
+    torch.accelerator.device_count = device_count  # the next mode meets diffusers' CPU limit afresh
     torch.save({"single": single, "parallel": parallel, "full_rope": full_rope, "errors": errors, **seen},
-               f"{out}/rank{rank}.pt")
-    dist.destroy_process_group()
+               f"{out}/{mode}-rank{rank}.pt")
 
 
 def follow(out: str) -> None:
@@ -59,7 +59,6 @@ def follow(out: str) -> None:
     from generator.base import ShotMode, ShotRequest
     from generator.parallel import broadcast_request, serve_shots, stop_followers
 
-    dist.init_process_group("gloo")
     memory = [np.full((48, 64, 3), 7, dtype=np.uint8)]
     requests = [ShotRequest("s1", "a fox", ShotMode.M2V, 1, memory=memory), ShotRequest("s2", "a hare", ShotMode.T2V, 2)]
     if dist.get_rank() == 0:
@@ -75,11 +74,12 @@ def follow(out: str) -> None:
         assert serve_shots(Recorder()) == 2
     torch.save([(r.shot_id, r.prompt, r.mode.value, r.seed, [m.tolist() for m in r.memory]) for r in served],
                f"{out}/follow{dist.get_rank()}.pt")
+
+
+if __name__ == "__main__":  # FOLDER OUT: one launch for every check (each costs two processes' start)
+    folder, out = sys.argv[1:]
+    dist.init_process_group("gloo")
+    for mode in ("ulysses", "ring"):
+        main(folder, mode, out)
+    follow(out)
     dist.destroy_process_group()
-
-
-if __name__ == "__main__":
-    if sys.argv[1] == "follow":
-        follow(sys.argv[2])
-    else:
-        main(*sys.argv[1:])

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ import pytest
 from director import api
 from director.api import RunSettings, make_story, redo_shots, undo
 from director.film.video import count_frames, read_video
+from gate import storymem_held_at, wait_for
 from helpers import LOGLINE
 
 SETTINGS = RunSettings(backend="preview", planner="offline", shots=4, size="64x48", frames=17, embedder="colour-structure", quality_scorer="heuristic")
@@ -68,6 +69,32 @@ def test_undo_restores_version_1_byte_for_byte_and_version_2_stays_playable(vers
     assert [v.number for v in api.history(folder)] == [1, 2] and all(v.done for v in api.history(folder))
     again = api.checkout(folder, "v2")
     assert again.version == 2 and _bytes(folder) == v2
+
+
+def test_the_current_files_are_the_kept_takes_themselves_not_copies(versions):
+    """Hard links: the film and each shot are the very files their version keeps (no copy to drift)."""
+    from director.folder.workspace import Workspace
+
+    folder = versions[0]
+    workspace = Workspace(folder)
+    current = workspace.current()
+    assert current.shots and (folder / "story.mp4").samefile(workspace.film_of(current))
+    assert (folder / "story.srt").samefile(workspace.subtitles_of(current))
+    for shot_id, entry in current.shots.items():
+        assert workspace.shot_video(shot_id).samefile(workspace.take_path(shot_id, entry.take, ".mp4")), shot_id
+        assert workspace.shot_tail(shot_id).samefile(workspace.take_path(shot_id, entry.take, ".tail.npz")), shot_id
+
+
+def test_undo_goes_back_to_the_version_a_change_was_made_from(versions, tmp_path):
+    """v3 made from v1 (not from v2): undo makes v1 current again, not v2."""
+    folder = tmp_path / "copy"
+    shutil.copytree(versions[0], folder)
+    api.checkout(folder, "v1")
+    v1 = _bytes(folder)
+    third = redo_shots(folder, [3])
+    assert third.version == 3 and api.history(folder)[-1].parent == 1
+    back = undo(folder)
+    assert back.version == 1 and _bytes(folder) == v1
 
 
 def test_undo_with_one_version_and_bad_shot_numbers_are_one_line_errors(tmp_path):
@@ -126,20 +153,19 @@ def test_a_revision_that_dies_leaves_version_1_current_and_the_rerun_finishes_it
     assert len(film) == FRAMES
 
 
+@pytest.mark.timeout(300)  # a run that never reaches its hold, or ignores the signal, fails here
 def test_a_sigkilled_revision_leaves_version_1_intact_and_playable(tmp_path):
     folder = tmp_path / "killed"
-    full = ["--backend", "preview", "--planner", "offline", "--embedder", "colour-structure", "--quality-scorer", "heuristic"]
+    full = ["--backend", "preview", "--planner", "offline", "--size", "64x48", "--embedder", "colour-structure", "--quality-scorer", "heuristic"]
     storymem = str(Path(sys.executable).parent / "storymem")
     made = subprocess.run([storymem, "make", LOGLINE, "--shots", "6", "--out", str(folder), *full], capture_output=True, text=True, timeout=300)
     assert made.returncode == 0, made.stderr
     v1 = _bytes(folder)
-    process = subprocess.Popen([storymem, "redo", str(folder), "1", "2", "3", "4", "5", "6"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while process.poll() is None and time.monotonic() < deadline:
-        manifest = folder / "versions" / "v002.json"
-        if manifest.is_file() and len(json.loads(manifest.read_text())["shots"]) >= 2:
-            break
-        time.sleep(0.05)
+    # The redo holds as it starts its third shot (two are in version 2's manifest) until killed.
+    marker = tmp_path / "held"
+    process = subprocess.Popen(storymem_held_at(3, marker, "redo", str(folder), "1", "2", "3", "4", "5", "6"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(marker, process)
+    assert len(json.loads((folder / "versions" / "v002.json").read_text())["shots"]) == 2
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert json.loads((folder / "versions" / "current").read_text()) == 1

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from batch_support import FailStories
+from gate import wait_for
 from director.api import RunSettings, run_batch
 from director.batch.jobs import BatchInputError, read_jobs
+from director.film.video import count_frames
 from director.frontends import cli
 
 TINY = RunSettings(backend="preview", planner="offline", size="64x48", frames=9, embedder="colour-structure", quality_scorer="heuristic", shots=3)
@@ -66,6 +68,8 @@ def test_two_workers_six_stories_failure_and_rerun(tmp_path):
 
     # two processes, each loaded its generator once for all the stories it made
     assert len(result.workers) == 2 and sum(w["stories"] for w in result.workers) == 6
+    # handed out longest first (s2 has 2 shots, the rest 3), in FILE order among equals
+    assert next(e for e in events if e.get("batch") == "start")["to_run"] == ["s1", "s3", "s4", "s5", "s6", "s2"]
     assert all(w["generators_loaded"] == 1 for w in result.workers)
     assert {e["worker"] for e in events if e.get("started")} == {w["worker"] for w in result.workers}
     shots_done = [e for e in events if "shot_done" in e]
@@ -82,6 +86,14 @@ def test_two_workers_six_stories_failure_and_rerun(tmp_path):
 
     kept = run_batch(jobs, out, settings=TINY, retry_failed=False)  # nothing left but the bad lines
     assert sorted(kept.skipped) == ["s1", "s2", "s3", "s4", "s5", "s6"] and kept.workers == []
+
+    # "done" in the manifest is not taken on trust: a finished story whose folder was lost is made again
+    shutil.rmtree(out / "s3")
+    remade = run_batch(jobs, out, settings=TINY, workers=1)
+    assert sorted(remade.skipped) == ["s1", "s2", "s4", "s5", "s6"]
+    records = {r["id"]: r for r in remade.stories}
+    assert records["s3"]["status"] == "done" and records["s3"]["shots"] == 3 and records["s3"]["runs"] == 2
+    assert count_frames(out / "s3" / "story.mp4") == 3 * 9
 
 
 def test_forms_of_file(tmp_path):
@@ -136,25 +148,26 @@ import sys
 # A terminal's Ctrl-C, whatever the test runner inherited (a background job starts with SIGINT ignored).
 signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {tests!r})
-from batch_support import Slow
+from gate import HoldAt
 from director.api import RunSettings, run_batch
 settings = RunSettings.model_validate({settings!r})
-result = run_batch({file!r}, {out!r}, settings=settings, workers=1, wrap_generator=Slow(0.5))
+# The first story holds as it starts its third shot (two are finished) until Ctrl-C.
+result = run_batch({file!r}, {out!r}, settings=settings, workers=1, wrap_generator=HoldAt(3, {marker!r}))
 print("interrupted" if result.interrupted else "finished", flush=True)
 sys.exit(130 if result.interrupted else 0)
 """
 
 
+@pytest.mark.timeout(300)  # a run that never reaches its hold, or ignores the signal, fails here
 def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(tmp_path):
     (tmp_path / "l.txt").write_text("\n".join(LOGLINES[:2]) + "\n")
     out = tmp_path / "out"
-    code = DRIVER.format(tests=str(Path(__file__).parent), settings=TINY.model_copy(update={"shots": 4}).model_dump(mode="json"), file=str(tmp_path / "l.txt"), out=str(out))
+    marker = tmp_path / "held"
+    code = DRIVER.format(tests=str(Path(__file__).parent), settings=TINY.model_copy(update={"shots": 4}).model_dump(mode="json"), file=str(tmp_path / "l.txt"), out=str(out), marker=str(marker))
     # Its own process group, as a terminal's: Ctrl-C reaches the driver and its workers together.
     driver = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and len(list(out.glob("*/shots/*.mp4"))) < 2 and driver.poll() is None:
-        time.sleep(0.2)
-    assert driver.poll() is None, "the batch finished before it could be interrupted"
+    wait_for(marker, driver)
+    assert len(list(out.glob("*/shots/*.mp4"))) == 2
     os.killpg(driver.pid, signal.SIGINT)
     stdout, stderr = driver.communicate(timeout=90)
     assert driver.returncode == 130, stderr[-2000:]

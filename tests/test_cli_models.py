@@ -24,7 +24,7 @@ def _image(path: Path, colour: tuple[int, int, int]) -> Path:
 def test_tiny_backend_runs_the_real_pipeline_with_mm2v_continuations(tmp_path, capsys):
     out = tmp_path / "tiny"
     # The tiny model draws noise, which fails any real quality gate: open it so keyframes are kept.
-    args = ["make", LOGLINE, "--shots", "5", "--backend", "tiny", "--continuation", "mm2v", "--quality-threshold=-1e9"]
+    args = ["make", LOGLINE, "--shots", "5", "--backend", "tiny", "--steps", "2", "--continuation", "mm2v", "--quality-threshold=-1e9"]
     assert main([*args, "--out", str(out), *LIGHT]) == 0
     workspace = Workspace(out)
     records = [workspace.load_shot_record(s.id) for s in workspace.load_script().shots]

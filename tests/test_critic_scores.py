@@ -125,3 +125,26 @@ def test_a_long_story_fills_the_bank_to_ten_with_the_first_three_as_sink(tmp_pat
     assert bank["active"][:3] == first_three
     newest = sorted(entries, key=lambda i: int(i[1:]))[-7:]
     assert bank["active"][3:] == newest
+
+
+def test_a_pinned_keyframe_is_never_offered_for_dropping(tmp_path):
+    table = {1: _unit(1, 0.1, 0), 2: _unit(1, 0, 0.1), 3: _unit(1, 0.05, 0.05), 4: _unit(0, 0, 1)}
+    bank = MemoryBank(tmp_path)
+    bank.add_keyframes("01_01", [Keyframe(frame_index=i, image=_image(i), embedding=table[i], embedder="table") for i in (1, 4, 2, 3)])
+    outlier = bank.active_ids[1]
+    assert misleading_entries(bank, TableEmbedder(table))[0] == outlier
+    bank.pin(outlier)
+    offered = misleading_entries(bank, TableEmbedder(table))
+    assert outlier not in offered and sorted(offered) == sorted(i for i in bank.active_ids if i != outlier)
+
+
+def test_quality_is_the_mean_of_skewed_frame_scores(tmp_path):
+    """Skewed per-frame scores tell the mean (3.0) from the median (1.0) and the extremes."""
+    table = {1: _unit(1, 0, 0)}
+    bank = MemoryBank(tmp_path / "memory")
+    analysis = FrameAnalysis(indices=[0, 4, 8], embeddings=np.stack([table[1]] * 3),
+                             scores=np.array([0.0, 1.0, 8.0], dtype=np.float32), embedder_name="table", scorer_name="q")
+    take = Take(shot_id="01_01", number=1, attempt=1, prompt="Mara waits.", seed=0, mode="m2v", frames=9, fps=16,
+                seconds=0.1, backend="test", keyframes=[0])
+    ctx = SimpleNamespace(workspace=None, bank=bank, embedder=TableEmbedder(table))
+    assert _score(ctx, _story(), 0, analysis, take).quality == 3.0

@@ -88,8 +88,13 @@ def test_folder_holds_what_the_issue_promises(finished):
     assert sum(1 for e in events if e["event"] == "commit") == 8
 
 
+#: Resume tests need shots, not long ones: 17 frames a clip (a continuation drops its first: 16).
+SHORT = 17
+SHORT_FILM = sum(SHORT - (mode == "mi2v") for mode in EXPECTED_MODES)
+
+
 def test_resume_after_a_crash_keeps_finished_shots_byte_identical(tmp_path):
-    crashing = RecordingGenerator(fail_at="02_02")  # the fifth shot
+    crashing = RecordingGenerator(num_frames=SHORT, fail_at="02_02")  # the fifth shot
     with pytest.raises(RuntimeError, match="simulated crash at shot 02_02"):
         run_director(make_context(tmp_path, crashing), "story", INPUTS, 8)
     workspace = Workspace(tmp_path)
@@ -99,22 +104,22 @@ def test_resume_after_a_crash_keeps_finished_shots_byte_identical(tmp_path):
     before = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "shots").iterdir()}
     snapshot_before = json.loads((workspace.memory_dir / "bank.json").read_text())["snapshots"]["02_02"]
 
-    rerun = RecordingGenerator()
+    rerun = RecordingGenerator(num_frames=SHORT)
     result = run_director(make_context(tmp_path, rerun), "story", INPUTS, 8)
 
     assert [r.shot_id for r in rerun.requests] == ["02_02", "02_03", "03_01", "03_02"]
     for relative, data in before.items():
         assert (tmp_path / relative).read_bytes() == data, relative
     assert workspace.load_shot_record("02_02")["memory"] == snapshot_before
-    assert result["film"]["frames"] == 646 == count_frames(workspace.film_path)
+    assert result["film"]["frames"] == SHORT_FILM == count_frames(workspace.film_path)
     assert any(e["event"] == "resume" for e in workspace.events())
 
 
 def test_resume_without_checkpoint_file_still_skips_finished_shots(tmp_path):
     with pytest.raises(RuntimeError, match="simulated crash at shot 01_03"):
-        run_director(make_context(tmp_path, RecordingGenerator(fail_at="01_03")), "story", INPUTS, 8)
+        run_director(make_context(tmp_path, RecordingGenerator(num_frames=SHORT, fail_at="01_03")), "story", INPUTS, 8)
     (tmp_path / "state.sqlite").unlink()
-    rerun = RecordingGenerator()
+    rerun = RecordingGenerator(num_frames=SHORT)
     run_director(make_context(tmp_path, rerun), "story", INPUTS, 8)
     assert [r.shot_id for r in rerun.requests][:1] == ["01_03"] and len(rerun.requests) == 6
 

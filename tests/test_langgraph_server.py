@@ -32,7 +32,7 @@ def test_state_and_context_have_json_schemas():
 
 
 def test_a_run_with_a_json_context_builds_its_components(tmp_path):
-    settings = {"out": str(tmp_path / "studio"), "planner": "offline", "embedder": "colour-structure", "quality_scorer": "heuristic"}
+    settings = {"out": str(tmp_path / "studio"), "planner": "offline", "embedder": "colour-structure", "quality_scorer": "heuristic", "size": "64x48"}
     studio = build_graph(InMemorySaver())
     config = {"configurable": {"thread_id": "t"}, "recursion_limit": 100}
     result = studio.invoke({"logline": "A girl and a kite on a windy hill.", "shots_wanted": 2}, config, context=settings)

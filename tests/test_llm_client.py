@@ -22,6 +22,9 @@ from director.llm import (
 from director.story import Story
 from prompts.schema import inline_refs, strict_schema
 
+#: Pure computation: a hang (a loop that never ends) fails here in a minute, not at the suite default.
+pytestmark = pytest.mark.timeout(60)
+
 
 class Pet(BaseModel):
     name: str = Field(min_length=1, description="The pet's name.")

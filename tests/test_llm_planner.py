@@ -14,6 +14,9 @@ from director.llm import LLMRefusalError
 from director.planning.llm_planner import LLMPlanner
 from director.story import Story
 
+#: Pure computation: a hang (a loop that never ends) fails here in a minute, not at the suite default.
+pytestmark = pytest.mark.timeout(60)
+
 LOGLINE = "A lighthouse keeper befriends a stray fox during a winter storm."
 KEEPER = "an old lighthouse keeper with a grey beard and a navy wool coat"
 FOX = "a small red fox with a white-tipped tail and a torn left ear"

@@ -9,7 +9,6 @@ the model failed (under --planner auto the offline planner then takes over).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,6 @@ from director.planning.local import LocalServer, bundled_model
 from director.planning.llm_planner import LLMPlanner
 from director.planning.plan_check import PlanCheckError
 from director.story import Story
-
-
-@pytest.fixture(scope="session")
-def llama_base_url() -> Iterator[str]:
-    with LocalServer(bundled_model(), threads=1) as server:  # the server --planner local runs, on loopback
-        yield server.base_url
 
 
 def test_real_server_plans_a_valid_story(llama_base_url: str) -> None:

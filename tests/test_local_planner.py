@@ -54,6 +54,7 @@ def test_local_plans_through_the_real_server_and_the_plan_check() -> None:
     assert pids and not planner.server.running and not _alive(pids[0])
 
 
+@pytest.mark.timeout(300)
 def test_the_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
     script = (
         "import os, sys, time\n"
@@ -68,10 +69,8 @@ def test_the_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
     assert _alive(child)
     parent.send_signal(signal.SIGKILL)  # no atexit, no finally: only the pipe closes
     parent.wait()
-    deadline = time.monotonic() + 15
-    while _alive(child) and time.monotonic() < deadline:
+    while _alive(child):  # a server that outlives its parent fails on the test's timeout
         time.sleep(0.1)
-    assert not _alive(child)
 
 
 def test_stop_is_idempotent_and_a_context_bounds_the_server() -> None:

@@ -8,6 +8,9 @@ import pytest
 
 from memory.bank import Keyframe, MemoryBank
 
+#: Pure computation: a hang (a loop that never ends) fails here in a minute, not at the suite default.
+pytestmark = pytest.mark.timeout(60)
+
 
 def image(value: int) -> np.ndarray:
     return np.full((6, 10, 3), value % 256, dtype=np.uint8)

@@ -19,6 +19,9 @@ from director.planning.offline import OfflinePlanner
 from director.planning.plan_check import check_plan
 from director.story import Story
 
+#: Pure computation: a hang (a loop that never ends) fails here in a minute, not at the suite default.
+pytestmark = pytest.mark.timeout(60)
+
 CASES = [
     ("A lonely lighthouse keeper teaches a seal to sing during a winter storm.", [("keeper", None), ("seal", None)], ["winter storm"]),
     (
@@ -116,3 +119,12 @@ def test_different_loglines_give_different_beats() -> None:
     for logline, story_beats in beats.items():  # a beginning, a turn and an end, not one beat repeated
         assert len(set(story_beats)) == len(story_beats), logline
         assert all(len(b.split()) >= 3 and re.search(r"\w$", b.rstrip(".")) for b in story_beats), story_beats  # whole actions
+
+
+@pytest.mark.parametrize("shots", [2, 6])
+def test_each_place_of_the_logline_is_its_own_scene_setting(shots):
+    """Settings alone (prompts repeat the logline, so they cannot tell): the story moves from the
+    first place to the last."""
+    story = OfflinePlanner().plan("A girl leaves her farm in the valley and climbs to an ancient temple on the mountain.", shots, 0)
+    settings = [scene.setting for scene in story.scenes]
+    assert settings[0] == "the farm in the valley" and settings[-1] == "an ancient temple on the mountain", settings

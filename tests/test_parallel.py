@@ -30,21 +30,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def torchrun(*args: str) -> None:
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory) -> Path:
+    """One torchrun of two gloo processes for every check here (the Ulysses and ring shots, then the
+    follower): what each rank saw, saved in a folder the tests read."""
+    out = tmp_path_factory.mktemp("parallel")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-               "--master_port", str(free_port()), str(ROOT / "tests" / "parallel_worker.py"), *args]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+               "--master_port", str(free_port()), str(ROOT / "tests" / "parallel_worker.py"), str(ensure_tiny_model(out / "tiny") / "i2v"), str(out)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)  # a hang fails on the test's timeout
     assert done.returncode == 0, done.stderr[-2000:]
+    return out
 
 
-def launch(tmp_path: Path, mode: str) -> list[dict]:
-    torchrun(str(ensure_tiny_model(tmp_path / "tiny") / "i2v"), mode, str(tmp_path))
-    return [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+def launch(out: Path, mode: str) -> list[dict]:
+    return [torch.load(out / f"{mode}-rank{r}.pt") for r in range(2)]
 
 
-def test_ulysses_over_two_processes_equals_one_process_with_the_memory_rotary_split_with_the_tokens(tmp_path):
-    ranks = launch(tmp_path, "ulysses")
+def test_ulysses_over_two_processes_equals_one_process_with_the_memory_rotary_split_with_the_tokens(launched):
+    ranks = launch(launched, "ulysses")
     for rank, seen in enumerate(ranks):
         assert seen["errors"]["enable"].startswith("ZeroDivisionError")  # diffusers' CPU limit (module docstring)
         assert "run" not in seen["errors"]
@@ -56,14 +60,13 @@ def test_ulysses_over_two_processes_equals_one_process_with_the_memory_rotary_sp
     assert torch.equal(ranks[0]["parallel"], ranks[1]["parallel"])
 
 
-def test_ring_needs_an_attention_backend_with_log_sum_exp(tmp_path):
-    ranks = launch(tmp_path, "ring")
+def test_ring_needs_an_attention_backend_with_log_sum_exp(launched):
+    ranks = launch(launched, "ring")
     assert [r["errors"].get("run") for r in ranks] == ["Native attention does not support return_lse=True"] * 2
 
 
-def test_follower_ranks_run_every_shot_rank_0_sends_until_it_stops(tmp_path):
-    torchrun("follow", str(tmp_path))
-    leader, follower = (torch.load(tmp_path / f"follow{r}.pt") for r in range(2))
+def test_follower_ranks_run_every_shot_rank_0_sends_until_it_stops(launched):
+    leader, follower = (torch.load(launched / f"follow{r}.pt") for r in range(2))
     assert leader == []
     assert [shot[:4] for shot in follower] == [("s1", "a fox", "m2v", 1), ("s2", "a hare", "t2v", 2)]
     assert follower[0][4] == [[[[7, 7, 7]] * 64] * 48] and follower[1][4] == []

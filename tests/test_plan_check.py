@@ -18,6 +18,9 @@ from director.planning.plan_check import PlanCheckError, check_plan, echoed
 from director.planning.planner import OfflineOnFailedCheck, make_planner
 from director.story import Shot
 
+#: Pure computation: a hang (a loop that never ends) fails here in a minute, not at the suite default.
+pytestmark = pytest.mark.timeout(60)
+
 LOGLINE = "A lighthouse keeper befriends a stray fox on a rocky island during a winter storm."
 ECHOED_PROMPT = Shot.model_fields["prompt"].description  # what SmolLM2-135M wrote as a shot prompt
 

@@ -15,7 +15,7 @@ from director import api
 from director.api import RunSettings, make_story, plan_revision, revise_story
 from director.film.video import count_frames
 from director.revision.edits import Edit, RevisionError, apply_edits
-from director.revision.impact import dependents, plan_impact
+from director.revision.impact import ImpactPlan, dependents, plan_impact
 from director.revision.parse import parse_offline
 from director.folder.versions import ShotEntry, Version
 from director.story import Character, Scene, Shot, Story
@@ -255,3 +255,27 @@ def test_chat_plans_confirms_undoes_and_quits_through_stdin(made, tmp_path):
     assert "version 2:" in out and "make shot 2 at night" in out  # made, then listed by history
     assert "there is no shot 9; shots are 1-5" in out  # a bad instruction does not end the session
     assert "now at version 1" in out and (folder / "story.mp4").read_bytes() == film
+
+
+@pytest.mark.parametrize("instruction, answer", [("make shot 4 at night", "cascade"), ("make shot 1 in the rain", "only")])
+def test_a_chat_answer_of_only_or_cascade_applies_that_policy_not_the_default(made, tmp_path, instruction, answer):
+    """The turn graph the chat and the studio drive: the plan shown has the default policy; the answer overrides it."""
+    import shutil
+
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
+
+    from director.revision.session import TurnContext, build_turn
+
+    folder = tmp_path / "chat"
+    shutil.copytree(made, folder)
+    default = plan_revision(folder, instruction)
+    asked = plan_revision(folder, instruction, policy=answer)
+    assert default.policy != answer and asked.regenerate != default.regenerate  # the answer changes what is made
+    turn, config, context = build_turn(InMemorySaver()), {"configurable": {"thread_id": answer}}, TurnContext(folder=str(folder))
+    shown = ImpactPlan.model_validate(turn.invoke({"instruction": instruction}, config, context=context)["__interrupt__"][0].value)
+    assert shown.policy == default.policy and shown.regenerate == default.regenerate
+    done = turn.invoke(Command(resume=answer.upper()), config, context=context)
+    assert done["message"].startswith(f"version 2: {len(asked.regenerate)} shot")
+    latest = api.history(folder)[-1]
+    assert latest.plan["policy"] == answer and sorted(sid for sid, entry in latest.shots.items() if entry.take != 1) == sorted(asked.regenerate)

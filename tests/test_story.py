@@ -19,6 +19,9 @@ from director.story import (
     to_storymem,
 )
 
+#: Pure computation: a hang (a loop that never ends) fails here in a minute, not at the suite default.
+pytestmark = pytest.mark.timeout(60)
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -19,6 +18,7 @@ import pytest
 
 from director import api
 from director.settings import RunSettings
+from gate import storymem_held_at, wait_for, wait_for_file
 from helpers import chromium
 from studio_support import running_studio, studio_env
 
@@ -34,8 +34,9 @@ def studio(tmp_path_factory):
     folder = tmp_path_factory.mktemp("studio")
     root = folder / "runs"
     root.mkdir()
-    with running_studio(root, TOKEN, tmp_path_factory.mktemp("studio-log") / "studio.log") as url:
-        yield url, root
+    hold = tmp_path_factory.mktemp("studio-hold")  # where a test holds the studio's generation (gate.hold_when_armed)
+    with running_studio(root, TOKEN, tmp_path_factory.mktemp("studio-log") / "studio.log", hold=hold) as url:
+        yield url, root, hold
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def browser_page(studio, tmp_path):
         browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
+            page.set_default_timeout(0)  # every wait is on what the page shows; a page that never shows it fails on the test's timeout
             hosts: set[str] = set()
             page.on("request", lambda request: hosts.add(urlparse(request.url).hostname or request.url.split(":")[0]))
 
@@ -93,7 +94,7 @@ def _shot_files(root: Path) -> dict[str, bytes]:
 
 
 def test_make_revise_undo_in_the_browser(studio, browser_page):
-    url, root = studio
+    url, root, _ = studio
     page, screenshot = browser_page
     page.goto(f"{url}/?token={TOKEN}")  # the cookie this visit leaves carries the token for the page's own requests
     _fill_form(page, "keeper", LOGLINE, TINY)
@@ -186,33 +187,40 @@ def test_make_revise_undo_in_the_browser(studio, browser_page):
     screenshot("7-pinned")
 
 
-def test_reload_while_a_story_is_made_shows_its_progress(studio, browser_page):
-    url, root = studio
+def test_reload_while_a_story_is_made_shows_its_progress(studio, browser_page, tmp_path):
+    url, root, hold = studio
     page, screenshot = browser_page
     quick = RunSettings(**CHOICES, **MEMORY, shots=2, size="64x48", frames=9)
     api.make_story(root / "other", logline="A heron fishes at dawn.", settings=quick)  # another story, made earlier
     page.goto(f"{url}/?token={TOKEN}")
     _fill_form(page, "storm", "A fisherman and a gull ride out a storm at sea.", {"shots": "5", "size": "320x192", "frames": "81"})
+    (hold / "arm").write_text("2")  # the studio holds as it starts shot 2, until released: the reload sees the story being made
     page.locator("#make").click()
     page.wait_for_function("/shot 1 `?01_01`?: made/.test(document.querySelector('#progress').innerText)")
+    wait_for_file(hold / "held")
     api.edit_memory(root / "other", "unpin", "m0001")  # meanwhile another story changes: it is now the latest, but not the busy one
     page.reload()  # a new page: nothing of the old one is left but the cookie
-    page.wait_for_function("document.querySelector('#progress')?.innerText.includes('being made')", timeout=20_000)
+    page.wait_for_function("document.querySelector('#progress')?.innerText.includes('being made')")
     progress = page.locator("#progress").inner_text()
     assert "version 1 being made" in progress and "shot 1 01_01: made" in progress and "shot 5" in progress
     assert page.locator("#stories input:checked").get_attribute("value") == "storm"  # reattached to the running work
     screenshot("8-reloaded")
-    page.wait_for_function("document.querySelector('#progress').innerText.includes('finished')", timeout=120_000)
+    (hold / "release").write_text("")
+    page.wait_for_function("document.querySelector('#progress').innerText.includes('finished')")
     assert "version 1: 5 shots made" in page.locator("#progress").inner_text()
     assert json.loads((root / "storm" / "versions" / "v001.json").read_text())["finished"] is not None
 
     # a story made from the command line in the root appears in the list and shows its progress live
-    command = [sys.executable, "-m", "director.frontends.cli", "make", "A harbour cat waits for the last ferry.", "--out", str(root / "harbour"),
-               "--backend", "preview", "--planner", "offline", "--embedder", "colour-structure", "--quality-scorer", "heuristic",
-               "--shots", "3", "--size", "320x192", "--frames", "81"]
-    with subprocess.Popen(command, env=studio_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as cli:
-        page.locator("#stories").get_by_role("radio", name="harbour").check(timeout=60_000)
-        page.wait_for_function("document.querySelector('#progress').innerText.includes('being made')", timeout=60_000)
+    # (the command holds as it starts its second shot until the page has shown that)
+    arguments = ["make", "A harbour cat waits for the last ferry.", "--out", str(root / "harbour"),
+                 "--backend", "preview", "--planner", "offline", "--embedder", "colour-structure", "--quality-scorer", "heuristic",
+                 "--shots", "3", "--size", "320x192", "--frames", "81"]
+    held, release = tmp_path / "cli-held", tmp_path / "cli-release"
+    with subprocess.Popen(storymem_held_at(2, held, *arguments, release=release), env=studio_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as cli:
+        wait_for(held, cli)
+        page.locator("#stories").get_by_role("radio", name="harbour").check()
+        page.wait_for_function("document.querySelector('#progress').innerText.includes('being made')")
         screenshot("9-from-the-cli")
-        page.wait_for_function("document.querySelectorAll('#storyboard img').length === 3 && document.querySelector('#progress').innerText.includes('version 1: 3 shots')", timeout=120_000)
-        assert cli.wait(timeout=60) == 0, cli.stderr.read()
+        release.write_text("")
+        page.wait_for_function("document.querySelectorAll('#storyboard img').length === 3 && document.querySelector('#progress').innerText.includes('version 1: 3 shots')")
+        assert cli.wait() == 0, cli.stderr.read()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -17,6 +18,7 @@ from PIL import Image
 
 from director import api
 from director.frontends.studio import Job, Queue, StudioError, check_bind, is_loopback
+from director.planning.offline import OfflinePlanner
 from director.settings import RunSettings
 from studio_support import running_studio, studio_command, studio_env
 
@@ -208,9 +210,7 @@ def test_an_interrupted_version_is_resumed_once_nothing_makes_it(studio, client)
     stopped = time.time() - 120
     os.utime(story / "events.jsonl", (stopped, stopped))  # two minutes without an event: nothing is making it
     client.predict("broken", api_name="/resume")
-    deadline = time.monotonic() + 60
-    while api.current_version(story) != 2:
-        assert time.monotonic() < deadline, "the resumed version did not finish"
+    while api.current_version(story) != 2:  # a resume that never finishes fails on the test's timeout
         time.sleep(0.3)
     assert api.history(story)[1].note == "regenerate shot 2 with a new seed" and api.history(story)[1].shots["01_02"].take == 2
 
@@ -250,9 +250,7 @@ def test_uploads_are_checked_by_size_and_content(studio, client, tmp_path):
     Image.new("RGB", (32, 32), (200, 90, 30)).save(good)
     assert client.predict(**_make_args(client, name_value="fox", logline_value="A fox.", references_value=[handle_file(str(good))]), api_name="/make_story")[0]
     assert client.predict(**_make_args(client, name_value="two", logline_value="", script_value=handle_file(str(FIXTURES / "two_scenes.storymem.json"))), api_name="/make_story")[0]
-    deadline = time.monotonic() + 120
-    while not all((root / n / "versions" / "current").is_file() for n in ("fox", "two")):
-        assert time.monotonic() < deadline, "the queued stories did not finish"
+    while not all((root / n / "versions" / "current").is_file() for n in ("fox", "two")):  # or the test's timeout
         time.sleep(0.5)
     references = json.loads((root / "fox" / "run.json").read_text())["source"]["references"]
     assert len(references) == 1 and Path(references[0]).is_relative_to(root / ".uploads") and Path(references[0]).read_bytes() == good.read_bytes()
@@ -261,13 +259,14 @@ def test_uploads_are_checked_by_size_and_content(studio, client, tmp_path):
 # --- the queue ---------------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(60)  # a queue that never runs b hangs here
 def test_the_queue_runs_one_job_at_a_time():
     queue, started, release, order = Queue(), threading.Event(), threading.Event(), []
 
     def slow(note):
         started.set()
         order.append("a-start")
-        assert release.wait(30)
+        release.wait()
         order.append("a-end")
         return "a done"
 
@@ -276,16 +275,14 @@ def test_the_queue_runs_one_job_at_a_time():
         return "b done"
 
     a = queue.submit(Job("a", "make a", slow))
-    assert started.wait(30)
+    started.wait()
     b = queue.submit(Job("b", "make b", quick))
     time.sleep(0.3)
     assert (a.state, b.state) == ("running", "queued") and queue.waiting_before(b) == 1 and queue.busy() is a
     with pytest.raises(StudioError, match="already has work queued or running"):
         queue.submit(Job("a", "make a again", quick))
     release.set()
-    deadline = time.monotonic() + 30
     while b.state != "done":
-        assert time.monotonic() < deadline
         time.sleep(0.05)
     assert order == ["a-start", "a-end", "b"] and (a.message, b.message) == ("a done", "b done")
     failing = queue.submit(Job("a", "make a", lambda note: 1 / 0))
@@ -312,6 +309,7 @@ def test_file_settings_resolve_under_the_root(tmp_path):
         confine_paths("clip_checkpoint", f"{tmp_path}/../x.pt", root)
 
 
+from director.planning.offline import OfflinePlanner
 def test_a_refusal_is_one_line_in_the_studio_log(studio, client, tmp_path_factory):
     log = next(tmp_path_factory.getbasetemp().glob("studio-http-log*/studio.log"))
     before = len(log.read_text().splitlines())  # earlier tests' requests are logged above

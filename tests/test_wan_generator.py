@@ -108,3 +108,19 @@ def test_t2v_experts_load_only_when_a_first_shot_needs_them(tmp_path, monkeypatc
     assert fresh.generate(request(fresh, ShotMode.T2V)).metadata["effective_mode"] == "t2v"
     fresh.generate(request(fresh, ShotMode.T2V))
     assert len(loads) == 1
+
+
+def test_every_memory_image_reaches_the_transformer(tiny):
+    """More memory images than any default: each is one latent frame in front of the video's (design.md 2.1)."""
+    from generator.pipeline import latent_frame_count
+
+    seen = []
+    handles = [model.register_forward_pre_hook(lambda _m, _a, kw: seen.append(tuple(kw["hidden_states"].shape)), with_kwargs=True)
+               for model in (tiny.pipe.transformer, tiny.pipe.transformer_2) if model is not None]
+    try:
+        result = tiny.generate(request(tiny, ShotMode.M2V, memory=7))
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert result.metadata["M"] == 7
+    assert seen and {shape[2] for shape in seen} == {7 + latent_frame_count(TINY_FRAMES)}
