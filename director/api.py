@@ -249,9 +249,6 @@ def _run(folder: StoryFolder, components: Components, settings: RunSettings, sto
         for path in folder.prune_takes(settings.keep_takes):
             folder.log("prune", removed=str(path.relative_to(folder.root)))
     version = folder.current()
-    if version.bank_edits is None:  # a first version: the memory it leaves is the state undo and checkout come back to
-        version.bank_edits = {"entries": components.bank.edit_state()}
-        folder.save_version(version)
     parent = folder.version(version.parent).shots if version.parent else {}
     generated = sum(1 for shot_id, entry in version.shots.items() if entry not in (parent.get(shot_id), kept_before.get(shot_id)))
     return folder.result(generated=generated)

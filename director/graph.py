@@ -430,6 +430,8 @@ def assemble(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, An
     if parent is not None and parent.bank is not None:  # the memory the revised film leaves (as the user edited it)
         ctx.bank.set_active(_rebuilt(ctx, version, (version.bank_edits or {}).get("active", parent.bank)))
         ctx.bank.save()
+    if version.bank_edits is None:  # a first version: the memory it leaves is the state undo and checkout come back to
+        version.bank_edits = {"entries": ctx.bank.edit_state()}
     ctx.workspace.finish_version(version, film, list(ctx.bank.active_ids))
     write_report(ctx.workspace, story)
     ctx.workspace.log("assemble", version=version.number, film_seconds=film_seconds, **film)
