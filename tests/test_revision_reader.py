@@ -170,7 +170,7 @@ def test_the_offline_reader_gives_the_expected_edits_and_plan(folder, instructio
     assert summary(plan) == (changed, dependents, looks)
     if instruction in LOOKS:
         name, description = LOOKS[instruction]
-        assert {c["name"]: c["description"] for c in plan.script["characters"]}[name] == description
+        assert {c.name: c.description for c in plan.script.characters}[name] == description
 
 
 def test_the_llm_path_reads_the_same_table_into_the_same_plans(folder, monkeypatch):
@@ -229,15 +229,15 @@ def test_numbers_outside_the_film_are_one_line_and_write_nothing(folder):
 
 def test_an_added_shot_inherits_its_scenes_setting_the_looks_and_the_style(folder):
     plan = plan_revision(folder, "add a shot after 4: the keeper and the fox watch the beam")
-    new = plan.script["shots"][4]
-    assert new["scene"] == 2 and new["characters"] == ["the keeper", "the fox"] and new["transition"] == "cut"
-    assert new["prompt"] == (f"The keeper, {KEEPER}, and the fox, {FOX}, watch the beam, in a lighthouse lamp room, amber dusk light and long shadows. "
+    new = plan.script.shots[4]
+    assert new.scene == 2 and new.characters == ["the keeper", "the fox"] and new.transition == "cut"
+    assert new.prompt == (f"The keeper, {KEEPER}, and the fox, {FOX}, watch the beam, in a lighthouse lamp room, amber dusk light and long shadows. "
                              "Style: cinematic, soft film grain.")
-    follower = plan.script["shots"][5]
-    assert follower["id"] == "02_02" and follower["transition"] == "continue"  # it continues the new shot, so it is made again
+    follower = plan.script.shots[5]
+    assert follower.id == "02_02" and follower.transition == "continue"  # it continues the new shot, so it is made again
     assert [(p.number, p.action) for p in plan.dependents] == [(6, "regenerate")] and "a new shot comes before it" in plan.dependents[0].reasons[0]
     asked_cut = plan_revision(folder, "add a shot after 4: the lamp glows, and cut to shot 5")
-    assert asked_cut.script["shots"][5]["transition"] == "cut" and [(p.number, p.action) for p in asked_cut.changed] == [(5, "add"), (6, "regenerate")]
+    assert asked_cut.script.shots[5].transition == "cut" and [(p.number, p.action) for p in asked_cut.changed] == [(5, "add"), (6, "regenerate")]
     assert asked_cut.dependents == []
 
 
