@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
 from director.planning.llm import LLMClient, LLMSettings
 from director.planning.llm_planner import LLMPlanner
 from director.planning.plan_check import PlanCheckError
