@@ -44,3 +44,18 @@ def llama_base_url() -> Iterator[str]:
 
     with LocalServer(bundled_model(), threads=1) as server:
         yield server.base_url
+
+
+#: The slowest files, slowest first (measured with `--durations`). xdist hands files out in collection
+#: order, so starting these first keeps one long file from running alone at the end (the batch
+#: runner's longest-first policy, for the same reason).
+SLOWEST_FIRST = (
+    "test_train.py", "test_llm_server.py", "test_api_versions.py", "test_studio_browser.py", "test_cli_fuzz.py", "test_batch.py",
+    "test_speed.py", "test_parallel.py", "test_checkpoint_postgres.py", "test_cli_models.py", "test_wan_generator.py",
+    "test_batch_ray.py", "test_cli.py", "test_studio_http.py", "test_hardening.py", "test_director_run.py", "test_critic_llm.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its own order

@@ -169,7 +169,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(tmp_path):
     wait_for(marker, driver)
     assert len(list(out.glob("*/shots/*.mp4"))) == 2
     os.killpg(driver.pid, signal.SIGINT)
-    stdout, stderr = driver.communicate(timeout=90)
+    stdout, stderr = driver.communicate()
     assert driver.returncode == 130, stderr[-2000:]
     assert stdout.strip() == "interrupted"
     records = json.loads((out / "batch.json").read_text())["stories"]

@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from director.llm import LLMClient, LLMSettings
-from director.planning.local import LocalServer, bundled_model
 from director.planning.llm_planner import LLMPlanner
 from director.planning.plan_check import PlanCheckError
 from director.story import Story

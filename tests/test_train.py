@@ -304,6 +304,7 @@ def test_bad_input_is_one_line_exit_2_before_any_write(data, tmp_path, capsys):
     assert "cannot read video" in capsys.readouterr().err and not (tmp_path / "d").exists()
 
 
+@pytest.mark.timeout(1200)  # two processes of torch each, twice as slow on a loaded machine
 def test_accelerate_launch_two_cpu_processes(data, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}
@@ -313,7 +314,7 @@ def test_accelerate_launch_two_cpu_processes(data, tmp_path):
                "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "director.frontends.cli", "train", str(data),
                "--out", str(out), "--steps", "2", "--rank", "4", "--expert", "both", "--workers", "0",
                "--validate-every", "0", "--checkpoint-every", "2", "--max-memory", "2"]
-    result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "loss=" in result.stdout and "trained 2 steps" in result.stdout
     assert "loss=" in result.stderr and "steps/s" in result.stderr  # the progress line
@@ -420,11 +421,12 @@ def launch(data: Path, out: Path, *args: str, fsdp: bool = False) -> subprocess.
     command = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                "--mixed_precision", "no", "--dynamo_backend", "no", *entry, "train", str(data), "--out", str(out), "--rank", "4",
                "--workers", "0", "--checkpoint-every", "2", "--max-memory", "2", *args, *(["--fsdp"] if fsdp else [])]
-    result = subprocess.run(command, env=env, cwd=out.parent, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, env=env, cwd=out.parent, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
 
+@pytest.mark.timeout(1200)  # three launches of two processes
 def test_fsdp_trains_resumes_saves_and_renders_as_ddp_does(data, tmp_path, capsys):
     args = ("--expert", "high", "--validate-every", "4", "--validation-steps", "1")
     ddp, fsdp = tmp_path / "ddp", tmp_path / "fsdp"
@@ -463,6 +465,7 @@ def test_fsdp_trains_resumes_saves_and_renders_as_ddp_does(data, tmp_path, capsy
     assert sorted(p.relative_to(fsdp) for p in fsdp.rglob("*")) == before
 
 
+@pytest.mark.timeout(1200)  # two launches of two processes
 def test_fsdp_resumes_a_checkpoint_taken_before_both_experts_stepped(data, tmp_path):
     out = tmp_path / "both"
     launch(data, out, "--steps", "2", "--expert", "both", "--validate-every", "0", fsdp=True)
@@ -476,7 +479,7 @@ def test_fsdp_where_accelerate_would_run_ddp_is_refused_before_any_write(data, t
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, "-m", "director.frontends.cli", "train", str(data), "--out", str(out), "--steps", "1", "--fsdp"],
-                            env=env, capture_output=True, text=True, timeout=120)
+                            env=env, capture_output=True, text=True)
     assert result.returncode == 2 and not out.exists()
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("storymem: error: FSDP needs `accelerate launch` on several GPUs"), result.stderr[-2000:]
