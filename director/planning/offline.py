@@ -38,7 +38,7 @@ from director.planning.words import (
     THING_LOOKS,
     WEATHER_PHRASES,
 )
-from director.story import Character, Scene, Shot, Story
+from director.story import Character, Line, MusicCue, Scene, Shot, Story
 
 __all__ = ["OfflinePlanner", "read_logline"]
 
@@ -327,7 +327,7 @@ class OfflinePlanner:
             setting = ", ".join([places[s_index], *conditions, *air[:2]])
             beat = arc[s_index]
             part = "beginning" if s_index == 0 else "end" if s_index == len(sizes) - 1 else "turn"
-            scene = Scene(number=number, setting=setting, time_of_day=times[s_index], purpose=f"{part}: {beat.text}")
+            scene = Scene(number=number, setting=setting, time_of_day=times[s_index], purpose=f"{part}: {beat.text}", music=MusicCue(mood=_MOODS[part]))
             scenes.append(scene)
             everyone = beat.who or arc[0].who or list(range(min(1, len(cast))))
             for k in range(size):
@@ -352,6 +352,9 @@ class OfflinePlanner:
             for i, (number, who, what, camera, continues, scene) in enumerate(shot_list)
             for k in [sum(1 for x in shot_list[:i] if x[0] == number)]
         ]
+        for shot in planned:  # the narrator tells each scene's beat, in the logline's words, over its opening shot
+            if shot.id.endswith("_01"):
+                shot.lines = [Line(text=_sentence(arc[shot.scene - 1].text))]
         return Story(
             title=_title(reading, cast, places[0]),
             logline=logline,
@@ -386,6 +389,7 @@ class OfflinePlanner:
         )
 
 
+_MOODS = {"beginning": "calm", "turn": "energetic", "end": "tender"}
 _TIME_PREPOSITIONS = {"during", "before", "after", "at", "on", "in", "until", "by", "through", "one", "every", "throughout"}
 
 
