@@ -8,9 +8,11 @@ distinct voices from `cast_voices`, recorded in the script so a revision keeps t
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,25 +73,56 @@ def _one_line(text: str) -> str:
 
 
 class PiperEngine:
-    """piper's command line with the bundled voice, one process per batch (the model loads once)."""
+    """piper's command line with the bundled voice: one process per voice, kept for the run (the
+    model loads once), fed a line at a time; each line's file is read once piper logs it written."""
 
     name = "piper"
 
     def __init__(self, model: Path) -> None:
         self.model = model
+        self._folder = tempfile.TemporaryDirectory(prefix="storymem-piper-")
+        self._processes: dict[tuple[float, int], subprocess.Popen] = {}
+        atexit.register(self.close)
+
+    def _process(self, voice: Voice) -> subprocess.Popen:
+        length_scale = round(voice.pitch / voice.speed, 4)
+        speaker = voice.variant % _speakers(self.model) if voice.variant and _speakers(self.model) > 1 else 0
+        key = (length_scale, speaker)
+        if key not in self._processes or self._processes[key].poll() is not None:
+            command = [sys.executable, "-m", "piper", "-m", str(self.model), "-d", self._folder.name, "--length-scale", str(length_scale),
+                       "--noise-scale", "0", "--noise-w-scale", "0"]  # no sampling noise: the same line, the same audio
+            if speaker:
+                command += ["-s", str(speaker)]
+            self._processes[key] = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, bufsize=1)
+        return self._processes[key]
 
     def speak(self, texts: list[str], voice: Voice) -> list[np.ndarray]:
-        length_scale = voice.pitch / voice.speed
-        with tempfile.TemporaryDirectory(prefix="storymem-piper-") as folder:
-            command = [sys.executable, "-m", "piper", "-m", str(self.model), "-d", folder, "--length-scale", f"{length_scale:.4f}"]
-            if voice.variant and _speakers(self.model) > 1:
-                command += ["-s", str(voice.variant % _speakers(self.model))]
-            result = subprocess.run(command, input="\n".join(_one_line(t) for t in texts) + "\n", capture_output=True, text=True, check=False)
-            files = sorted(Path(folder).glob("*.wav"), key=lambda p: int(p.stem))  # named by a monotonic clock: input order
-            if result.returncode != 0 or len(files) != len(texts):
-                tail = (result.stderr.strip().splitlines() or ["no message"])[-1]
-                raise RuntimeError(f"piper failed ({tail})")
-            return [shift_pitch(read_wav(f), voice.pitch) for f in files]
+        out = []
+        for text in texts:
+            if not any(ch.isalnum() for ch in text):
+                out.append(np.zeros(0, dtype=np.float32))
+                continue
+            process = self._process(voice)
+            process.stdin.write(_one_line(text) + "\n")
+            process.stdin.flush()
+            while True:  # piper logs each file it has written, in input order
+                message = process.stderr.readline()
+                if not message:
+                    raise RuntimeError(f"piper stopped (exit status {process.wait()})")
+                written = re.search(r"Wrote (.+\.wav)\s*$", message)
+                if written:
+                    path = Path(written.group(1))
+                    out.append(shift_pitch(read_wav(path), voice.pitch))
+                    path.unlink()
+                    break
+        return out
+
+    def close(self) -> None:
+        for process in self._processes.values():
+            if process.poll() is None:
+                process.stdin.close()
+                process.wait()
+        self._processes.clear()
 
 
 def _speakers(model: Path) -> int:
@@ -110,12 +143,14 @@ class EspeakEngine:
     def speak(self, texts: list[str], voice: Voice) -> list[np.ndarray]:
         out = []
         variant = _ESPEAK_VARIANTS[voice.variant % len(_ESPEAK_VARIANTS)]
-        for text in texts:
-            command = [self.binary, "-v", f"en-us+{variant}", "-s", str(int(165 * voice.speed)), "-p", str(max(0, min(99, int(50 * voice.pitch)))), "--stdout"]
-            result = subprocess.run(command, input=_one_line(text).encode(), capture_output=True, check=False)
-            if result.returncode != 0:
-                raise RuntimeError(f"espeak-ng failed ({result.stderr.decode(errors='replace').strip()[:200]})")
-            out.append(from_wav_bytes(result.stdout))
+        with tempfile.TemporaryDirectory(prefix="storymem-espeak-") as folder:
+            wav = Path(folder) / "line.wav"  # a file: on stdout espeak-ng's header cannot know the length
+            for text in texts:
+                command = [self.binary, "-v", f"en-us+{variant}", "-s", str(int(165 * voice.speed)), "-p", str(max(0, min(99, int(50 * voice.pitch)))), "-w", str(wav)]
+                result = subprocess.run(command, input=_one_line(text).encode(), capture_output=True, check=False)
+                if result.returncode != 0:
+                    raise RuntimeError(f"espeak-ng failed ({result.stderr.decode(errors='replace').strip()[:200]})")
+                out.append(read_wav(wav))
         return out
 
 

@@ -1,0 +1,229 @@
+"""The film's sound, measured on real audio: speech where the script puts it, inside its shot;
+the bed ducked under it; the mix at -16 LUFS under -1 dBTP; one video and one audio stream with
+the silent film's video bytes; subtitles that are the spoken lines at their real times."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+import pytest
+from scipy.io import wavfile
+from scipy.signal import resample_poly
+
+from director.film.video import count_frames
+from director.sound.audio import ffmpeg
+from director.sound import voices
+from director.story import Story, Voice
+
+ROOT = Path(__file__).resolve().parents[1]
+FPS, RATE = 16, 48_000
+FAST = ["--backend", "preview", "--planner", "offline", "--size", "96x64", "--embedder", "colour-structure", "--quality-scorer", "heuristic"]
+LONG_MARA = "Ivan, the boat leaves at dawn and I am not going without you, whatever the harbour master says to us tonight."
+LONG_IVAN = ("Mara, listen to me, the nets are torn, the engine coughs like an old dog, the harbour master wants his money "
+             "by Friday, and still you ask me to sail out into that grey water with you before the sun is even up.")
+SCRIPT = {
+    "title": "Harbour",
+    "characters": [
+        {"name": "Mara", "description": "a young woman in a red knitted hat and a yellow oilskin coat"},
+        {"name": "Ivan", "description": "a broad old fisherman with a white beard and a blue wool sweater"},
+    ],
+    "scenes": [
+        {"number": 1, "setting": "a snowy harbour at dawn", "time_of_day": "dawn", "music": {"mood": "calm", "intensity": 0.6}},
+        {"number": 2, "setting": "a fishing boat's deck", "time_of_day": "morning", "music": {"mood": "nostalgic", "intensity": 0.5}},
+    ],
+    "shots": [
+        {"id": "01_01", "scene": 1, "prompt": "Wide shot of a snowy harbour at dawn.", "lines": [{"text": "Snow falls on the harbour town."}]},
+        {"id": "01_02", "scene": 1, "prompt": "Mara speaks to Ivan on the quay.", "characters": ["Mara", "Ivan"], "seed": 1,
+         "lines": [{"speaker": "Mara", "text": LONG_MARA}]},
+        {"id": "01_03", "scene": 1, "prompt": "Mara keeps talking, the same moment.", "transition": "continue", "seed": 2},
+        {"id": "02_01", "scene": 2, "prompt": "Ivan on the deck, close-up.", "characters": ["Ivan"], "seed": 3,
+         "lines": [{"speaker": "Ivan", "text": LONG_IVAN}]},
+        {"id": "02_02", "scene": 2, "prompt": "The boat leaves the harbour.", "seed": 4, "lines": [{"text": "They sail together at first light."}]},
+    ],
+}
+
+
+def _storymem(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "director.frontends.cli", *argv], cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """The script made twice from the same seed: with sound, and silent."""
+    base = tmp_path_factory.mktemp("sound")
+    script = base / "harbour.json"
+    script.write_text(json.dumps(SCRIPT))
+    sound = _storymem("make", "--script", str(script), "--out", str(base / "sound"), *FAST)
+    assert sound.returncode == 0, sound.stderr
+    silent = _storymem("make", "--script", str(script), "--out", str(base / "silent"), "--no-sound", *FAST)
+    assert silent.returncode == 0, silent.stderr
+    return base / "sound", base / "silent", sound.stderr
+
+
+def _wav(path: Path) -> np.ndarray:
+    rate, samples = wavfile.read(path)
+    assert rate == RATE
+    return samples.astype(np.float64) / 32768.0
+
+
+def _film_audio(film: Path) -> np.ndarray:
+    out = subprocess.run([ffmpeg(), "-v", "error", "-i", str(film), "-map", "0:a:0", "-ac", "1", "-ar", str(RATE), "-f", "f32le", "-"], capture_output=True, check=True)
+    return np.frombuffer(out.stdout, dtype="<f4").astype(np.float64)
+
+
+def _video_stream(film: Path) -> bytes:
+    return subprocess.run([ffmpeg(), "-v", "error", "-i", str(film), "-map", "0:v:0", "-c", "copy", "-f", "h264", "-"], capture_output=True, check=True).stdout
+
+
+def _spans(folder: Path) -> dict[str, tuple[float, float]]:
+    """Each shot's interval in the film, from the frames each shot gives the film."""
+    story = Story.model_validate_json((folder / "script.json").read_text())
+    counts = [json.loads((folder / "shots" / f"{s.id}.json").read_text())["frames"] for s in story.shots]
+    edges = np.concatenate([[0], np.cumsum(counts)]) / FPS
+    assert edges[-1] * FPS == count_frames(folder / "story.mp4")
+    return {s.id: (edges[i], edges[i + 1]) for i, s in enumerate(story.shots)}
+
+
+def _lines(folder: Path) -> list[dict]:
+    return json.loads((folder / "versions" / "v001" / "audio" / "lines.json").read_text())["lines"]
+
+
+def _rms_db(samples: np.ndarray) -> float:
+    return 20 * np.log10(max(float(np.sqrt(np.mean(samples**2))), 1e-9))
+
+
+def _true_peak_db(samples: np.ndarray) -> float:
+    return 20 * np.log10(float(np.max(np.abs(resample_poly(samples, 4, 1)))))
+
+
+def test_speech_is_heard_inside_its_shot_where_the_script_puts_it(made):
+    folder, _, _ = made
+    spans, lines = _spans(folder), _lines(folder)
+    voice = _wav(folder / "versions" / "v001" / "audio" / "voice.wav")
+    assert [(l["shot"], l["speaker"]) for l in lines] == [("01_01", "narrator"), ("01_02", "Mara"), ("02_01", "Ivan"), ("02_02", "narrator")]
+    shots = list(spans)
+    for line in lines:
+        start, end = spans[line["shot"]]
+        if line["status"] == "moved":  # runs on over the next shot, which continues this one
+            end = spans[shots[shots.index(line["shot"]) + 1]][1]
+        assert start <= line["start"] < line["end"] <= end, line
+        inside = voice[int(line["start"] * RATE): int(line["end"] * RATE)]
+        windows = inside[: len(inside) // 2400 * 2400].reshape(-1, 2400)  # 50 ms
+        loud = np.mean([_rms_db(w) > -45 for w in windows])
+        assert loud > 0.6, (line, loud)
+    silence = np.ones(len(voice), bool)
+    for line in lines:
+        silence[int(line["start"] * RATE): int(line["end"] * RATE)] = False
+    assert _rms_db(voice[silence]) < -60  # nothing heard outside the lines
+    for shot in ("01_03",):  # a shot without a line has no speech of its own
+        assert not [l for l in lines if l["shot"] == shot]
+
+
+def test_a_line_too_long_continues_over_a_continuation_or_is_cut_at_a_word(made):
+    folder, _, console = made
+    mara, ivan = (l for l in _lines(folder) if l["speaker"] != "narrator")
+    assert mara["status"] == "moved" and mara["text"] == LONG_MARA
+    assert ivan["status"] == "cut" and LONG_IVAN.startswith(ivan["text"]) and LONG_IVAN[len(ivan["text"])] in " ,"
+    assert "shot 02_01: Ivan's line was cut to fit its shot" in console
+    assert "shot 01_02: Mara's line runs on over shot 01_03" in console
+
+
+def test_mix_is_minus_16_lufs_under_minus_1_dbtp(made):
+    folder, _, _ = made
+    mix = _film_audio(folder / "story.mp4")
+    loudness = pyloudnorm.Meter(RATE).integrated_loudness(mix)
+    assert abs(loudness + 16.0) <= 1.0, loudness
+    assert _true_peak_db(mix) < -1.0
+
+
+def test_music_is_ducked_at_least_6_db_under_speech(made):
+    folder, _, _ = made
+    music = _wav(folder / "versions" / "v001" / "audio" / "music.wav")
+    lines = _lines(folder)
+    spoken = np.zeros(len(music), bool)
+    for line in lines:
+        spoken[int((line["start"] - 0.2) * RATE): int((line["end"] + 0.2) * RATE)] = True
+    measured = 0
+    for line in lines:
+        a, b = int(line["start"] * RATE), int(line["end"] * RATE)
+        beside = np.r_[max(0, a - 2 * RATE): a, b: min(len(music), b + 2 * RATE)]
+        beside = beside[~spoken[beside]]
+        if len(beside) < RATE // 2:
+            continue
+        assert _rms_db(music[beside]) - _rms_db(music[a:b]) >= 6.0, line
+        measured += 1
+    assert measured >= 2
+    assert _rms_db(music) > -45  # there is music at all
+
+
+def test_film_has_one_video_and_one_audio_stream_of_equal_length_and_the_silent_video(made):
+    folder, silent, _ = made
+    probe = subprocess.run([ffmpeg(), "-hide_banner", "-i", str(folder / "story.mp4")], capture_output=True, text=True).stderr
+    streams = re.findall(r"Stream #0:\d+.*?: (Video|Audio):", probe)
+    assert streams == ["Video", "Audio"], probe
+    frames = count_frames(folder / "story.mp4")
+    assert abs(len(_film_audio(folder / "story.mp4")) / RATE - frames / FPS) <= 1 / FPS
+    assert _video_stream(folder / "story.mp4") == _video_stream(silent / "story.mp4")
+    assert "Audio" not in subprocess.run([ffmpeg(), "-hide_banner", "-i", str(silent / "story.mp4")], capture_output=True, text=True).stderr
+
+
+def test_subtitles_are_the_spoken_lines_at_their_times(made):
+    folder, _, _ = made
+
+    def stamp(seconds: float) -> str:
+        millis = int(round(seconds * 1000))
+        return f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d},{millis % 1000:03d}"
+
+    cues = re.findall(r"\d+\n(\S+) --> (\S+)\n(.+)\n", (folder / "story.srt").read_text())
+    assert cues == [(stamp(l["start"]), stamp(l["end"]), l["text"]) for l in _lines(folder)]
+
+
+def test_voices_are_recorded_in_the_script(made):
+    folder, _, _ = made
+    story = Story.model_validate_json((folder / "script.json").read_text())
+    assert [v.speaker for v in story.voices] == ["narrator", "Mara", "Ivan"]
+    assert len({(v.speed, v.pitch) for v in story.voices}) == 3
+
+
+def test_espeak_speaks_when_piper_is_absent(monkeypatch, caplog):
+    monkeypatch.setattr(voices, "piper_voice", lambda: None)
+    with caplog.at_level(logging.WARNING):
+        engine, note = voices.load_engine("auto")
+    assert engine.name == "espeak" and note == "voice: espeak-ng"
+    assert [r.getMessage() for r in caplog.records] == ["piper is not installed (pip install 'storymem[voice]'); speaking with espeak-ng instead"]
+    low, high = engine.speak(["The boat leaves at dawn."] * 2, Voice(speaker="a", pitch=0.6)), engine.speak(["The boat leaves at dawn."], Voice(speaker="b", pitch=1.4))
+    assert 0.8 < len(low[0]) / RATE < 3.0 and _rms_db(low[0].astype(np.float64)) > -35
+    assert not np.array_equal(low[0], high[0])
+    with pytest.raises(voices.SoundError, match="--voice piper needs piper"):
+        voices.load_engine("piper")
+
+
+def test_a_music_folder_with_a_non_audio_file_stops_before_any_generation(tmp_path):
+    import immich_memories_music
+
+    music = tmp_path / "music"
+    (music / "calm").mkdir(parents=True)
+    track = next((immich_memories_music.tracks_dir() / "calm").glob("*.opus"))
+    (music / "calm" / track.name).write_bytes(track.read_bytes())
+    (music / "calm" / "notes.txt").write_text("not a song")
+    done = _storymem("make", "A fox crosses a frozen lake.", "--out", str(tmp_path / "story"), "--music-dir", str(music), *FAST)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"storymem: error: --music-dir {music}: calm/notes.txt is not an audio file (Opus, Ogg, MP3, WAV, FLAC or M4A)"]
+    assert not (tmp_path / "story").exists()
+
+
+def test_a_2000_character_line_is_refused_in_one_line(tmp_path):
+    script = json.loads(json.dumps(SCRIPT))
+    script["shots"][0]["lines"][0]["text"] = ("The snow keeps falling. " * 90)[:2000]
+    (tmp_path / "long.json").write_text(json.dumps(script))
+    done = _storymem("make", "--script", str(tmp_path / "long.json"), "--out", str(tmp_path / "story"), *FAST)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["storymem: error: shots.0.lines.0.text: String should have at most 400 characters"]
+    assert not (tmp_path / "story").exists()
