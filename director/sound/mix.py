@@ -101,7 +101,7 @@ def ducking_depth(music: np.ndarray, intervals: list[tuple[float, float]], windo
     ramp, width = seconds_to_samples(RAMP), seconds_to_samples(window)
     speech = _dilated(np.zeros(len(music), dtype=np.float32), intervals) > 0
     for start, end in intervals:
-        a, b = seconds_to_samples(start), seconds_to_samples(end)
+        a, b = min(seconds_to_samples(start), len(music)), min(seconds_to_samples(end), len(music))
         beside = np.r_[max(0, a - ramp - width): max(0, a - ramp), min(len(music), b + ramp): min(len(music), b + ramp + width)]
         beside = beside[~speech[beside]] if len(beside) else beside
         inside = music[a:b]
