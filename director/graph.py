@@ -478,7 +478,7 @@ def assemble(state: DirectorState, runtime: Runtime[DirectorContext]) -> dict[st
     if ctx.sound is not None:  # the soundtrack, made after the pictures; the voices it cast stay in the script
         from director.sound.soundtrack import add_sound
 
-        film["sound"] = add_sound(ctx.workspace, version, story, ctx.generator.fps, ctx.sound)
+        add_sound(ctx.workspace, version, story, ctx.generator.fps, ctx.sound)
         ctx.workspace.save_draft_script(version, story)
     parent = ctx.workspace.version(version.parent) if version.parent else None
     if parent is not None and parent.bank is not None:  # the memory the revised film leaves

@@ -69,7 +69,7 @@ def audio_dir(workspace: Workspace, version: Version) -> Path:
 
 def add_sound(workspace: Workspace, version: Version, story: Story, fps: int, plan: SoundPlan) -> dict[str, Any]:
     """Make the soundtrack of a version whose silent film is assembled; the story gets its voices
-    (the caller keeps them in the script). Returns the summary recorded with the film."""
+    (the caller keeps them in the script). Returns the summary written as `audio/lines.json`."""
     counts = [workspace.load_take(shot.id, version.shots[shot.id].take).frames for shot in story.shots]
     spans = shot_spans(counts, fps)
     total = seconds_to_samples(sum(counts) / fps)
@@ -114,4 +114,4 @@ def add_sound(workspace: Workspace, version: Version, story: Story, fps: int, pl
     atomic_write_bytes(workspace.subtitles_of(version), subtitles(placed).encode())
     workspace.log("sound", version=version.number, lines=len(placed), loudness=summary["loudness"], true_peak=summary["true_peak"],
                   ducking_db=summary["ducking_db"], cut=sum(s.status == "cut" for s in placed), moved=sum(s.status == "moved" for s in placed))
-    return {key: summary[key] for key in ("engine", "part", "loudness", "true_peak", "ducking_db")} | {"lines": len(placed)}
+    return summary
