@@ -293,7 +293,7 @@ def plan_revision(out: str | Path, instruction: str, *, policy: Policy | None = 
         applied = apply_edits(story, edits)
     except RevisionError as error:
         raise UsageError(str(error)) from None
-    if not applied.changed and not applied.removed:
+    if not applied.changed and not applied.removed and not applied.sound:
         raise UsageError(f"{instruction.strip()!r} changes nothing in the film")
     return plan_impact(instruction.strip(), edits, applied, base, _sources(workspace), policy)
 
@@ -326,7 +326,7 @@ def _revise(workspace: Workspace, note: str, plan: ImpactPlan | None, settings: 
     draft = workspace.draft()
     if draft is not None and draft.note != note:
         raise UsageError(f"version {draft.number} is still being made ({draft.note}); run the command that started it again to finish it first")
-    if draft is None and plan is not None and not plan.regenerate:
+    if draft is None and plan is not None and not plan.regenerate and not plan.sound:
         raise UsageError("the plan makes no shot: nothing to do")
     settings = settings or _settings_of(workspace)
     run = workspace.load_run()

@@ -227,3 +227,52 @@ def test_a_2000_character_line_is_refused_in_one_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["storymem: error: shots.0.lines.0.text: String should have at most 400 characters"]
     assert not (tmp_path / "story").exists()
+
+
+def _audio_files(folder: Path, version: str) -> dict[str, bytes]:
+    audio = folder / "versions" / version / "audio"
+    return {str(p.relative_to(audio)): p.read_bytes() for p in sorted(audio.rglob("*.wav"))}
+
+
+def test_sound_only_revisions_change_only_the_sound_and_undo_restores_it(made, tmp_path):
+    import shutil
+
+    folder = tmp_path / "harbour"
+    shutil.copytree(made[0], folder, symlinks=True)
+    film, subtitles, audio = (folder / "story.mp4").read_bytes(), (folder / "story.srt").read_bytes(), _audio_files(folder, "v001")
+    takes = {p: p.read_bytes() for p in (folder / "takes").rglob("*.mp4")}
+    scene_2 = _spans(folder)["02_01"][0]
+
+    plan = _storymem("revise", str(folder), "no music in scene 2", "--dry-run", "--json")
+    assert plan.returncode == 0, plan.stderr
+    assert json.loads(plan.stdout)["generations"] == 0
+    for instruction in ("no music in scene 2", "give Ivan a deeper voice", "shot 5: Mara says 'wait for me'"):
+        done = _storymem("revise", str(folder), instruction)
+        assert done.returncode == 0, done.stderr
+    v2, v3, v4 = (_audio_files(folder, v) for v in ("v002", "v003", "v004"))
+    for version in ("v002", "v003", "v004"):
+        assert _video_stream(folder / "versions" / version / "story.mp4") == _video_stream(made[0] / "story.mp4")
+    assert {p: p.read_bytes() for p in (folder / "takes").rglob("*.mp4")} == takes  # no shot generated
+
+    # no music in scene 2: scene 1's bed and every voice as they were, scene 2 silent
+    music_1, music_2 = _wav(folder / "versions/v001/audio/music.wav"), _wav(folder / "versions/v002/audio/music.wav")
+    edge = int((scene_2 - 1.0) * RATE)
+    assert np.array_equal(music_1[:edge], music_2[:edge]) and _rms_db(music_2[int((scene_2 + 1.0) * RATE):]) < -90
+    assert v2["voice.wav"] == audio["voice.wav"] and (folder / "versions/v002/story.srt").read_bytes() == subtitles
+    # Ivan's voice deeper: his line changes, every other line is the same audio
+    changed = {name for name in v3 if name.startswith("lines/") and v3[name] != v2.get(name)}
+    assert changed == {"lines/02_01_01.wav"} and v3["music.wav"] == v2["music.wav"]
+    pitch = {v: next(x.pitch for x in Story.model_validate(json.loads((folder / f"versions/{v}.json").read_text())["script"]).voices if x.speaker == "Ivan") for v in ("v002", "v003")}
+    assert pitch["v003"] == round(pitch["v002"] * 0.85, 3)
+    # a new line in shot 5, heard inside it, and its cue
+    lines = json.loads((folder / "versions/v004/audio/lines.json").read_text())["lines"]
+    wait = next(l for l in lines if l["shot"] == "02_02" and l["speaker"] == "Mara")
+    start, end = _spans(folder)["02_02"]
+    assert wait["text"] == "wait for me" and start <= wait["start"] < wait["end"] <= end
+    assert "wait for me" in (folder / "story.srt").read_text()
+    assert {n: b for n, b in v4.items() if n != "lines/02_02_02.wav" and n.startswith("lines/")} == {n: b for n, b in v3.items() if n.startswith("lines/")}
+
+    for _ in range(3):
+        assert _storymem("undo", str(folder)).returncode == 0
+    assert (folder / "story.mp4").read_bytes() == film and (folder / "story.srt").read_bytes() == subtitles
+    assert _audio_files(folder, "v001") == audio

@@ -11,10 +11,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from director.planning.words import LIGHT
-from director.story import Shot, Story
+from director.sound.edits import SOUND_ACTIONS, SoundEditError, apply_sound_edit
+from director.story import Shot, Story, describe_validation_error
 
 TIMES = ("dawn", "morning", "day", "dusk", "evening", "night")
 _TIME_WORDS = re.compile(r"\b(dawn|sunrise|morning|daylight|daytime|midday|noon|dusk|sunset|twilight|evening|night|midnight|moonlight|moonlit)\b", re.I)
@@ -27,18 +28,22 @@ class RevisionError(ValueError):
 class Edit(BaseModel):
     """One change to the film."""
 
-    action: Literal["condition", "prompt", "regenerate", "transition", "remove", "add", "look"] = Field(
+    action: Literal["condition", "prompt", "regenerate", "transition", "remove", "add", "look", "line", "music", "voice"] = Field(
         description="condition: put shots in a time, weather or season (text: 'at night', 'in the rain'); "
         "prompt: replace a shot's prompt (text: the new prompt); regenerate: same prompt, new seed; "
         "transition: set how a shot joins the one before it (transition: cut or continue); "
         "remove: delete shots; add: insert a new shot after the given one (text: its prompt); "
-        "look: change a character's appearance everywhere (character, text: 'a red scarf')."
+        "look: change a character's appearance everywhere (character, text: 'a red scarf'). "
+        "Sound only (no shot is generated again): line: a spoken line in a shot (shots: [N], character: the speaker "
+        "or 'narrator', text: the words); music: a scene's music (scene, text: none, sadder, happier, louder, quieter "
+        "or a mood: calm, tender, nostalgic, happy, energetic); voice: a speaker's voice (character, text: deeper, "
+        "higher, faster or slower)."
     )
     shots: list[int] = Field(default_factory=list, description="Film shot numbers (1 = the first shot) the edit is about; for add, the shot the new one follows; for transition, the later shot of the pair.")
-    scene: int | None = Field(default=None, description="A scene number, when the edit is about a whole scene (condition only).")
+    scene: int | None = Field(default=None, description="A scene number, when the edit is about a whole scene (condition and music only).")
     text: str = Field(default="", description="The condition, new prompt, added shot's prompt or new look, in the user's words.")
     transition: Literal["cut", "continue"] | None = Field(default=None, description="For transition edits only.")
-    character: str | None = Field(default=None, description="For look edits: the character's name as the script writes it.")
+    character: str | None = Field(default=None, description="For look and voice edits: the character's name as the script writes it; for line edits the speaker ('narrator' for the narrator).")
 
 
 class EditList(BaseModel):
@@ -55,6 +60,7 @@ class Applied:
     changed: dict[str, list[str]] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
     looks: dict[str, str] = field(default_factory=dict)  # character -> the new look, for memory edits
+    sound: list[str] = field(default_factory=list)  # sound-only changes, in words (director.sound.edits)
 
 
 def apply_edits(story: Story, edits: list[Edit]) -> Applied:
@@ -66,6 +72,7 @@ def apply_edits(story: Story, edits: list[Edit]) -> Applied:
     removed: list[str] = []
     looks: dict[str, str] = {}
     original = [s.id for s in story.shots]
+    voices, sound = list(story.voices), []
 
     def shot_id(number: int) -> str:
         if not 1 <= number <= len(original):
@@ -78,6 +85,12 @@ def apply_edits(story: Story, edits: list[Edit]) -> Applied:
         changed.setdefault(sid, []).append(reason)
 
     for edit in edits:
+        if edit.action in SOUND_ACTIONS:  # words, music and voices: no shot changes
+            try:
+                sound.append(apply_sound_edit(edit, story, shots, scenes, voices, original))
+            except (SoundEditError, ValidationError) as error:
+                raise RevisionError(describe_validation_error(error) if isinstance(error, ValidationError) else str(error)) from None
+            continue
         targets = [shot_id(n) for n in edit.shots]
         if edit.action == "condition":
             if edit.scene is not None:
@@ -158,8 +171,8 @@ def apply_edits(story: Story, edits: list[Edit]) -> Applied:
                     update(shot.id, f"{name}'s look: {look}", prompt=prompt)
     used = {s.scene for s in shots}
     kept_scenes = [scenes[n] for n in sorted(scenes) if n in used]
-    new_story = story.model_copy(update={"shots": shots, "scenes": kept_scenes, "characters": list(characters.values())})
-    return Applied(Story.model_validate(new_story.model_dump()), changed, removed, looks)
+    new_story = story.model_copy(update={"shots": shots, "scenes": kept_scenes, "characters": list(characters.values()), "voices": voices})
+    return Applied(Story.model_validate(new_story.model_dump()), changed, removed, looks, sound)
 
 
 def _need(targets: list[str], edit: Edit) -> None:

@@ -14,7 +14,13 @@ from director.story import Story
 from prompts.schema import render
 
 _NUMBERS = r"(\d+(?:\s*(?:,|and|&|-|to)\s*\d+)*)"
+_SCENE = r"(?:scene\s+(\d+)|the\s+(first|last)\s+scene)"
 _FORMS: list[tuple[str, re.Pattern]] = [
+    # sound only (director.sound.edits): before "give ..." (a look) and the shot forms
+    ("voice", re.compile(r"^give\s+(.+?)\s+an?\s+(deeper|lower|higher|faster|quicker|slower)\s+voice$")),
+    ("line", re.compile(r"^(?:in\s+)?shot\s+(\d+)\s*[:,]?\s*(.+?)\s+says?\s*[:,]?\s*(.+)$")),
+    ("narration", re.compile(r"^(?:the\s+)?narrator\s+says?\s*[:,]?\s*(.+)$")),
+    ("music", re.compile(rf"^(no|sadder|happier|louder|quieter|softer|calm|tender|nostalgic|happy|energetic)\s+music\s+(?:in|for|under|from)\s+{_SCENE}$")),
     ("condition_scene", re.compile(r"^(?:make|set|put|turn|render)\s+scene\s+(\d+)\s+(.+)$")),
     ("condition", re.compile(rf"^(?:make|set|put|turn|render)\s+shots?\s+{_NUMBERS}\s+(.+)$")),
     ("prompt", re.compile(r"^(?:change|rewrite|replace|make)\s+shot\s+(\d+)\s+(?:to|into|with|so that|say|:)\s*:?\s*(.+)$")),
@@ -25,7 +31,7 @@ _FORMS: list[tuple[str, re.Pattern]] = [
     ("add", re.compile(r"^(?:add|insert)\s+(?:a\s+|one\s+)?(?:new\s+)?shot\s+after\s+(?:shot\s+)?(\d+)\s*[:,-]?\s*(.+)$")),
     ("look", re.compile(r"^give\s+(.+)$")),
 ]
-EXAMPLES = '"make shot 3 at night", "change shot 2 to ...", "regenerate shot 4", "remove shot 5", "add a shot after 3: ...", "give Mara a red scarf"'
+EXAMPLES = '"make shot 3 at night", "change shot 2 to ...", "regenerate shot 4", "remove shot 5", "add a shot after 3: ...", "give Mara a red scarf", "shot 3: Mara says \'wait for me\'", "no music in scene 2"'
 
 
 def _numbers(text: str) -> list[int]:
@@ -49,7 +55,7 @@ def parse_offline(instruction: str, story: Story) -> list[Edit]:
 
 def _clause(clause: str, story: Story) -> Edit:
     """One clause; prompts keep their punctuation, every other form ignores a final full stop."""
-    for form in ("prompt", "add"):
+    for form in ("prompt", "add", "line", "narration"):  # these keep the user's punctuation
         edit = _match(clause, story, only=form)
         if edit is not None:
             return edit
@@ -68,6 +74,15 @@ def _match(clause: str, story: Story, only: str | None = None) -> Edit | None:
         match = pattern.match(lower)
         if not match:
             continue
+        if form == "voice":
+            return Edit(action="voice", character=_original(original, match, 1), text=match[2])
+        if form == "line":
+            return Edit(action="line", shots=[int(match[1])], character=_original(original, match, 2), text=_original(original, match, 3))
+        if form == "narration":
+            return Edit(action="line", shots=[1], character="narrator", text=_original(original, match, 1))
+        if form == "music":
+            scene = int(match[2]) if match[2] else (story.scenes[0].number if match[3] == "first" else story.scenes[-1].number)
+            return Edit(action="music", scene=scene, text="none" if match[1] == "no" else match[1])
         if form == "condition_scene":
             return Edit(action="condition", scene=int(match[1]), text=_original(original, match, 2))
         if form == "condition":
