@@ -276,3 +276,21 @@ def test_sound_only_revisions_change_only_the_sound_and_undo_restores_it(made, t
         assert _storymem("undo", str(folder)).returncode == 0
     assert (folder / "story.mp4").read_bytes() == film and (folder / "story.srt").read_bytes() == subtitles
     assert _audio_files(folder, "v001") == audio
+
+
+def test_report_and_eval_show_the_soundtrack(made, tmp_path):
+    import html
+
+    folder, _, _ = made
+    page = (folder / "report.html").read_text()
+    assert '<h2 id="sound">Sound</h2>' in page
+    for line in _lines(folder):
+        assert f"<td>{html.escape(line['speaker'])}</td><td>{html.escape(line['text'])}</td><td>{line['start']:.2f}</td><td>{line['seconds']:.2f}</td>" in page
+    done = _storymem("eval", str(folder), "--json", str(tmp_path / "eval.json"))
+    assert done.returncode == 0, done.stderr
+    story = json.loads((tmp_path / "eval.json").read_text())["stories"][0]
+    metrics = story["metrics"]
+    assert metrics["lines_cut"] == 1 and metrics["lines_moved"] == 1
+    assert abs(metrics["loudness_lufs"] + 16) <= 1 and metrics["true_peak_dbtp"] < -1 and metrics["ducking_db"] >= 6
+    assert story["speech_seconds"] == {s: round(sum(l["seconds"] for l in _lines(folder) if l["shot"] == s), 3) for s in ("01_01", "01_02", "01_03", "02_01", "02_02")}
+    assert story["speech_seconds"]["01_03"] == 0 and "speech seconds per shot, Harbour: " in done.stdout
