@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from director.planning.llm import StructuredLLM
 from director.planning.plan_check import PlanCheckError, Problem, check_cast, check_scenes, check_shots
 from director.planning.reading import read
-from director.story import Character, NonBlankText, Scene, Shot, Story, guess_time_of_day
+from director.story import Character, Line, MusicCue, NonBlankText, Scene, Shot, Story, guess_time_of_day
 from prompts.schema import render
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class SceneSpec(BaseModel):
     time_of_day: TimeOfDay = Field(description=_SCENE["time_of_day"].description, examples=_SCENE["time_of_day"].examples)
     purpose: str = Field(max_length=200, description=_SCENE["purpose"].description)
     shots: int = Field(ge=1, le=60, description="How many shots the scene gets.")
+    music: MusicCue | None = Field(default=None, description=_SCENE["music"].description)
 
     @field_validator("time_of_day", mode="before")
     @classmethod
@@ -82,6 +83,7 @@ class ShotSpec(BaseModel):
     transition: Literal["cut", "continue"] = Field(description=_SHOT["transition"].description)
     reason: str = Field(max_length=160, description=_SHOT["reason"].description)
     characters: list[str] = Field(description=_SHOT["characters"].description)
+    lines: list[Line] = Field(default_factory=list, max_length=4, description=_SHOT["lines"].description)
 
     @field_validator("transition", mode="before")
     @classmethod
@@ -184,6 +186,7 @@ class LLMPlanner:
                         reason="opens the scene" if opens_scene and spec.transition != "cut" else spec.reason.strip(),
                         characters=names,
                         seed=seed + len(planned),
+                        lines=spec.lines,
                     )
                 )
         return Story(
@@ -276,13 +279,13 @@ def _fit(shots: list[ShotSpec], count: int) -> list[ShotSpec]:
     """Exactly `count` shots: drop extras from the end, or split the last shot into a continuation."""
     shots = list(shots[:count])
     while len(shots) < count:
-        shots.append(shots[-1].model_copy(update={"transition": "continue", "reason": "the action of the previous shot carries on"}))
+        shots.append(shots[-1].model_copy(update={"transition": "continue", "reason": "the action of the previous shot carries on", "lines": []}))
     return shots
 
 
 def _scenes(specs: list[SceneSpec]) -> list[Scene]:
     return [
-        Scene(number=n, setting=spec.setting.strip(), time_of_day=spec.time_of_day, purpose=spec.purpose.strip())
+        Scene(number=n, setting=spec.setting.strip(), time_of_day=spec.time_of_day, purpose=spec.purpose.strip(), music=spec.music)
         for n, spec in enumerate(specs, 1)
     ]
 
