@@ -294,3 +294,23 @@ def test_report_and_eval_show_the_soundtrack(made, tmp_path):
     assert abs(metrics["loudness_lufs"] + 16) <= 1 and metrics["true_peak_dbtp"] < -1 and metrics["ducking_db"] >= 6
     assert story["speech_seconds"] == {s: round(sum(l["seconds"] for l in _lines(folder) if l["shot"] == s), 3) for s in ("01_01", "01_02", "01_03", "02_01", "02_02")}
     assert story["speech_seconds"]["01_03"] == 0 and "speech seconds per shot, Harbour: " in done.stdout
+
+
+@pytest.mark.parametrize("answer, status", [("The nets are torn, Mara.", "shortened"), (LONG_IVAN.removesuffix(" before the sun is even up."), "cut")])
+def test_the_llm_shortens_a_line_once_before_it_is_cut(tmp_path, answer, status):
+    import shutil
+
+    from director.sound.lines import Voicebox, llm_shortener, place_lines
+    from llm_server import ScriptedEndpoint
+
+    script = json.loads(json.dumps(SCRIPT))
+    for shot in script["shots"]:
+        shot["lines"] = [l for l in shot.get("lines", []) if l.get("speaker") == "Ivan"]
+    story = Story.model_validate(script)
+    spans = [(5.0 * i, 5.0 * (i + 1)) for i in range(len(story.shots))]
+    endpoint = ScriptedEndpoint({"text": answer})
+    box = Voicebox(voices.EspeakEngine(shutil.which("espeak-ng")), voices.cast_voices(story), tmp_path)
+    (ivan,) = place_lines(story, spans, box, "all", llm_shortener(endpoint.client()))
+    assert len(endpoint.requests) == 1 and LONG_IVAN in endpoint.requests[0]["messages"][-1]["content"]
+    assert ivan.status == status and 15.0 <= ivan.start < ivan.end <= 20.0
+    assert ivan.text == answer if status == "shortened" else (answer.startswith(ivan.text) and ivan.text != answer)

@@ -40,7 +40,7 @@ class RunSettings(BaseModel):
     size: str | None = Field(None, pattern=r"^\d+x\d+$", description="frame size WxH (default: the backend's own, 832x480 for preview and wan)", json_schema_extra=_cli("WxH"))
     frames: int | None = Field(None, ge=6, le=MAX_FRAMES, description=f"frames per generated clip, 6 to {MAX_FRAMES} (default: the backend's own, 81 = 5 s at 16 fps)", json_schema_extra=_cli("N"))
     continuation: Literal["mi2v", "mm2v"] = Field("mi2v", description="how a 'continue' shot is conditioned: mi2v (last frame) or mm2v (last 5 frames)", json_schema_extra=_cli("MODE"))
-    no_sound: bool = Field(False, description="a silent film: no narration, dialogue or music (story.srt still carries the planned lines)", json_schema_extra=_cli())
+    no_sound: bool = Field(False, description="a silent film: no narration, dialogue or music (story.srt then has a cue per shot with its prompt)", json_schema_extra=_cli())
     sound: Literal["all", "narration", "dialogue", "music"] = Field("all", description="which parts of the soundtrack to make: narration | dialogue | music | all (default all)", json_schema_extra=_cli("PARTS"))
     voice: Literal["auto", "piper", "espeak", "openai"] = Field("auto", description="speech engine: piper (storymem[voice]), espeak (espeak-ng), openai (an OpenAI-compatible /v1/audio/speech at --llm-base-url); auto: piper, else espeak-ng", json_schema_extra=_cli("ENGINE"))
     music_dir: str | None = Field(None, description="a folder of music tracks in mood folders (calm/, tender/, nostalgic/, happy/, energetic/) instead of the bundled library", json_schema_extra=_cli("FOLDER", files=True))

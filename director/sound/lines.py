@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -169,17 +170,10 @@ class ShortLine(BaseModel):
     text: str = Field(min_length=1, max_length=400, description="The line, shorter, as it will be spoken.")
 
 
-def llm_shortener(llm_model: str | None, llm_base_url: str | None, planner: str) -> Shortener | None:
-    """The LLM's one repair round for a line that is too long, when an LLM is configured."""
-    if planner == "offline":
-        return None
-    from director.planning.llm import LLMClient, LLMError, LLMSettings
+def llm_shortener(client: Any) -> Shortener:
+    """The LLM's one repair round for a line too long for its shot (`client`: a StructuredLLM)."""
+    from director.planning.llm import LLMError
     from prompts.schema import render
-
-    settings = LLMSettings.resolve(llm_model, llm_base_url)
-    if settings is None:
-        return None
-    client = LLMClient(settings)
 
     def shorten(speaker: str, text: str, said: float, room: float) -> str | None:
         words = max(1, int(len(text.split()) * room / said * 0.9))
@@ -191,6 +185,16 @@ def llm_shortener(llm_model: str | None, llm_base_url: str | None, planner: str)
             return None
 
     return shorten
+
+
+def configured_shortener(llm_model: str | None, llm_base_url: str | None, planner: str) -> Shortener | None:
+    """`llm_shortener` on the configured LLM, or None when the planner is offline or none is set."""
+    if planner == "offline":
+        return None
+    from director.planning.llm import LLMClient, LLMSettings
+
+    settings = LLMSettings.resolve(llm_model, llm_base_url)
+    return llm_shortener(LLMClient(settings)) if settings is not None else None
 
 
 def subtitles(placed: list[Spoken]) -> str:

@@ -19,7 +19,7 @@ from director.run.files import atomic_write_bytes, atomic_write_json
 from director.run.versions import Version
 from director.run.workspace import Workspace
 from director.sound.audio import RATE, seconds_to_samples, write_wav
-from director.sound.lines import Shortener, Voicebox, llm_shortener, place_lines, subtitles
+from director.sound.lines import Shortener, Voicebox, configured_shortener, place_lines, subtitles
 from director.sound.mix import duck, ducking_depth, loudness, mux, normalise, true_peak
 from director.sound.music import Library, music_bed, read_library
 from director.sound.voices import SpeechEngine, cast_voices, load_engine
@@ -53,7 +53,7 @@ def prepare_sound(settings: Any) -> SoundPlan | None:
     if settings.sound != "music":
         engine, note = load_engine(settings.voice, settings.llm_base_url)
         notes.append(note)
-    shorten = llm_shortener(settings.llm_model, settings.llm_base_url, settings.planner) if engine is not None else None
+    shorten = configured_shortener(settings.llm_model, settings.llm_base_url, settings.planner) if engine is not None else None
     return SoundPlan(settings.sound, engine, library, shorten, notes)
 
 
