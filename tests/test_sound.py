@@ -314,3 +314,29 @@ def test_the_llm_shortens_a_line_once_before_it_is_cut(tmp_path, answer, status)
     assert len(endpoint.requests) == 1 and LONG_IVAN in endpoint.requests[0]["messages"][-1]["content"]
     assert ivan.status == status and 15.0 <= ivan.start < ivan.end <= 20.0
     assert ivan.text == answer if status == "shortened" else (answer.startswith(ivan.text) and ivan.text != answer)
+
+
+def test_the_sound_instructions_read_offline_change_no_shot():
+    from director.revision.edits import RevisionError, apply_edits
+    from director.revision.parse import parse_offline
+
+    story = Story.model_validate(SCRIPT)
+    story = story.model_copy(update={"voices": voices.cast_voices(story)})
+    expected = {
+        "the narrator says: The tide turns.": "shot 1: narrator says 'The tide turns.'",
+        "shot 3: Mara says 'wait for me'": "shot 3: Mara says 'wait for me'",
+        "no music in scene 2": "scene 2: music none",
+        "sadder music in the last scene": "scene 2: music nostalgic at 0.5",  # already the saddest
+        "happier music in scene 1": "scene 1: music happy at 0.6",
+        "give Ivan a deeper voice": "Ivan's voice: deeper (pitch 0.714)",
+    }
+    for instruction, change in expected.items():
+        applied = apply_edits(story, parse_offline(instruction, story))
+        assert applied.sound == [change] and not applied.changed and not applied.removed, instruction
+        assert [s.model_dump(exclude={"lines"}) for s in applied.story.shots] == [s.model_dump(exclude={"lines"}) for s in story.shots]
+    applied = apply_edits(story, parse_offline("shot 3: Mara says 'wait for me'", story))
+    assert applied.story.shots[2].lines[0].model_dump() == {"speaker": "Mara", "text": "wait for me"}
+    with pytest.raises(RevisionError, match="^text: String should have at most 400 characters$"):
+        apply_edits(story, parse_offline("the narrator says: " + "The snow keeps falling. " * 90, story))
+    with pytest.raises(RevisionError, match="no character named 'Bob' to speak"):
+        apply_edits(story, parse_offline("shot 2: Bob says hi", story))
