@@ -336,6 +336,10 @@ def test_the_sound_instructions_read_offline_change_no_shot():
         assert [s.model_dump(exclude={"lines"}) for s in applied.story.shots] == [s.model_dump(exclude={"lines"}) for s in story.shots]
     applied = apply_edits(story, parse_offline("shot 3: Mara says 'wait for me'", story))
     assert applied.story.shots[2].lines[0].model_dump() == {"speaker": "Mara", "text": "wait for me"}
+    applied = apply_edits(story, parse_offline("give Ivan a deeper voice", story))
+    assert [(v.speaker, v.pitch) for v in applied.story.voices] == [("narrator", 1.0), ("Mara", 1.18), ("Ivan", 0.714)]
+    applied = apply_edits(story, parse_offline("no music in scene 2", story))
+    assert [s.music.mood for s in applied.story.scenes] == ["calm", "none"]
     with pytest.raises(RevisionError, match="^text: String should have at most 400 characters$"):
         apply_edits(story, parse_offline("the narrator says: " + "The snow keeps falling. " * 90, story))
     with pytest.raises(RevisionError, match="no character named 'Bob' to speak"):
