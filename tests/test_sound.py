@@ -344,3 +344,15 @@ def test_the_sound_instructions_read_offline_change_no_shot():
         apply_edits(story, parse_offline("the narrator says: " + "The snow keeps falling. " * 90, story))
     with pytest.raises(RevisionError, match="no character named 'Bob' to speak"):
         apply_edits(story, parse_offline("shot 2: Bob says hi", story))
+
+
+def test_piper_loads_once_per_process_and_says_a_line_the_same_way_twice():
+    first, note = voices.load_engine("auto")
+    assert note == "voice: piper, en_US-joe-medium (a separate process)"
+    narrator = Voice(speaker="narrator")
+    (once,) = first.speak(["The tide turns at dawn."], narrator)
+    processes = dict(first._processes)
+    again, _ = voices.load_engine("auto")  # another story in the same worker
+    (twice,) = again.speak(["The tide turns at dawn."], narrator)
+    assert again is first and again._processes == processes  # the same piper process served both
+    assert np.array_equal(once, twice) and 1.0 < len(once) / RATE < 3.0
