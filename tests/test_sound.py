@@ -356,3 +356,11 @@ def test_piper_loads_once_per_process_and_says_a_line_the_same_way_twice():
     (twice,) = again.speak(["The tide turns at dawn."], narrator)
     assert again is first and again._processes == processes  # the same piper process served both
     assert np.array_equal(once, twice) and 1.0 < len(once) / RATE < 3.0
+
+
+def test_the_studio_shows_a_shots_lines(made):
+    from director.frontends.studio import shot_details
+
+    folder, _, _ = made
+    _, text, _, _ = shot_details(folder, 1)
+    assert f"**Mara** says: {LONG_MARA}" in text.splitlines()
