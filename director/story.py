@@ -17,6 +17,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 Transition = Literal["cut", "continue"]
+#: Music moods, as the bundled library files them; "none" is silence.
+Mood = Literal["calm", "tender", "nostalgic", "happy", "energetic", "none"]
+NARRATOR = "narrator"
 
 
 def _not_blank(value: str) -> str:
@@ -45,6 +48,36 @@ class Character(BaseModel):
     )
 
 
+class MusicCue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mood: Mood = Field(description="The music under the scene: calm, tender, nostalgic (the saddest), happy, energetic, or none for silence.")
+    intensity: float = Field(default=0.5, ge=0, le=1, description="How present the music is, 0.2 (barely there) to 1 (full).")
+
+
+class Line(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    speaker: str = Field(
+        default=NARRATOR, min_length=1, max_length=60,
+        description="Who is heard: 'narrator' for a voice-over, else a character's name exactly as in characters.",
+    )
+    text: NonBlankText = Field(
+        max_length=400,
+        description="The words spoken, plain speech only (no stage directions). Short enough to say inside the shot: "
+        "about 2.5 words a second of the shot's duration.",
+    )
+
+
+class Voice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    speaker: str = Field(min_length=1, description="'narrator' or a character's name.")
+    variant: int = Field(default=0, ge=0, description="Speaker id of a multi-speaker voice (the engine's first voice is 0).")
+    speed: float = Field(default=1.0, ge=0.5, le=2.0, description="Speaking rate factor, 1 normal.")
+    pitch: float = Field(default=1.0, ge=0.5, le=2.0, description="Pitch factor: below 1 deeper, above 1 higher.")
+
+
 class Scene(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -54,6 +87,7 @@ class Scene(BaseModel):
         default="day", description="Lighting time: dawn, morning, day, dusk, evening or night.", examples=["night"]
     )
     purpose: str = Field(default="", description="What the scene does for the story, in one line.")
+    music: MusicCue | None = Field(default=None, description="The music bed under this scene.")
 
 
 class Shot(BaseModel):
@@ -81,7 +115,7 @@ class Shot(BaseModel):
     first_frame_prompt: str | None = Field(default=None, description="Optional description of the opening frame.")
     seed: int = Field(default=0, ge=0, description="Sampling seed; the same seed gives the same shot.")
     time_of_day: str | None = Field(default=None, description="This shot's lighting time when it differs from its scene's; usually left out.")
-
+    lines: list[Line] = Field(default_factory=list, description="What is heard during the shot: narration or dialogue, often none.")
 
 
 class Story(BaseModel):
@@ -94,6 +128,7 @@ class Story(BaseModel):
     characters: list[Character] = Field(default_factory=list)
     scenes: list[Scene] = Field(min_length=1)
     shots: list[Shot] = Field(min_length=1)
+    voices: list[Voice] = Field(default_factory=list, description="One voice per speaker, kept across revisions; the director fills it in.")
 
     @model_validator(mode="after")
     def _check_structure(self) -> Story:
@@ -128,6 +163,13 @@ class Story(BaseModel):
         for shot in data["shots"]:  # fields added later count only when set, so older scripts keep their hash
             if shot.get("time_of_day") is None:
                 shot.pop("time_of_day", None)
+            if not shot.get("lines"):
+                shot.pop("lines", None)
+        for scene in data["scenes"]:
+            if scene.get("music") is None:
+                scene.pop("music", None)
+        if not data.get("voices"):
+            data.pop("voices", None)
         canonical = json.dumps(data, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

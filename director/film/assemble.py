@@ -22,6 +22,7 @@ from director.film.video import CODEC, FFMPEG_PARAMS, join_videos, read_video
 from director.folder.files import atomic_path, atomic_write_bytes
 from director.folder.versions import Version
 from director.folder.workspace import Workspace
+from director.sound.lines import srt_text
 
 class _Reel:
     """The shot files as moviepy clips of exact length; one shot is held decoded at a time."""
@@ -60,17 +61,8 @@ def assemble(workspace: Workspace, version: Version, story: Story, fps: int) -> 
 def subtitles(story: Story, frame_counts: list[int], fps: int) -> str:
     """SubRip text: one cue per shot, spanning exactly that shot's frames in the film."""
     cues, start = [], 0
-    for number, (shot, count) in enumerate(zip(story.shots, frame_counts), start=1):
-        end = start + count
-        text = f"[{shot.id}] {shot.prompt}"
-        cues.append(f"{number}\n{_timestamp(start / fps)} --> {_timestamp(end / fps)}\n{text}\n")
-        start = end
-    return "\n".join(cues)
+    for shot, count in zip(story.shots, frame_counts):
+        cues.append((start / fps, (start + count) / fps, f"[{shot.id}] {shot.prompt}"))
+        start += count
+    return srt_text(cues)
 
-
-def _timestamp(seconds: float) -> str:
-    millis = int(round(seconds * 1000))
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d},{millis:03d}"

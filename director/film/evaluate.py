@@ -522,6 +522,10 @@ def evaluate_story(story: StoryInput, encoders: Encoders, cache: dict | None = N
     if not critic:
         unavailable["critic"] = "not a storymem folder: no takes, decisions or timings recorded"
     metrics.update(critic)
+    from director.sound.summary import soundtrack_metrics
+
+    sound = soundtrack_metrics(story.folder, [s.id for s in story.story.shots]) if story.kind == "storymem" else None
+    metrics.update(sound["metrics"] if sound else {})
     from director.run.ablations import names, recorded_settings
 
     return {
@@ -537,6 +541,7 @@ def evaluate_story(story: StoryInput, encoders: Encoders, cache: dict | None = N
         "transitions": trans["rows"],
         "characters": chars["characters"],
         "pairs": cons["pairs"],
+        "speech_seconds": sound["speech_seconds"] if sound else None,
     }
 
 
@@ -563,11 +568,17 @@ METRICS = [  # (key, label, higher is better)
     ("pairwise_comparisons", "keep-best pairwise comparisons", True),
     ("generation_seconds_per_shot", "generation seconds per shot", False),
     ("seconds_per_shot", "director seconds per shot", False),
+    ("speech_seconds_per_shot", "speech seconds per shot", True),
+    ("lines_cut", "lines cut or shortened to fit", False),
+    ("lines_moved", "lines run on over a continuation", False),
+    ("loudness_lufs", "integrated loudness (LUFS, goal -16)", True),
+    ("true_peak_dbtp", "true peak (dBTP, goal under -1)", False),
+    ("ducking_db", "music ducked under speech (dB)", True),
 ]
 
 
 #: Critic counts: summed over stories, like the other counts.
-COUNTS = ("decisions_by_llm", "decisions_by_rules", "judge_fallbacks", "pairwise_comparisons")
+COUNTS = ("decisions_by_llm", "decisions_by_rules", "judge_fallbacks", "pairwise_comparisons", "lines_cut", "lines_moved")
 
 
 def overall(stories: list[dict[str, Any]]) -> dict[str, Any]:
@@ -666,6 +677,7 @@ def format_report(report: dict[str, Any]) -> str:
             lines.append(f"  baseline: {old_name}")
         for key, reason in unavailable.items():
             lines.append(f"  {key.replace('_', ' ')}: unavailable: {reason}")
+    lines += [f"speech seconds per shot, {s['title']}: " + " ".join(f"{v:g}" for v in s["speech_seconds"].values()) for s in report["stories"] if s.get("speech_seconds")]
     lines += [f"note: {n}" for n in report.get("notes", [])]
     return "\n".join(lines)
 

@@ -241,6 +241,9 @@ attempt {record['attempt']} of {record['attempts']}, {_e(record['decision'])})</
     from director.run.ablations import names, recorded_settings
 
     used = names(recorded_settings(recorded_run.get("settings", {})))
+    from director.sound.summary import read_summary, sound_html
+
+    sound = sound_html(read_summary(workspace.film_of(version).parent), numbers) if version is not None and film else ""
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{_e(story.title)}</title>
 <style>
@@ -282,6 +285,7 @@ img.chart {{ max-width: 100%; }}
 <h2 id="timings">Timings</h2>
 <table><tr><th>shot</th><th>attempts</th><th>generation s</th><th>director s (memory, critic, commit)</th></tr>{''.join(timing_rows)}</table>
 <p><small>generation in total: {total_generation:.1f} s</small></p>
+{sound}
 <h2 id="shots">Shots</h2>
 {''.join(sections)}
 {f'<h2 id="versions">Versions</h2><table><tr><th>version</th><th>made from</th><th>shots</th><th>state</th><th>what</th><th>film</th></tr>{version_rows}</table>' if len(versions) > 1 else ''}

@@ -35,7 +35,7 @@ TAIL_FRAMES = 5
 
 #: What storymem writes at a story folder's top level; --force removes these and nothing else.
 OWNED = ("script.json", "run.json", "shots", "takes", "versions", "memory", "story.mp4", "story.srt", "events.jsonl",
-         "state.sqlite", "state.sqlite-shm", "state.sqlite-wal", "report.html", "report")
+         "state.sqlite", "state.sqlite-shm", "state.sqlite-wal", "report.html", "report", "audio-cache")
 
 
 class FolderError(ValueError):

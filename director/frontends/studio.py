@@ -352,6 +352,7 @@ def shot_details(folder: Path, index: int) -> tuple[str, str, list[tuple[str, st
     lines = [
         f"### shot {index + 1} · `{shot.id}` · {shot.transition}",
         f"**prompt**: {record['prompt']}",
+        *(f"**{line.speaker}** says: {line.text}" for line in shot.lines),  # the shot's planned lines
         f"**take** {record['take']} (seed {record['seed']}, {record['mode']}, {record['frames']} frames), decision **{record['decision']}** after {record['attempts']} attempt(s)",
         f"**scores**: {scores or 'none'}",
         "**critic**:",

@@ -28,7 +28,6 @@ from director.planning.llm_schema import (
 )
 from director.planning.plan_check import PlanCheckError, Problem, check_cast, check_scenes, check_shots
 from director.planning.language import english_reading
-from director.story import Character, NonBlankText, Scene, Shot, Story, guess_time_of_day
 from prompts.schema import render
 
 log = logging.getLogger(__name__)
@@ -114,6 +113,7 @@ class LLMPlanner:
                         reason="opens the scene" if opens_scene and spec.transition != "cut" else spec.reason.strip(),
                         characters=names,
                         seed=seed + len(planned),
+                        lines=spec.lines,
                     )
                 )
         return Story(
@@ -206,13 +206,13 @@ def _fit(shots: list[ShotSpec], count: int) -> list[ShotSpec]:
     """Exactly `count` shots: drop extras from the end, or split the last shot into a continuation."""
     shots = list(shots[:count])
     while len(shots) < count:
-        shots.append(shots[-1].model_copy(update={"transition": "continue", "reason": "the action of the previous shot carries on"}))
+        shots.append(shots[-1].model_copy(update={"transition": "continue", "reason": "the action of the previous shot carries on", "lines": []}))
     return shots
 
 
 def _scenes(specs: list[SceneSpec]) -> list[Scene]:
     return [
-        Scene(number=n, setting=spec.setting.strip(), time_of_day=spec.time_of_day, purpose=spec.purpose.strip())
+        Scene(number=n, setting=spec.setting.strip(), time_of_day=spec.time_of_day, purpose=spec.purpose.strip(), music=spec.music)
         for n, spec in enumerate(specs, 1)
     ]
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from director.story import Character, NonBlankText, Scene, Shot, Story, guess_time_of_day
+from director.story import Character, Line, MusicCue, NonBlankText, Scene, Shot, Story, guess_time_of_day
 
 MAX_CHARACTERS = 4
 MAX_SCENES = 6
@@ -42,6 +42,7 @@ class SceneSpec(BaseModel):
     time_of_day: TimeOfDay = Field(description=_SCENE["time_of_day"].description, examples=_SCENE["time_of_day"].examples)
     purpose: str = Field(max_length=200, description=_SCENE["purpose"].description)
     shots: int = Field(ge=1, le=60, description="How many shots the scene gets.")
+    music: MusicCue | None = Field(default=None, description=_SCENE["music"].description)
 
     @field_validator("time_of_day", mode="before")
     @classmethod
@@ -62,6 +63,7 @@ class ShotSpec(BaseModel):
     transition: Literal["cut", "continue"] = Field(description=_SHOT["transition"].description)
     reason: str = Field(max_length=160, description=_SHOT["reason"].description)
     characters: list[str] = Field(description=_SHOT["characters"].description)
+    lines: list[Line] = Field(default_factory=list, max_length=4, description=_SHOT["lines"].description)
 
     @field_validator("transition", mode="before")
     @classmethod

@@ -44,7 +44,7 @@ from director.planning.words import (
     VIEWS,
     WEATHER_PHRASES,
 )
-from director.story import Character, Scene, Shot, Story
+from director.story import Character, Line, MusicCue, Scene, Shot, Story
 
 __all__ = ["OfflinePlanner", "read_logline"]
 
@@ -357,7 +357,7 @@ class OfflinePlanner:
             setting = ", ".join([places[s_index], *conditions, *air[:2]])
             beat = arc[s_index]
             part = "beginning" if s_index == 0 else "end" if s_index == len(sizes) - 1 else "turn"
-            scene = Scene(number=number, setting=setting, time_of_day=times[s_index], purpose=f"{part}: {beat.text}")
+            scene = Scene(number=number, setting=setting, time_of_day=times[s_index], purpose=f"{part}: {beat.text}", music=MusicCue(mood=_MOODS[part]))
             scenes.append(scene)
             everyone = beat.who or arc[0].who or list(range(min(1, len(cast))))
             for k in range(size):
@@ -388,6 +388,9 @@ class OfflinePlanner:
                 shot = self._shot(number, k, scene, cast, who, f"{what}, {angle}", camera, style, continues, seed + i)
             seen.add(shot.prompt)
             planned.append(shot)
+        for shot in planned:  # the narrator tells each scene's beat, in the logline's words, over its opening shot
+            if shot.id.endswith("_01"):
+                shot.lines = [Line(text=_sentence(arc[shot.scene - 1].text))]
         return Story(
             title=_title(reading, cast, places[0]),
             logline=logline,
@@ -429,6 +432,9 @@ def _angles():
         yield f"{a} and {b}"
     for n in itertools.count(2):
         yield f"{VIEWS[0]}, take {n}"
+
+
+_MOODS = {"beginning": "calm", "turn": "energetic", "end": "tender"}
 
 
 _TIME_PREPOSITIONS = {"during", "before", "after", "at", "on", "in", "until", "by", "through", "one", "every", "throughout"}

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from director.planning.words import LIGHT
 from director.revision.looks import added_prompt, mentioned, restyle
-from director.story import Shot, Story
+from director.sound.edits import SOUND_ACTIONS, SoundEditError, apply_sound_edit
+from director.story import Shot, Story, describe_validation_error
 
 #: A regenerated shot's seed moves by this prime (per take already made, for `redo`), so a new take never repeats a seed.
 RESEED_STEP = 1_000_003
@@ -31,18 +32,22 @@ class RevisionError(ValueError):
 class Edit(BaseModel):
     """One change to the film."""
 
-    action: Literal["condition", "prompt", "regenerate", "transition", "remove", "add", "look"] = Field(
+    action: Literal["condition", "prompt", "regenerate", "transition", "remove", "add", "look", "line", "music", "voice"] = Field(
         description="condition: put shots in a time, weather or season (text: 'at night', 'in the rain'); "
         "prompt: replace a shot's prompt (text: the new prompt); regenerate: same prompt, new seed; "
         "transition: set how a shot joins the one before it (transition: cut or continue); "
         "remove: delete shots; add: insert a new shot after the given one (text: its prompt); "
-        "look: change a character's appearance everywhere (character, text: 'a red scarf')."
+        "look: change a character's appearance everywhere (character, text: 'a red scarf'). "
+        "Sound only (no shot is generated again): line: a spoken line in a shot (shots: [N], character: the speaker "
+        "or 'narrator', text: the words); music: a scene's music (scene, text: none, sadder, happier, louder, quieter "
+        "or a mood: calm, tender, nostalgic, happy, energetic); voice: a speaker's voice (character, text: deeper, "
+        "higher, faster or slower)."
     )
     shots: list[int] = Field(default_factory=list, description="Film shot numbers (1 = the first shot, the last shot is the number of shots) the edit is about; for add, the shot the new one follows (0: before the first shot); for transition, the later shot of the pair.")
-    scene: int | None = Field(default=None, description="A scene number: for condition, the whole scene; for add, the scene the new shot joins (default: the scene of the shot it follows).")
-    text: str = Field(default="", description="The condition ('at night', 'in the rain'), new prompt, what the added shot shows, or the new look ('red fur', 'a blue coat', 'red'), in the user's words.")
+    scene: int | None = Field(default=None, description="A scene number: for condition, the whole scene; for music, the scene whose music changes; for add, the scene the new shot joins (default: the scene of the shot it follows).")
+    text: str = Field(default="", description="The condition ('at night', 'in the rain'), new prompt, what the added shot shows, the new look ('red fur', 'a blue coat', 'red'), the words a line says, or the music change ('none', 'sadder'), in the user's words.")
     transition: Literal["cut", "continue"] | None = Field(default=None, description="For transition edits only.")
-    character: str | None = Field(default=None, description="For look edits: the character's name as the script writes it.")
+    character: str | None = Field(default=None, description="For look and voice edits: the character's name as the script writes it; for line edits the speaker ('narrator' for the narrator).")
 
 
 class EditList(BaseModel):
@@ -60,6 +65,7 @@ class Applied:
     removed: list[str] = field(default_factory=list)
     looks: dict[str, str] = field(default_factory=dict)  # character -> the new look, for memory edits
     follows: dict[str, list[str]] = field(default_factory=dict)  # continuations remade because the shot before them is new or gone
+    sound: list[str] = field(default_factory=list)  # sound-only changes, in words (director.sound.edits)
 
 
 def apply_edits(story: Story, edits: list[Edit], reseed: Callable[[Shot], int] | None = None) -> Applied:
@@ -73,6 +79,7 @@ def apply_edits(story: Story, edits: list[Edit], reseed: Callable[[Shot], int] |
     looks: dict[str, str] = {}
     follows: dict[str, list[str]] = {}
     original = [s.id for s in story.shots]
+    voices, sound = list(story.voices), []
 
     def shot_id(number: int) -> str:
         if not 1 <= number <= len(original):
@@ -97,6 +104,12 @@ def apply_edits(story: Story, edits: list[Edit], reseed: Callable[[Shot], int] |
             follows[shot.id] = [f"{why}; it now continues the shot before it, so it is made again from that shot's last frame"]
 
     for edit in edits:
+        if edit.action in SOUND_ACTIONS:  # words, music and voices: no shot changes
+            try:
+                sound.append(apply_sound_edit(edit, story, shots, scenes, voices, original))
+            except (SoundEditError, ValidationError) as error:
+                raise RevisionError(describe_validation_error(error) if isinstance(error, ValidationError) else str(error)) from None
+            continue
         targets = [shot_id(n) for n in edit.shots] if edit.action != "add" else []
         if edit.action == "condition":
             if edit.scene is not None:
@@ -186,8 +199,8 @@ def apply_edits(story: Story, edits: list[Edit], reseed: Callable[[Shot], int] |
                     update(shot.id, f"{name}'s look: {look}", prompt=prompt)
     used = {s.scene for s in shots}
     kept_scenes = [scenes[n] for n in sorted(scenes) if n in used]
-    new_story = story.model_copy(update={"shots": shots, "scenes": kept_scenes, "characters": list(characters.values())})
-    return Applied(Story.model_validate(new_story.model_dump()), changed, removed, looks, follows)
+    new_story = story.model_copy(update={"shots": shots, "scenes": kept_scenes, "characters": list(characters.values()), "voices": voices})
+    return Applied(Story.model_validate(new_story.model_dump()), changed, removed, looks, follows, sound)
 
 
 def _need(targets: list[str], edit: Edit) -> None:

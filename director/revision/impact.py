@@ -38,6 +38,7 @@ class ImpactPlan(BaseModel):
     dependents: list[PlannedShot] = Field(description="Later shots that depend on a changed one, and whether they are made again.")
     generations: int = Field(description="Shots to generate (each may take several attempts).")
     looks: dict[str, str] = Field(default_factory=dict, description="Characters whose look changes, and the new look.")
+    sound: list[str] = Field(default_factory=list, description="Sound-only changes (lines, music, voices): the soundtrack is made again, no shot.")
     script: Story = Field(description="The revised script.")
 
     @property
@@ -53,8 +54,9 @@ class ImpactPlan(BaseModel):
             lines.append(f"  {where:<10} {shot.action:<10} {'; '.join(shot.reasons)}")
         for shot in self.dependents:
             lines.append(f"  shot {shot.number:<5} {shot.action:<10} {'; '.join(shot.reasons)}")
-        if not self.dependents:
+        if not self.dependents and (self.changed or not self.sound):
             lines.append("  no later shot depends on the changed ones")
+        lines += [f"  sound      {change}" for change in self.sound]
         return "\n".join(lines)
 
 
@@ -94,7 +96,9 @@ def plan_impact(instruction: str, edits: list[Edit], applied: Applied, base: Ver
     depending = {sid: reasons for sid, reasons in depending.items() if sid in new_numbers and sid not in applied.changed and sid not in applied.follows}
     continuing = [sid for sid, reasons in depending.items() if any(r.startswith("continues") for r in reasons)]
     if policy is None:
-        if continuing:
+        if not touched:
+            policy, why = "only", "only the soundtrack changes; every shot keeps its take"
+        elif continuing:
             policy, why = "cascade", "a later shot continues a changed one, so its first frame must follow the new last frame"
         elif applied.looks:
             policy, why = "cascade", "a character's look changed, so every shot that remembers the old look is made again"
@@ -115,5 +119,5 @@ def plan_impact(instruction: str, edits: list[Edit], applied: Applied, base: Ver
     generations = sum(1 for p in changed + planned if p.action in ("regenerate", "add"))
     return ImpactPlan(
         instruction=instruction, edits=edits, policy=policy, policy_reason=why, changed=changed, dependents=planned,
-        generations=generations, looks=applied.looks, script=applied.story,
+        generations=generations, looks=applied.looks, sound=applied.sound, script=applied.story,
     )

@@ -24,8 +24,19 @@ FORMS = {
     "remove": '"remove shot 5" or "remove the last shot"',
     "add": '"add a shot after 3: WHAT HAPPENS" or "add a shot at the end: WHAT HAPPENS"',
     "look": '"give the fox red fur" or "make the fox red"',
+    "sound": '"shot 3: Mara says \'wait for me\'", "the narrator says: ...", "no music in scene 2", "give Ivan a deeper voice"',
 }
-EXAMPLES = '"make shot 3 at night", "change shot 2 to: ...", "regenerate shot 4", "remove the last shot", "add a shot after 3: ...", "give Mara a red scarf"'
+EXAMPLES = '"make shot 3 at night", "change shot 2 to: ...", "regenerate shot 4", "remove the last shot", "add a shot after 3: ...", "give Mara a red scarf", "shot 3: Mara says \'wait for me\'", "no music in scene 2"'
+
+# Sound-only requests (director.sound.edits applies them): read whole, before any other form, since
+# a spoken line's words are the user's own ("the narrator says: the fox and the keeper ...").
+_SCENE = r"(?:scene\s+(\d+)|the\s+(first|last)\s+scene)"
+_SOUND = [
+    ("voice", re.compile(r"^give\s+(.+?)\s+an?\s+(deeper|lower|higher|faster|quicker|slower)\s+voice$")),
+    ("line", re.compile(r"^(?:in\s+)?shot\s+(\d+)\s*[:,]?\s*(.+?)\s+says?\s*[:,]?\s*(.+)$")),
+    ("narration", re.compile(r"^(?:the\s+)?narrator\s+says?\s*[:,]?\s*(.+)$")),
+    ("music", re.compile(rf"^(no|sadder|happier|louder|quieter|softer|calm|tender|nostalgic|happy|energetic)\s+music\s+(?:in|for|under|from)\s+{_SCENE}$")),
+]
 
 _FILLER = re.compile(r"^(?:please|also|now|and|then|so|ok(?:ay)?|finally|next|can you|could you|would you|i want(?: you)? to|i'd like(?: you)? to|let's|lets)\b[\s,]*")
 _VERBS = {
@@ -74,11 +85,16 @@ def read_instruction(instruction: str, story: Story) -> list[Edit]:
     """Typed edits for an instruction in everyday words; RevisionError (one line) otherwise."""
     if not instruction.strip().strip(".!;,"):
         raise RevisionError("the instruction is empty: say what to change, e.g. " + EXAMPLES)
-    resolver = Resolver(story)
     edits: list[Edit] = []
+    kept: list[str] = []
+    for part in re.split(r"\s*(?:;|\n)\s*", instruction.strip()):
+        sound = _sound(_without_fillers(part), story)
+        edits.extend([sound] if sound is not None else [])
+        kept.extend([] if sound is not None else [part])
+    resolver = Resolver(story)
     pending: list[Ref] = []  # "make shot 2 and shot 4 at night": refs waiting for what to do
     verb = ""
-    for clause in _clauses(instruction, resolver):
+    for clause in _clauses("; ".join(kept), resolver) if kept else []:
         clause = _without_fillers(clause)
         if not clause.strip(" .!?,"):
             continue
@@ -94,6 +110,28 @@ def read_instruction(instruction: str, story: Story) -> list[Edit]:
     if pending:
         raise RevisionError(f"say what to do with {instruction.strip()!r}; the closest form I understand: {FORMS['condition']}")
     return edits
+
+
+def _sound(part: str, story: Story) -> Edit | None:
+    """A line, a scene's music or a voice, when `part` asks for one (else None)."""
+    text = part.strip()
+    lower = text.lower()
+    for form, pattern in _SOUND:
+        match = pattern.match(lower if form in ("line", "narration") else lower.rstrip(".!"))
+        if match is None:
+            continue
+        def said(group: int, match: re.Match = match) -> str:  # the user's own capitalisation
+            return text[match.start(group):match.end(group)].strip()
+
+        if form == "voice":
+            return Edit(action="voice", character=said(1), text=match[2])
+        if form == "line":
+            return Edit(action="line", shots=[int(match[1])], character=said(2), text=said(3))
+        if form == "narration":
+            return Edit(action="line", shots=[1], character="narrator", text=said(1))
+        scene = int(match[2]) if match[2] else (story.scenes[0].number if match[3] == "first" else story.scenes[-1].number)
+        return Edit(action="music", scene=scene, text="none" if match[1] == "no" else match[1])
+    return None
 
 
 def _clauses(instruction: str, resolver: Resolver) -> list[str]:

@@ -51,6 +51,7 @@ class Components:
     continuation: ShotMode = ShotMode.MI2V
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     use_memory: bool = True  # False: the --no-memory ablation, every shot generated with empty memory
+    sound: Any = None  # director.sound.soundtrack.SoundPlan; None: a silent film (--no-sound)
     notes: list[str] = field(default_factory=list)  # what was chosen and why, for the user
 
 
@@ -190,6 +191,12 @@ def load_components(settings: RunSettings, workspace: Workspace, planner: Planne
     except ValueError as error:
         raise SettingsError(str(error)) from None
     try:
+        from director.sound.soundtrack import prepare_sound
+
+        sound = prepare_sound(settings)  # a bad --music-dir or a missing engine: said before any generation
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+    try:
         embedder = load_embedder(settings.embedder, checkpoint=settings.clip_checkpoint)
         scorer = load_quality_scorer(settings.quality_scorer, checkpoint=settings.hpsv3_checkpoint)
     except ValueError as error:
@@ -213,7 +220,8 @@ def load_components(settings: RunSettings, workspace: Workspace, planner: Planne
         selection=selection_config(settings, embedder),
         use_memory=not settings.no_memory,
         judge=judge,
-        notes=[planner_note, backend_note, judge_note] + list(getattr(generator, "notes", []))
+        sound=sound,
+        notes=[planner_note, backend_note, judge_note] + list(getattr(generator, "notes", [])) + (sound.notes if sound else [])
         + ([f"ablation: {' '.join(ablations)}"] if (ablations := ablation_names(settings)) else [])
         + [w for w in [ablation_warning(generator.name, ablations)] if w],
     )
