@@ -26,7 +26,7 @@ def tiny_models() -> None:
         return
     import fcntl
 
-    from generator.backends import default_cache_dir
+    from generator.options import default_cache_dir
     from generator.tiny import ensure_tiny_model
 
     cache = default_cache_dir()
