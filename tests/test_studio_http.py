@@ -309,7 +309,6 @@ def test_file_settings_resolve_under_the_root(tmp_path):
         confine_paths("clip_checkpoint", f"{tmp_path}/../x.pt", root)
 
 
-from director.planning.offline import OfflinePlanner
 def test_a_refusal_is_one_line_in_the_studio_log(studio, client, tmp_path_factory):
     log = next(tmp_path_factory.getbasetemp().glob("studio-http-log*/studio.log"))
     before = len(log.read_text().splitlines())  # earlier tests' requests are logged above
@@ -339,3 +338,55 @@ def test_only_user_mistakes_lose_their_traceback():
     for bug in (ValueError("bad"), ZeroDivisionError("division by zero"), Mistake("two\nlines")):
         with pytest.raises(type(bug)):  # a bug reaches Gradio as it is: its traceback is logged
             refuse(bug)()
+
+
+def test_the_token_must_match_whole_not_a_prefix_or_a_truncation():
+    """The gate alone (ASGI): near misses of the token are refused like any wrong one."""
+    import asyncio
+
+    from director.frontends.studio import TokenGate
+
+    reached = []
+
+    async def app(scope, receive, send):
+        reached.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    def status(header: str) -> int:
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        async def receive():
+            return {"type": "http.request", "body": b""}
+
+        scope = {"type": "http", "path": "/config", "query_string": b"", "headers": [(b"x-storymem-token", header.encode())]}
+        asyncio.run(TokenGate(app, TOKEN)(scope, receive, send))
+        return sent[0]["status"]
+
+    for near in (TOKEN[:-1], TOKEN[:4], TOKEN[1:], TOKEN + "x", TOKEN.upper(), " " + TOKEN):
+        assert status(near) == 401, near
+    assert reached == [] and status(TOKEN) == 200 and reached == ["/config"]
+
+
+def test_a_script_reference_is_the_upload_itself_not_a_server_path_of_the_same_name(tmp_path):
+    from director.frontends.studio import check_script
+
+    face = tmp_path / "uploads" / "face.png"
+    face.parent.mkdir()
+    Image.new("RGB", (32, 24), (200, 10, 10)).save(face)
+    server = tmp_path / "server" / "face.png"  # a file of the server's, named like the upload
+    server.parent.mkdir()
+    Image.new("RGB", (32, 24), (10, 200, 10)).save(server)
+    script = OfflinePlanner().plan("A lighthouse keeper befriends a stray fox.", 2, 0).model_dump(mode="json")
+    path = tmp_path / "script.json"
+    for reference in (str(server), "../server/face.png", "server/face.png"):
+        script["characters"][0]["reference_images"] = [reference]
+        path.write_text(json.dumps(script))
+        with pytest.raises(StudioError, match=rf"reference image {re.escape(repr(reference))} must be uploaded with the script"):
+            check_script(path, [face])
+    script["characters"][0]["reference_images"] = ["face.png"]
+    path.write_text(json.dumps(script))
+    assert check_script(path, [face]).characters[0].reference_images == ["face.png"]

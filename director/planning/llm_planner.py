@@ -23,14 +23,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from director.llm import StructuredLLM
+from director.planning.language import english_reading
 from director.planning.llm_schema import (
     MAX_CHARACTERS, MAX_SCENES, CharacterSpec, RefinedPrompt, SceneOutline, SceneSpec, ShotList, ShotSpec, StoryBible,
 )
 from director.planning.plan_check import PlanCheckError, Problem, check_cast, check_scenes, check_shots
-from director.planning.language import english_reading
+from director.story import Character, Scene, Shot, Story
 from prompts.schema import render
 
 log = logging.getLogger(__name__)
+
 
 class LLMPlanner:
     """Plans a `Story` with any client that has `generate(schema, messages)` (normally `LLMClient`).
