@@ -109,7 +109,7 @@ def test_a_committed_shot_s_thumbnails_come_from_its_frames_not_its_video(tmp_pa
 
 
 def test_views_skip_the_disk_sync_and_records_keep_it(tmp_path, monkeypatch):
-    from director.run import files
+    from director.folder import files
 
     synced = []
     real = os.fsync

@@ -272,7 +272,7 @@ def test_a_chat_answer_of_only_or_cascade_applies_that_policy_not_the_default(ma
     default = plan_revision(folder, instruction)
     asked = plan_revision(folder, instruction, policy=answer)
     assert default.policy != answer and asked.regenerate != default.regenerate  # the answer changes what is made
-    turn, config, context = build_turn(InMemorySaver()), {"configurable": {"thread_id": answer}}, TurnContext(folder=str(folder))
+    turn, config, context = build_turn(InMemorySaver()), {"configurable": {"thread_id": answer}}, TurnContext(folder=str(folder), revise=api.revise_story)
     shown = ImpactPlan.model_validate(turn.invoke({"instruction": instruction}, config, context=context)["__interrupt__"][0].value)
     assert shown.policy == default.policy and shown.regenerate == default.regenerate
     done = turn.invoke(Command(resume=answer.upper()), config, context=context)

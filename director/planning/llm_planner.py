@@ -166,7 +166,7 @@ class LLMPlanner:
             log.info("%s's %s failed the plan check (%s); repair round %d", self.model, schema.__name__, "; ".join(map(str, problems)), round_ + 1)
             messages = [
                 *messages,
-                {"role": "assistant", "content": answer.model_dump_json()},
+                {"role": "assistant", "content": answer.model_dump_json(exclude_unset=True)},
                 {"role": "user", "content": render("plan_repair.md", problems="\n".join(f"- {p}" for p in problems), logline=values.get("logline", ""))},
             ]
             answer = self.client.generate(schema, messages)
