@@ -104,7 +104,7 @@ def test_hue_measure_reads_the_drawn_character():
 
 def test_memory_carries_identity_on_every_seed(harness, tmp_path):
     """Later shots' hue error: with memory far under --no-memory, on each seed."""
-    stories = [bench.held_out_story(i) for i in range(3)]
+    stories = [bench.held_out_story(i) for i in range(2)]
     for seed in SEEDS:
         with_memory, without = [], []
         for i, story in enumerate(stories):
