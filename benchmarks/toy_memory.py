@@ -194,7 +194,8 @@ def measure_seed(harness: Harness, seed: int, stories: list[ToyStory], work: Pat
             shots = harness.run(story, seed, work / f"l{policy}-{seed}-{i}", reference=False, sink=policy)["shots"]
             first = harness.embedding(shots[0])
             out.append(float(np.mean([harness.embedding(s) @ first for s in shots[8:12]])))
-    row["late_vs_first_sink"], row["late_vs_first_no_sink"] = float(np.mean(sink)), float(np.mean(no_sink))
+    if long_stories:
+        row["late_vs_first_sink"], row["late_vs_first_no_sink"] = float(np.mean(sink)), float(np.mean(no_sink))
     return row
 
 
@@ -278,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stories", type=int, default=10)
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--long-stories", type=int, default=None, metavar="N", help="12-shot stories for the sink rows (default: stories / 3, at least 2)")
     parser.add_argument("--weights", type=Path, help="a toy weights folder (default: the shipped one)")
     parser.add_argument("--revision-stories", type=int, default=None, metavar="N",
                         help="stories for the director.api revision rows, the slowest (default: all; 0 skips them)")
@@ -288,14 +290,15 @@ def main(argv: list[str] | None = None) -> int:
     started, cpu = time.perf_counter(), time.process_time()
     harness = Harness(args.weights)
     stories = [held_out_story(i) for i in range(args.stories)]
-    long_stories = [held_out_story(1000 + i, shots=12) for i in range(max(2, args.stories // 3))]
+    long_count = max(2, args.stories // 3) if args.long_stories is None else args.long_stories
+    long_stories = [held_out_story(1000 + i, shots=12) for i in range(long_count)]
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         if args.figures:
             figures(harness, args.figures, Path(tmp))
         for seed in seeds:
             rows[seed] = measure_seed(harness, seed, stories, Path(tmp), long_stories)
-            print(f"seed {seed}: done ({time.perf_counter() - started:.0f}s)", file=sys.stderr, flush=True)
+            print(f"seed {seed} ({time.perf_counter() - started:.0f}s): {json.dumps(rows[seed])}", file=sys.stderr, flush=True)
         count = args.stories if args.revision_stories is None else args.revision_stories
         if count:
             for seed, extra in revision_rows(stories[:count], seeds, Path(tmp), args.weights).items():
