@@ -42,7 +42,7 @@ class RunSettings(BaseModel):
     planner: Literal[PLANNERS] = Field("auto", description="auto | openai | offline | local: auto uses an LLM when one is configured, else offline; local runs the bundled SmolLM2-135M through llama.cpp", json_schema_extra=_cli("NAME"))
     llm_model: str | None = Field(None, description="LLM model name for --planner openai/auto (or STORYMEM_LLM_MODEL)", json_schema_extra=_cli("NAME"))
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 (or OPENAI_BASE_URL)", json_schema_extra=_cli("URL"))
-    backend: Literal[BACKENDS] = Field("auto", description="auto | preview | tiny | wan: auto picks wan on a CUDA GPU, else the preview animatic", json_schema_extra=_cli("NAME"))
+    backend: Literal[BACKENDS] = Field("auto", description="auto | preview | tiny | toy | wan: auto picks wan on a CUDA GPU, else the preview animatic; toy is a small model trained here", json_schema_extra=_cli("NAME"))
     size: str | None = Field(None, pattern=r"^\d+x\d+$", description="frame size WxH (default: the backend's own, 832x480 for preview and wan)", json_schema_extra=_cli("WxH"))
     frames: int | None = Field(None, ge=6, le=MAX_FRAMES, description=f"frames per generated clip, 6 to {MAX_FRAMES} (default: the backend's own, 81 = 5 s at 16 fps)", json_schema_extra=_cli("N"))
     continuation: Literal["mi2v", "mm2v"] = Field("mi2v", description="how a 'continue' shot is conditioned: mi2v (last frame) or mm2v (last 5 frames)", json_schema_extra=_cli("MODE"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from generator.base import Generator
 
-BACKENDS = ("auto", "preview", "tiny", "wan")
+BACKENDS = ("auto", "preview", "tiny", "toy", "wan")
 #: Backends that draw from the prompt alone: memory conditions none of their frames.
 MEMORYLESS = ("preview",)
 
@@ -53,6 +53,13 @@ def _build(name: str, cache_dir: Path | None, clip_format: dict[str, int], optio
         from generator.wan import WanGenerator
 
         generator = WanGenerator.tiny(cache_dir=cache_dir, **options)
+    elif name == "toy":
+        from generator.toy import ToyWeightsError, toy_generator
+
+        try:
+            generator = toy_generator(steps=options.get("steps"))
+        except ToyWeightsError as error:
+            raise BackendError(str(error)) from None
     elif name == "wan":
         from generator.models import ModelNotFoundError
         from generator.wan import WanGenerator

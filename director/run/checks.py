@@ -186,6 +186,10 @@ def check_backend_options(backend: str, settings: RunSettings) -> None:
         if given:
             options = ", ".join(flag(name) for name in given)
             raise CheckError(f"the preview animatic takes no Wan options ({options}); use --backend tiny or wan for them, or leave them out")
+    elif backend == "toy":
+        given = changed_options(settings, tuple(name for name in WAN_OPTIONS if name != "steps"))
+        if given:
+            raise CheckError(f"--backend toy runs its own trained toy model and sampler, so {', '.join(flag(n) for n in given)} cannot apply; only --steps can")
     elif backend == "tiny":
         given = changed_options(settings, ("model", "t2v_model"))
         if given:

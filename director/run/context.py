@@ -55,6 +55,10 @@ class Components:
     notes: list[str] = field(default_factory=list)  # what was chosen and why, for the user
 
 
+#: The toy critic's consistency margin under the colour-structure embedder (measured: benchmarks/toy_memory.py).
+TOY_CONSISTENCY_MARGIN = 0.05
+
+
 def render_of(generator: Generator) -> dict[str, Any]:
     """How a generator renders (recorded in run.json: shots of one story must match)."""
     return {"backend": generator.name, "size": f"{generator.width}x{generator.height}", "frames": generator.num_frames, "fps": generator.fps}
@@ -78,14 +82,15 @@ def run_notes(components: Components, planner_note: str | None, scripted: bool) 
 
 
 def make_critic(backend: str, scorer: QualityScorer, embedder: ImageEmbedder, max_attempts: int, quality_threshold: float | None) -> Critic:
-    """The critic's gates for these models: no quality gate on the animatic's cards, and no
-    consistency or prompt gate with an embedder that sees only colour and layout."""
+    """The critic's gates for these models: no quality gate on the animatic's or the toy's flat
+    drawings, and no consistency or prompt gate with an embedder that sees only colour and layout,
+    except on the toy, whose identities are exactly colour and layout."""
     semantic = callable(getattr(embedder, "embed_texts", None))
     gate = scorer.threshold if quality_threshold is None else quality_threshold
     return Critic(
         max_attempts=max_attempts,
-        quality_threshold=None if backend == "preview" else gate,
-        consistency_margin=0.15 if semantic else None,
+        quality_threshold=None if backend in ("preview", "toy") else gate,
+        consistency_margin=0.15 if semantic else (TOY_CONSISTENCY_MARGIN if backend == "toy" else None),
         prompt_margin=0.03 if semantic else None,
     )
 
@@ -124,6 +129,8 @@ def generator_options(backend: str, settings: RunSettings) -> dict[str, Any]:
     pipeline as `wan` on its own small model, so it takes every option but the model's name."""
     if backend == "preview":
         return {}
+    if backend == "toy":  # its own trained weights and sampler: only the step count is open
+        return {"steps": settings.steps} if settings.steps else {}
     from generator.models import TIER_PLACEMENTS, Placement
     from generator.speed import SPEED_PRESETS, CacheSpec, read_mag_ratios
 

@@ -1,0 +1,279 @@
+"""Training the toy M2V model from nothing: the VAE for reconstruction, then the transformer with M2V.
+
+Both stages draw from `generator.toy_data`. The transformer stage is the project's M2V
+objective (`generator.train.objective`): memory latents in front of the target's, the condition
+built by `build_condition` (the pipeline's own), the memory's rotary positions shifted negative,
+flow matching on the target frames only, MI2V conditioning half of the time. Memory frames come
+from other clips of the target's identity, so reading memory is the only way to get the
+identity right. Samples are drawn from a pool of clips encoded once by the trained VAE.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from generator.base import ShotMode
+from generator.pipeline import KNOWN_VIDEO_LATENTS, WanM2VPipeline, build_condition
+from generator.train.objective import flow_matching_loss, noised, predict, shifted_sigma, Batch
+from generator.toy_data import DIRECTIONS, Identity, draw_clip, prompt_for, random_identity, start_for
+
+Report = Callable[[str], None]
+CHARACTER_WEIGHT = 10.0
+
+
+@dataclass
+class ToyTrainConfig:
+    """Every knob of a toy run; the record beside the weights keeps them."""
+
+    seed: int = 0
+    vae_steps: int = 300
+    vae_batch: int = 8
+    vae_lr: float = 2e-3
+    identities_per_pool: int = 96  # identities (stories) whose clips make the transformer's pool
+    clips_per_identity: int = 8
+    steps: int = 1500
+    batch: int = 16
+    lr: float = 1e-3
+    max_memory: int = 4
+    no_memory_probability: float = 0.15
+    mi2v_probability: float = 0.5
+    colour_prompt_probability: float = 0.2  # the prompt names the colour (half of those against memory)
+    shift: float = 2.0
+    threads: int = 1  # one thread: on a shared machine a second one mostly spins
+
+
+@dataclass
+class ToyTrainResult:
+    config: ToyTrainConfig
+    vae_loss: list[float] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+    figures: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"config": asdict(self.config), "vae_loss_first_last": [self.vae_loss[0], self.vae_loss[-1]] if self.vae_loss else None,
+                "loss_first_last": [self.loss[0], self.loss[-1]] if self.loss else None, "seconds": self.seconds, "cpu_seconds": self.cpu_seconds, "figures": self.figures}
+
+
+def _pixels(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (B, T, H, W, 3) to the VAE's (B, 3, T, H, W) in [-1, 1]."""
+    return torch.from_numpy(frames).float().permute(0, 4, 1, 2, 3) / 127.5 - 1.0
+
+
+def _random_clip(rng: np.random.Generator, identity: Identity | None = None) -> tuple[np.ndarray, str]:
+    identity = identity or random_identity(rng)
+    direction = str(rng.choice(list(DIRECTIONS)))
+    return draw_clip(identity, direction, start_for(direction, rng)), direction
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
+class _Clock:
+    """Wall and CPU seconds of a stage (the machine is shared: CPU seconds are the fair figure)."""
+
+    def __init__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def read(self) -> tuple[float, float]:
+        return round(time.perf_counter() - self.wall, 1), round(time.process_time() - self.cpu, 1)
+
+
+def train_vae(pipe: WanM2VPipeline, config: ToyTrainConfig, result: ToyTrainResult, report: Report) -> None:
+    """Reconstruction: single frames (the memory path and each clip's first latent) and whole clips,
+    with noise on the latents so the decoder forgives a sampler's small errors."""
+    rng = np.random.default_rng(config.seed)
+    torch.manual_seed(config.seed)
+    vae = pipe.vae.train()
+    optimiser = torch.optim.Adam(vae.parameters(), lr=config.vae_lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.vae_lr, total_steps=config.vae_steps, pct_start=0.1)
+    for step in range(config.vae_steps):
+        clips = np.stack([_random_clip(rng)[0] for _ in range(config.vae_batch)])
+        if step % 2 == 0:  # single frames, twice as many (the cheap path)
+            clips = np.concatenate([clips[:, :1], np.stack([_random_clip(rng)[0][:1] for _ in range(config.vae_batch)])])
+        x = _pixels(clips)
+        z = vae.encode(x).latent_dist.mode()
+        z = z + 0.05 * torch.randn_like(z)
+        y = vae.decode(z).sample
+        # The character covers a tenth of the frame: weigh its pixels up, or the backdrop wins and colour is lost.
+        weight = 1.0 + CHARACTER_WEIGHT * (x.amax(dim=1, keepdim=True) - x.amin(dim=1, keepdim=True) > 0.5).float()
+        error = (y - x).pow(2) + 0.1 * (y - x).abs()
+        loss = (weight * error).mean() / weight.mean() + 1e-5 * z.pow(2).mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        result.vae_loss.append(loss.item())
+        if (step + 1) % 50 == 0 or step == 0:
+            report(f"vae step {step + 1}/{config.vae_steps}: loss {_mean(result.vae_loss[-50:]):.4f}")
+    vae.eval()
+
+
+@torch.no_grad()
+def set_latent_statistics_from_data(pipe: WanM2VPipeline, config: ToyTrainConfig) -> None:
+    """The pipeline normalises latents by the VAE's per-channel mean and std: measure them on toy clips."""
+    from generator.toy import set_latent_statistics
+
+    rng = np.random.default_rng(config.seed + 1)
+    z = pipe.vae.encode(_pixels(np.stack([_random_clip(rng)[0] for _ in range(64)]))).latent_dist.mode()
+    set_latent_statistics(pipe, z.mean(dim=(0, 2, 3, 4)), z.std(dim=(0, 2, 3, 4)).clamp(min=1e-3))
+
+
+@torch.no_grad()
+def vae_figures(pipe: WanM2VPipeline, config: ToyTrainConfig) -> dict[str, float]:
+    """Reconstruction of fresh clips through the pipeline's own encode and decode: mean absolute
+    difference (grey levels) and the character's median hue error (degrees)."""
+    from generator.toy_data import HUES, clip_hue_error
+
+    rng = np.random.default_rng(config.seed + 4)
+    identities = [random_identity(rng) for _ in range(16)]
+    frames = np.stack([_random_clip(rng, identity)[0] for identity in identities])
+    decoded = pipe.decode_latents(pipe._vae_encode(_pixels(frames)), output_type="np")
+    decoded = np.clip(np.round(np.asarray(decoded) * 255.0), 0, 255).astype(np.uint8)
+    return {"vae_abs_diff": round(float(np.abs(decoded.astype(np.float32) - frames).mean()), 2),
+            "vae_hue_error": round(float(np.median([clip_hue_error(d, HUES[i.hue]) for d, i in zip(decoded, identities)])), 1)}
+
+
+@dataclass
+class Pool:
+    """Clips encoded once: per clip its latents, its MI2V condition latents, identity and direction."""
+
+    video: torch.Tensor  # (N, 16, F, h, w), normalised
+    mi2v: torch.Tensor  # (N, 16, F, h, w): [first frame, zeros...] encoded, as encode_condition_video
+    zeros: torch.Tensor  # (16, F, h, w): the M2V condition (all-zero video)
+    identity: list[int]  # index into `identities`
+    direction: list[str]
+    identities: list[Identity]
+
+
+@torch.no_grad()
+def build_pool(pipe: WanM2VPipeline, config: ToyTrainConfig, report: Report) -> Pool:
+    """Encode the pool's clips through the pipeline's own encoders (`_vae_encode`, the condition video's layout)."""
+    rng = np.random.default_rng(config.seed + 2)
+    identities = [random_identity(rng) for _ in range(config.identities_per_pool)]
+    clips, owner, directions = [], [], []
+    for index, identity in enumerate(identities):
+        for _ in range(config.clips_per_identity):
+            frames, direction = _random_clip(rng, identity)
+            clips.append(frames)
+            owner.append(index)
+            directions.append(direction)
+    videos, conditions = [], []
+    for begin in range(0, len(clips), 64):
+        chunk = np.stack(clips[begin:begin + 64])
+        videos.append(pipe._vae_encode(_pixels(chunk)))
+        x = _pixels(chunk)
+        x[:, :, 1:] = 0.0  # the first frame, then zeros in [-1, 1] pixel space, as encode_condition_video pads
+        conditions.append(pipe._vae_encode(x))
+    zeros = pipe._vae_encode(torch.zeros(1, 3, clips[0].shape[0], clips[0].shape[1], clips[0].shape[2]))[0]
+    report(f"pool: {len(clips)} clips of {len(identities)} identities encoded")
+    return Pool(torch.cat(videos), torch.cat(conditions), zeros, owner, directions, identities)
+
+
+def train_transformer(pipe: WanM2VPipeline, pool: Pool, config: ToyTrainConfig, result: ToyTrainResult, report: Report) -> None:
+    """Full training of the toy expert with the M2V flow-matching objective, batched by memory count."""
+    rng = np.random.default_rng(config.seed + 3)
+    generator = torch.Generator().manual_seed(config.seed + 3)
+    model = pipe.transformer.train()
+    pipe.vae.requires_grad_(False)
+    pipe.text_encoder.requires_grad_(False)
+    by_identity: dict[int, list[int]] = {}
+    for clip, owner in enumerate(pool.identity):
+        by_identity.setdefault(owner, []).append(clip)
+    # Colour-variant pools: same shape, pattern and background, another hue (memory the prompt overrides).
+    variant_of = {}
+    for index, identity in enumerate(pool.identities):
+        for other, candidate in enumerate(pool.identities):
+            if other != index and candidate.hue != identity.hue:
+                variant_of.setdefault(index, []).append(other)
+    prompts: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def embed(text: str) -> torch.Tensor:
+        if text not in prompts:
+            prompts[text] = pipe.encode_prompt(prompt=text, do_classifier_free_guidance=False, max_sequence_length=512, device="cpu")[0][0]
+        return prompts[text]
+
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr, total_steps=config.steps, pct_start=0.05)
+    for step in range(config.steps):
+        num_memory = 0 if rng.random() < config.no_memory_probability else int(rng.integers(1, config.max_memory + 1))
+        x0s, conditions, texts = [], [], []
+        for _ in range(config.batch):
+            clip = int(rng.integers(len(pool.identity)))
+            owner = pool.identity[clip]
+            colour = None
+            memory_owner = owner
+            if rng.random() < config.colour_prompt_probability or num_memory == 0 and rng.random() < 0.5:
+                colour = pool.identities[owner].hue
+                if num_memory and rng.random() < 0.5 and variant_of.get(owner):
+                    memory_owner = int(rng.choice(variant_of[owner]))
+            candidates = [c for c in by_identity[memory_owner] if c != clip]
+            picks = rng.choice(candidates, size=num_memory, replace=len(candidates) < num_memory) if num_memory else []
+            # memory: other clips' first latents (each an image encoded alone, as encode_memory encodes keyframes)
+            memory = torch.stack([pool.video[int(c), :, 0] for c in picks], dim=1) if num_memory else pool.video.new_zeros(16, 0, *pool.video.shape[3:])
+            mi2v = rng.random() < config.mi2v_probability
+            condition_video = pool.mi2v[clip] if mi2v else pool.zeros
+            mode = ShotMode.MI2V if mi2v else ShotMode.M2V
+            condition = build_condition(memory[None], condition_video[None], KNOWN_VIDEO_LATENTS[mode], 4)
+            x0s.append(torch.cat([memory[None], pool.video[clip][None]], dim=2))
+            conditions.append(condition)
+            texts.append(prompt_for(pool.direction[clip], colour))
+        batch = Batch(x0=torch.cat(x0s), condition=torch.cat(conditions), prompt_embeds=torch.stack([embed(t) for t in texts]),
+                      image_embeds=None, num_memory=num_memory)
+        sigma = shifted_sigma(torch.rand(config.batch, generator=generator), config.shift).clamp(min=1e-3)
+        noise = torch.randn(batch.x0.shape, generator=generator)
+        prediction = predict(model, model, batch, noised(batch.x0, noise, sigma), sigma)
+        loss = flow_matching_loss(prediction, noise, batch.x0, num_memory)
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        schedule.step()
+        result.loss.append(float(loss))
+        if (step + 1) % 100 == 0 or step == 0:
+            report(f"transformer step {step + 1}/{config.steps}: loss {_mean(result.loss[-100:]):.4f}")
+    model.eval()
+
+
+def train_toy(config: ToyTrainConfig, out: Path, report: Report = print) -> ToyTrainResult:
+    """Train the toy model from nothing and write `out/toy.safetensors` and `out/toy.json`."""
+    from safetensors.torch import save_file
+
+    from generator.toy import RECORD_FILE, WEIGHTS_FILE, build_pipeline, file_sha256, state_dict
+
+    torch.set_num_threads(config.threads)
+    result = ToyTrainResult(config)
+    pipe = build_pipeline(config.seed)
+    total = _Clock()
+    clock = _Clock()
+    train_vae(pipe, config, result, report)
+    set_latent_statistics_from_data(pipe, config)
+    result.seconds["vae"], result.cpu_seconds["vae"] = clock.read()
+    result.figures.update(vae_figures(pipe, config))
+    report(f"vae reconstruction: mean abs difference {result.figures['vae_abs_diff']} grey levels, character hue error {result.figures['vae_hue_error']} degrees")
+    clock = _Clock()
+    pool = build_pool(pipe, config, report)
+    result.seconds["pool"], result.cpu_seconds["pool"] = clock.read()
+    clock = _Clock()
+    train_transformer(pipe, pool, config, result, report)
+    result.seconds["transformer"], result.cpu_seconds["transformer"] = clock.read()
+    result.seconds["total"], result.cpu_seconds["total"] = total.read()
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / WEIGHTS_FILE.name
+    save_file(state_dict(pipe), str(weights) + ".part")
+    os.replace(str(weights) + ".part", weights)
+    record = {"sha256": file_sha256(weights), "bytes": weights.stat().st_size, **result.to_dict()}
+    (out / (RECORD_FILE.name + ".part")).write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(out / (RECORD_FILE.name + ".part"), out / RECORD_FILE.name)
+    return result
