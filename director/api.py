@@ -8,10 +8,9 @@ print(result.film, result.version)            # runs/keeper/story.mp4 1
 again = redo_shots("runs/keeper", [2])        # version 2: shot 2 regenerated with a new seed
 undo("runs/keeper")                            # version 1 again, byte for byte
 ```
-Every function validates its input before it writes anything; a problem the user can fix raises
-`UsageError` (or another of `USER_ERRORS`, each one line) and leaves the folder as it was. Each call
-checks the settings, loads the components, opens the story folder, runs, returns what it shows.
-"""
+Every function validates its input before it writes anything; a problem the user can fix raises `UsageError` (or
+another of `USER_ERRORS`, one line) and leaves the folder as it was. Each call checks the settings, loads the
+components, opens the story folder, runs, returns what it shows."""
 
 from __future__ import annotations
 
@@ -62,7 +61,7 @@ def make_story(out: str | Path | None = None, *, logline: str | None = None, scr
     if settings.parallel and int(os.environ.get("RANK", "0")) > 0:
         follow_parallel_story(settings)
         return None
-    emit = on_event or _ignore
+    emit = on_event or (lambda event: None)
     story, logline, out = checks.check_story_request(logline, script, out, settings)
     folder = StoryFolder(out)
     opening = folder.open(source_of(logline, story, settings), force)
@@ -186,15 +185,12 @@ def evaluate(folders: Sequence[str | Path], *, baseline: Sequence[str | Path] = 
     """ST-Bench's metrics and ours for story folders (storymem's, or mp4 files beside a script), per
     story and overall, beside `baseline` folders (paired in order); written to `json_out` too.
     Options and metrics: `director.film.evaluate`."""
-    from director.film.evaluate import EvalError, evaluate as run, write_json
+    from director.film.evaluate import EvalError, evaluate as run
 
     try:
-        report = run(folders, baseline, encoders, **encoder_options)
+        return run(folders, baseline, encoders, json_out=json_out, **encoder_options)
     except EvalError as error:
         raise UsageError(str(error)) from None
-    if json_out is not None:
-        write_json(report, json_out)
-    return report
 
 
 def prepare_training_data(out: str | Path, videos: str | Path | None = None, *, synthetic: int | None = None, cache_model: str | None = None, **options: Any):
@@ -216,7 +212,7 @@ def _revise(folder: StoryFolder, plan: ImpactPlan | None, key: str | None, setti
             components: Components | None) -> StoryResult:
     """Start the version `plan` describes (or finish the one making the same change; without a
     plan, the one being made) and make its shots."""
-    emit = on_event or _ignore
+    emit = on_event or (lambda event: None)
     draft = change.pending(folder, plan, key) if plan is not None else folder.draft()
     settings = settings or folder.recorded_settings()
     components = components or load_components(settings, folder)
@@ -252,7 +248,3 @@ def _run(folder: StoryFolder, components: Components, settings: RunSettings, sto
     parent = folder.version(version.parent).shots if version.parent else {}
     generated = sum(1 for shot_id, entry in version.shots.items() if entry not in (parent.get(shot_id), kept_before.get(shot_id)))
     return folder.result(generated=generated)
-
-
-def _ignore(event: dict[str, Any]) -> None:
-    """The progress handler of a call that gave none."""

@@ -597,8 +597,9 @@ def overall(stories: list[dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def evaluate(folders: Sequence[str | Path], baseline: Sequence[str | Path] = (), encoders: Encoders | None = None, **encoder_options: Any) -> dict[str, Any]:
-    """Evaluate story folders (and their baselines, paired in order); JSON-ready."""
+def evaluate(folders: Sequence[str | Path], baseline: Sequence[str | Path] = (), encoders: Encoders | None = None, json_out: str | Path | None = None,
+             **encoder_options: Any) -> dict[str, Any]:
+    """Evaluate story folders (and their baselines, paired in order); JSON-ready, and written to `json_out` when given."""
     folders, baseline = list(folders), list(baseline)
     if not folders:
         raise EvalError("give at least one story folder")
@@ -625,6 +626,8 @@ def evaluate(folders: Sequence[str | Path], baseline: Sequence[str | Path] = (),
     if bases:
         base_results = [evaluate_story(s, encoders, cache) for s in bases]
         report["baseline"] = {"stories": base_results, "overall": overall(base_results)}
+    if json_out is not None:
+        write_json(report, json_out)
     return report
 
 
