@@ -22,6 +22,19 @@ def chromium() -> str:
     return found
 
 
+class CrashAt:
+    """A preview generator that raises when asked for one shot."""
+
+    def __init__(self, inner, shot_id: str):
+        self.inner, self.shot_id = inner, shot_id
+        self.name, self.width, self.height, self.num_frames, self.fps = inner.name, inner.width, inner.height, inner.num_frames, inner.fps
+
+    def generate(self, request):
+        if request.shot_id == self.shot_id:
+            raise RuntimeError(f"crash at {request.shot_id}")
+        return self.inner.generate(request)
+
+
 class RecordingGenerator:
     """Preview frames, remembering every request; raises at `fail_at` (a shot id) if given."""
 

@@ -16,7 +16,7 @@ from director import api
 from director.api import RunSettings, make_story, redo_shots, undo
 from director.film.video import count_frames, read_video
 from gate import storymem_held_at, wait_for
-from helpers import LOGLINE
+from helpers import LOGLINE, CrashAt
 
 SETTINGS = RunSettings(backend="preview", planner="offline", shots=4, size="64x48", frames=17, embedder="colour-structure", quality_scorer="heuristic")
 # 4 offline shots: scenes of 2 and 2, all cuts, 17 frames each.
@@ -114,19 +114,6 @@ def test_undo_with_one_version_and_bad_shot_numbers_are_one_line_errors(tmp_path
     assert _bytes(folder) == before
 
 
-class _CrashAt:
-    """A preview generator that raises when asked for one shot."""
-
-    def __init__(self, inner, shot_id: str):
-        self.inner, self.shot_id = inner, shot_id
-        self.name, self.width, self.height, self.num_frames, self.fps = inner.name, inner.width, inner.height, inner.num_frames, inner.fps
-
-    def generate(self, request):
-        if request.shot_id == self.shot_id:
-            raise RuntimeError(f"crash at {request.shot_id}")
-        return self.inner.generate(request)
-
-
 def test_a_revision_that_dies_leaves_version_1_current_and_the_rerun_finishes_it(tmp_path):
     from director.run.context import load_components
     from director.folder.workspace import Workspace
@@ -135,7 +122,7 @@ def test_a_revision_that_dies_leaves_version_1_current_and_the_rerun_finishes_it
     make_story(folder, logline=LOGLINE, settings=SETTINGS)
     v1 = _bytes(folder)
     components = load_components(SETTINGS, Workspace(folder))
-    components.generator = _CrashAt(components.generator, "02_01")
+    components.generator = CrashAt(components.generator, "02_01")
     with pytest.raises(RuntimeError, match="crash at 02_01"):
         redo_shots(folder, [1, 3], components=components)  # 01_01 is remade, then the crash at 02_01
     assert _bytes(folder) == v1 and count_frames(folder / "story.mp4") == FRAMES

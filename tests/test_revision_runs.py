@@ -14,7 +14,7 @@ from PIL import Image
 from director import api
 from director.api import RunSettings, edit_memory, make_story, plan_revision, redo_shots, revise_story
 from director.film.video import count_frames, read_video
-from helpers import LOGLINE
+from helpers import LOGLINE, CrashAt
 
 SETTINGS = RunSettings(backend="preview", planner="offline", shots=5, size="64x48", frames=9, embedder="colour-structure", quality_scorer="heuristic")
 
@@ -115,26 +115,13 @@ def test_memory_edits_hold_through_redo_revise_undo_and_checkout(made, tmp_path)
     assert bank["entries"]["m0002"]["dropped"] and bank["entries"]["m0009"]["pinned"] and bank["entries"]["m0010"]["characters"] == ["the fox"]
 
 
-class _CrashAt:
-    """A preview generator that raises when asked for one shot."""
-
-    def __init__(self, inner, shot_id: str):
-        self.inner, self.shot_id = inner, shot_id
-        self.name, self.width, self.height, self.num_frames, self.fps = inner.name, inner.width, inner.height, inner.num_frames, inner.fps
-
-    def generate(self, request):
-        if request.shot_id == self.shot_id:
-            raise RuntimeError(f"crash at {request.shot_id}")
-        return self.inner.generate(request)
-
-
 def test_an_entry_dropped_while_a_story_is_interrupted_conditions_none_of_its_later_shots(tmp_path, capsys):
     from director.run.context import load_components
     from director.folder.workspace import Workspace
 
     folder = tmp_path / "story"
     components = load_components(SETTINGS, Workspace(folder))
-    components.generator = _CrashAt(components.generator, "02_01")
+    components.generator = CrashAt(components.generator, "02_01")
     with pytest.raises(RuntimeError, match="crash at 02_01"):
         make_story(folder, logline=LOGLINE, settings=SETTINGS, components=components)
     for command in (["revise", str(folder), "make shot 1 at night"], ["chat", str(folder)], ["redo", str(folder), "1"], ["undo", str(folder)], ["checkout", str(folder), "1"]):

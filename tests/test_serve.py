@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +20,7 @@ from PIL import Image
 from director import api
 from director.film.video import count_frames
 from director.folder.workspace import Workspace
-from studio_support import free_port, studio_env
+from studio_support import free_port, stop_group, studio_env
 
 TOKEN = "serve-test-token"
 # 16 frames at 16 fps: a shot lasts one second, so seconds="3" asks for three shots
@@ -55,12 +53,7 @@ def server(tmp_path_factory):
             time.sleep(0.2)
         yield url, root
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
     assert "Traceback" not in log.read_text(), log.read_text()
 
 

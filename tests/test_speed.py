@@ -2,7 +2,6 @@
 preset, caches with memory (threshold 0 == uncached), and no cached feature surviving into the
 next shot, even when a shot stops half-way."""
 
-import os
 from dataclasses import replace
 
 import numpy as np
