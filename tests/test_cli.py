@@ -48,7 +48,7 @@ def test_made_story_has_exact_frame_counts(story_folder):
         (["make", "   "], "the logline is empty"),
         (["make", "x" * 2001], "keep it under 2000"),
         (["make", "--script", "nowhere.json"], "script file not found: nowhere.json"),
-        (["make", LOGLINE, "--backend", "sora"], "unknown backend 'sora'; choose one of: auto, preview, tiny, wan"),
+        (["make", LOGLINE, "--backend", "sora"], "unknown backend 'sora'; choose one of: auto, preview, tiny, toy, wan"),
         (["make", LOGLINE, "--planner", "gpt"], "unknown planner 'gpt'; choose one of: auto, openai, offline, local"),
         (["make", LOGLINE, "--size", "big"], "--size must look like 832x480"),
         (["make", LOGLINE, "--shots", "1"], "--shots must be between 2 and 60"),
