@@ -163,7 +163,9 @@ def test_evaluate_gives_the_stories_own_figures_as_the_api_measures_them(mcp, ke
     assert "no text side" in story["unavailable"]["prompt_shot"]
     assert json.loads(result.content[0].text) == measured
 
-    for arguments, message in [({"story": "nobody"}, "there is no story 'nobody'"), ({"story": "../keeper"}, "is not a story name")]:
+    mcp.ok("plan_story", logline="A heron waits by a winter river.", story="unmade", shots=2)  # a script, no shot made
+    for arguments, message in [({"story": "nobody"}, "there is no story 'nobody'"), ({"story": "../keeper"}, "is not a story name"),
+                               ({"story": "unmade"}, "unmade has no finished shots to evaluate")]:
         failed = mcp.call("evaluate", **arguments)
         text = failed.content[0].text
         assert failed.is_error and len(failed.content) == 1 and message in text and "\n" not in text, (arguments, text)
