@@ -124,3 +124,16 @@ def test_a_preview_film_spoken_by_the_server_has_its_audio_and_every_line_was_as
     audio = subprocess.run([ffmpeg(), "-v", "error", "-i", str(film), "-map", "0:a:0", "-ac", "1", "-ar", str(RATE), "-f", "f32le", "-"],
                            capture_output=True, check=True).stdout
     assert _rms_db(np.frombuffer(audio, dtype="<f4")) > -45
+
+
+def test_a_server_error_while_making_a_film_is_one_error_line_and_no_traceback(tmp_path):
+    script = tmp_path / "harbour.json"
+    script.write_text(json.dumps(SCRIPT))
+    with LoopbackEndpoint(lambda body: 500 if "input" in body else "{}") as server:
+        made = _storymem("make", "--script", str(script), "--out", str(tmp_path / "film"), "--backend", "preview", "--planner", "offline",
+                         "--size", "64x48", "--frames", "16", "--embedder", "colour-structure", "--quality-scorer", "heuristic",
+                         "--voice", "openai", "--llm-base-url", server.base_url, cwd=tmp_path)
+    assert "/v1/audio/speech" in server.paths
+    errors = [line for line in made.stderr.splitlines() if line.startswith("storymem: error:")]
+    assert made.returncode == 1 and "Traceback" not in made.stderr, made.stderr
+    assert len(errors) == 1 and "InternalServerError" in errors[0] and "not supported by this stub" in errors[0], made.stderr
