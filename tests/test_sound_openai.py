@@ -5,6 +5,7 @@ audio stream and every spoken line went to the server."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -37,8 +38,6 @@ def _speech(text: str) -> bytes:
 
 
 def _decoded(wav: bytes) -> tuple[int, np.ndarray]:
-    import io
-
     rate, samples = wavfile.read(io.BytesIO(wav))
     return rate, samples.astype(np.float64) / 32768.0
 
