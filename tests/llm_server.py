@@ -91,17 +91,19 @@ class LoopbackEndpoint:
     """A chat-completions endpoint on a real loopback HTTP server (http.server in a thread), for
     tests that go through the whole product (settings, probe, graph) rather than a client object.
 
-    `answer(body)` gives each POST /v1/chat/completions its reply: answer text (str), an answer
-    object (dict, sent as JSON text), or an HTTP status code (int) for an error. Every request's
-    JSON body and headers (names in lower case) are recorded, in order.
+    `answer(body)` gives each POST its reply: answer text (str), an answer object (dict, sent as
+    JSON text), audio (bytes, sent as audio/wav: what /v1/audio/speech answers), or an HTTP status
+    code (int) for an error. Every request's JSON body, path and headers (names in lower case) are
+    recorded, in order.
     """
 
-    def __init__(self, answer: Callable[[dict[str, Any]], str | dict[str, Any] | int]) -> None:
+    def __init__(self, answer: Callable[[dict[str, Any]], str | dict[str, Any] | bytes | int]) -> None:
         import http.server
         import threading
 
         self.answer = answer
         self.requests: list[dict[str, Any]] = []
+        self.paths: list[str] = []
         self.headers: list[dict[str, str]] = []
         endpoint = self
 
@@ -123,9 +125,16 @@ class LoopbackEndpoint:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 endpoint.requests.append(body)
+                endpoint.paths.append(self.path)
                 endpoint.headers.append({k.lower(): v for k, v in self.headers.items()})
                 reply = endpoint.answer(body)
-                if isinstance(reply, int):
+                if isinstance(reply, bytes):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "audio/wav")
+                    self.send_header("Content-Length", str(len(reply)))
+                    self.end_headers()
+                    self.wfile.write(reply)
+                elif isinstance(reply, int):
                     self._send(reply, {"error": {"message": "not supported by this stub", "type": "invalid_request_error", "code": reply}})
                 else:
                     self._send(200, completion(reply if isinstance(reply, str) else json.dumps(reply)))

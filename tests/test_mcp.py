@@ -148,6 +148,29 @@ def test_a_made_story_is_complete_and_its_resources_are_readable(mcp, keeper):
     assert listed["keeper"] == "completed"
 
 
+def test_evaluate_gives_the_stories_own_figures_as_the_api_measures_them(mcp, keeper):
+    _, folder, _ = keeper
+    result = mcp.call("evaluate", story="keeper")
+    assert not result.is_error, result.content
+    measured = result.structured_content
+    assert measured == json.loads(json.dumps(api.evaluate([folder])))  # the same figures, through JSON as a client gets them
+    assert measured["encoders"]["image"] == "colour-structure-v1" and measured["encoders"]["video_text"] is None  # the weight-free fallbacks
+    assert measured["encoders"]["aesthetic"]["model"].endswith("(fallback: no LAION aesthetic head given)")
+    (story,) = measured["stories"]
+    assert (story["shots"], story["script_shots"], story["pairs"]) == (3, 3, 3)
+    assert story["prompts"] == [s.prompt for s in api.current_script(folder).shots]
+    assert 0 < story["metrics"]["consistency_all"] <= 1 and story["metrics"]["attempts_per_shot"] >= 1
+    assert "no text side" in story["unavailable"]["prompt_shot"]
+    assert json.loads(result.content[0].text) == measured
+
+    mcp.ok("plan_story", logline="A heron waits by a winter river.", story="unmade", shots=2)  # a script, no shot made
+    for arguments, message in [({"story": "nobody"}, "there is no story 'nobody'"), ({"story": "../keeper"}, "is not a story name"),
+                               ({"story": "unmade"}, "unmade has no finished shots to evaluate")]:
+        failed = mcp.call("evaluate", **arguments)
+        text = failed.content[0].text
+        assert failed.is_error and len(failed.content) == 1 and message in text and "\n" not in text, (arguments, text)
+
+
 def test_revise_shows_the_plan_then_confirm_remakes_only_that_shot_and_undo_goes_back(mcp, keeper):
     _, folder, before = keeper
     film = (folder / "story.mp4").read_bytes()
