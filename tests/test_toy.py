@@ -107,3 +107,17 @@ def test_memory_moves_the_pixels_on_every_seed():
         shots = [generator.generate(request(story.prompts[1], "m2v", seed, [bench.reference_image(identity)] * 2)).frames
                  for identity in (story.identity, other)]
         assert bench.mean_abs(shots[0], shots[1]) > 5.0, (seed, bench.mean_abs(shots[0], shots[1]))
+
+
+def test_make_on_the_toy_backend_fills_memory(tmp_path):
+    """The toy's frames score 0 on the fallback quality scorer: keyframes are not gated on it, so
+    every shot of a story made through the API leaves keyframes, and the later shots use them."""
+    import json
+
+    from director.api import RunSettings, make_story
+
+    settings = RunSettings(backend="toy", planner="offline", shots=3, embedder="colour-structure", quality_scorer="brisque", no_sound=True)
+    make_story(tmp_path / "toy", logline="a fox", settings=settings)
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "toy" / "shots").glob("*.json"))]
+    assert len(records) == 3 and all(r["keyframes"] for r in records)  # every shot leaves keyframes
+    assert records[2]["memory"] == records[0]["keyframes"] + records[1]["keyframes"]

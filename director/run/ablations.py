@@ -31,11 +31,12 @@ def bank_policy(settings: Any) -> dict[str, int]:
     return {"capacity": capacity, "sink": sink}
 
 
-def selection_config(settings: Any, embedder: object) -> SelectionConfig:
-    """The published selection for this embedder, with the selection ablations applied."""
+def selection_config(settings: Any, embedder: object, gated: bool = True) -> SelectionConfig:
+    """The published selection for this embedder, with the selection ablations applied; not `gated`
+    (frames no quality scorer can judge), no quality gate unless --quality-threshold sets one."""
     config = SelectionConfig.for_embedder(embedder, quality_threshold=settings.quality_threshold)
     update: dict[str, Any] = {}
-    if settings.no_quality_gate:
+    if settings.no_quality_gate or (not gated and settings.quality_threshold is None):
         update["quality_threshold"] = float("-inf")
     if settings.no_semantic_selection:
         update["semantic"] = False

@@ -81,6 +81,12 @@ def run_notes(components: Components, planner_note: str | None, scripted: bool) 
     return notes
 
 
+#: Backends whose frames are flat drawings, which no natural-image quality scorer can judge: the
+#: critic does not gate their quality. The toy's 32x32 blurs score 0 on BRISQUE, so its keyframes are
+#: not gated either (unless --quality-threshold asks); the animatic's go through memory/gate.py.
+DRAWN = ("preview", "toy")
+
+
 def make_critic(backend: str, scorer: QualityScorer, embedder: ImageEmbedder, max_attempts: int, quality_threshold: float | None) -> Critic:
     """The critic's gates for these models: no quality gate on the animatic's or the toy's flat
     drawings, and no consistency or prompt gate with an embedder that sees only colour and layout,
@@ -89,7 +95,7 @@ def make_critic(backend: str, scorer: QualityScorer, embedder: ImageEmbedder, ma
     gate = scorer.threshold if quality_threshold is None else quality_threshold
     return Critic(
         max_attempts=max_attempts,
-        quality_threshold=None if backend in ("preview", "toy") else gate,
+        quality_threshold=None if backend in DRAWN else gate,
         consistency_margin=0.15 if semantic else (TOY_CONSISTENCY_MARGIN if backend == "toy" else None),
         prompt_margin=0.03 if semantic else None,
     )
@@ -224,7 +230,7 @@ def load_components(settings: RunSettings, workspace: Workspace, planner: Planne
         critic=critic_for(settings, make_critic(backend, scorer, embedder, settings.max_attempts, settings.quality_threshold)),
         planner=planner,
         continuation=ShotMode(settings.continuation),
-        selection=selection_config(settings, embedder),
+        selection=selection_config(settings, embedder, gated=backend != "toy"),
         use_memory=not settings.no_memory,
         judge=judge,
         sound=sound,
