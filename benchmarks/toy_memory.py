@@ -204,7 +204,7 @@ def revision_rows(stories: list[ToyStory], seeds: list[int], work: Path, weights
     import os
 
     from director import api
-    from director.film.video import read_video
+    from director.folder.video import read_video
     from director.settings import RunSettings
     from director.folder.workspace import Workspace
     from director.story import Story

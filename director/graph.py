@@ -21,7 +21,6 @@ attempts stop at `max_attempts`.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -36,6 +35,7 @@ from director.critic.cases import build_case, score_attempt
 from director.critic.judge import tournament
 from director.critic.rules import Levers
 from director.film.report import update_report
+from director.folder.checkpoints import open_checkpointer
 from director.folder.files import atomic_path
 from director.folder.versions import ShotEntry, Take, Version, rebuilt_memory
 from director.folder.workspace import Workspace, attempt_frames, previous_frames
@@ -188,8 +188,6 @@ def shot_mode(story: Story, index: int, has_memory: bool, continuation: ShotMode
 def generate(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Generate one attempt and keep it as a take: its video and record, and its raw frames for
     the nodes that judge it."""
-    from director.film.video import write_video
-
     ctx = components_of(runtime.context)
     story = _story(ctx.workspace)
     index = state["cursor"]
@@ -241,7 +239,7 @@ def generate(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, An
     )
     with atomic_path(ctx.workspace.take_path(shot.id, take.number, ".frames.npy")) as temp:
         np.save(temp, result.frames)
-    write_video(result.frames, gen.fps, ctx.workspace.take_path(shot.id, take.number, ".mp4"))
+    ctx.workspace.write_take_video(take, result.frames)  # in the background; the shot's commit waits for it
     ctx.workspace.save_take(take)  # the record last: a take exists once its record does
     ctx.workspace.log("generate", shot=shot.id, take=take.name, **take.model_dump(include={"attempt", "seed", "mode", "memory", "frames", "seconds", "generator"}))
     return {"attempt": attempt, "attempts": [*state.get("attempts", []), take.model_dump(mode="json")]}
@@ -394,7 +392,7 @@ def commit(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, Any]
     ctx.workspace.log("commit", shot=shot.id, take=chosen.name, attempt=chosen.attempt, decision=state["decision"], frames=chosen.frames, keyframes=entry.keyframes)
     for note in _memory_notes(ctx, story, state["cursor"], "" if added else why_empty(_proposal(ctx.workspace, chosen), ctx.selection)):
         runtime.stream_writer({"note": note})
-    update_report(ctx.workspace, shot.id, frames)  # the report is rewritten after every shot, so a running story can be watched
+    update_report(ctx.workspace, shot.id, frames)  # the live report, so a running story can be watched
     runtime.stream_writer({"shot_done": shot.id, "index": state["cursor"], "total": len(story.shots), "frames": chosen.frames})
     return done
 
@@ -426,11 +424,13 @@ def assemble(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, An
     started = time.perf_counter()
     film = assemble_film(ctx.workspace, version, story, ctx.generator.fps)
     film_seconds = round(time.perf_counter() - started, 4)
+    started = time.perf_counter()
     if ctx.sound is not None:  # the soundtrack, made after the pictures; the voices it cast stay in the script
         from director.sound.soundtrack import add_sound
 
         add_sound(ctx.workspace, version, story, ctx.generator.fps, ctx.sound)
         ctx.workspace.save_draft_script(version, story)
+    sound_seconds = round(time.perf_counter() - started, 4)
     parent = ctx.workspace.version(version.parent) if version.parent else None
     if parent is not None and parent.bank is not None:  # the memory the revised film leaves (as the user edited it)
         ctx.bank.set_active(_rebuilt(ctx, version, (version.bank_edits or {}).get("active", parent.bank)))
@@ -439,7 +439,7 @@ def assemble(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, An
         version.bank_edits = {"entries": ctx.bank.edit_state()}
     ctx.workspace.finish_version(version, film, list(ctx.bank.active_ids))
     write_report(ctx.workspace, story)
-    ctx.workspace.log("assemble", version=version.number, film_seconds=film_seconds, **film)
+    ctx.workspace.log("assemble", version=version.number, film_seconds=film_seconds, sound_seconds=sound_seconds, **film)
     return {"film": film}
 
 
@@ -498,26 +498,22 @@ def run_director(
     Otherwise the graph starts from `plan`, which reuses the version being made and skips the
     shots it already has, so even a lost checkpoint file only costs the shot that was in flight.
     """
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
+    if checkpointer is None:
+        with open_checkpointer(None, components.workspace.state_path) as saver:
+            return run_director(components, thread, inputs, shots, on_event, saver)
     config = {"configurable": {"thread_id": thread}, "recursion_limit": recursion_limit(shots, components.critic.max_attempts)}
-    connection = sqlite3.connect(components.workspace.state_path, check_same_thread=False) if checkpointer is None else None
-    try:
-        graph = build_graph(checkpointer if checkpointer is not None else SqliteSaver(connection))
-        snapshot = graph.get_state(config)
-        # a step whose nodes all finished (their writes saved) before the process died shows no
-        # `next`, yet the run is not over: its tasks are still there, and stream(None) goes on from them
-        pending = snapshot.next or tuple(task.name for task in snapshot.tasks)
-        if pending:  # a resumed run skips `plan`, so it cleans up here
-            components.workspace.log("resume", at=list(pending))
-            _remove_partial_files(components.workspace)
-        for event in graph.stream(None if pending else {**inputs, "thread": thread}, config, context=components, stream_mode="custom"):
-            if on_event is not None:
-                on_event(event)
-        return graph.get_state(config).values
-    finally:
-        if connection is not None:
-            connection.close()
+    graph = build_graph(checkpointer)
+    snapshot = graph.get_state(config)
+    # a step whose nodes all finished (their writes saved) before the process died shows no
+    # `next`, yet the run is not over: its tasks are still there, and stream(None) goes on from them
+    pending = snapshot.next or tuple(task.name for task in snapshot.tasks)
+    if pending:  # a resumed run skips `plan`, so it cleans up here
+        components.workspace.log("resume", at=list(pending))
+        _remove_partial_files(components.workspace)
+    for event in graph.stream(None if pending else {**inputs, "thread": thread}, config, context=components, stream_mode="custom"):
+        if on_event is not None:
+            on_event(event)
+    return graph.get_state(config).values
 
 
 #: The graph for LangGraph's dev server and Studio (they bring their own checkpointer).

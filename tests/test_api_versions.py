@@ -14,7 +14,7 @@ import pytest
 
 from director import api
 from director.api import RunSettings, make_story, redo_shots, undo
-from director.film.video import count_frames, read_video
+from director.folder.video import count_frames, read_video
 from gate import storymem_held_at, wait_for
 from helpers import LOGLINE, CrashAt
 

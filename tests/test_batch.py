@@ -16,7 +16,7 @@ from batch_support import FailStories
 from gate import wait_for
 from director.api import RunSettings, run_batch
 from director.batch.jobs import BatchInputError, read_jobs
-from director.film.video import count_frames
+from director.folder.video import count_frames
 from director.frontends import cli
 
 TINY = RunSettings(backend="preview", planner="offline", size="64x48", frames=9, embedder="colour-structure", quality_scorer="heuristic", shots=3)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from director.film.video import count_frames
+from director.folder.video import count_frames
 from director.frontends.cli import main
 from gate import storymem_held_at, wait_for
 from helpers import LOGLINE

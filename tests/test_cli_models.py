@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from director.film.video import count_frames
+from director.folder.video import count_frames
 from director.frontends.cli import main
 from director.folder.workspace import Workspace
 from helpers import LOGLINE

@@ -17,7 +17,7 @@ from llm_server import LoopbackEndpoint
 from PIL import Image
 
 from director import api
-from director.film.video import count_frames
+from director.folder.video import count_frames
 from director.planning.offline import OfflinePlanner
 from director.settings import RunSettings
 from director.folder.workspace import Workspace

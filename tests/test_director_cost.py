@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from director import api
+from director.film import report
 from director.film.assemble import assemble
-from director.film.video import count_frames, join_videos, read_video, stream_config, write_video
+from director.folder.video import count_frames, join_videos, read_video, stream_config, write_video
 from director.settings import RunSettings
 from director.folder.workspace import Workspace
 from helpers import LOGLINE
@@ -30,9 +31,11 @@ def made(tmp_path_factory):
     def watch(event):
         if "shot_done" in event:
             charts = [p.name for p in (root / "report").glob("chart_*.png")]
-            seen.append(((root / "storyboard.png").exists(), len([c for c in charts if c.startswith("chart_story_")]), len(charts)))
+            seen.append(((root / "storyboard.png").exists(), len(charts), (root / "report.html").read_text().count('<svg class="chart"')))
 
-    api.make_story(root, logline=LOGLINE, settings=SETTINGS, on_event=watch)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report, "REWRITE_EVERY_S", 0.0)  # every shot rewrites the page
+        api.make_story(root, logline=LOGLINE, settings=SETTINGS, on_event=watch)
     return root, seen
 
 
@@ -86,7 +89,7 @@ def test_join_refuses_a_frame_count_it_cannot_give(tmp_path):
 
 def test_the_report_draws_the_story_pictures_once_with_the_film(made):
     root, seen = made
-    # while the story ran: no storyboard.png and no chart over the story, one chart per finished shot
+    # while the story ran: no storyboard.png and no chart over the story, an inline chart per finished shot
     assert seen == [(False, 0, k) for k in range(1, 4)]
     assert (root / "storyboard.png").is_file() and len(list((root / "report").glob("chart_story_*.png"))) == 1
     page = (root / "report.html").read_text()
@@ -94,8 +97,6 @@ def test_the_report_draws_the_story_pictures_once_with_the_film(made):
 
 
 def test_a_committed_shot_s_thumbnails_come_from_its_frames_not_its_video(tmp_path, monkeypatch):
-    from director.film import report
-
     def no_decoding(*args, **kwargs):
         raise AssertionError("a committed shot's video was decoded for its thumbnails")
 
@@ -118,3 +119,54 @@ def test_views_skip_the_disk_sync_and_records_keep_it(tmp_path, monkeypatch):
     assert synced == [] and (tmp_path / "report.html").read_bytes() == b"<p>view</p>"
     files.atomic_write_json(tmp_path / "record.json", {"take": 1})
     assert len(synced) == 1
+
+
+def test_a_take_s_video_is_encoded_while_the_take_is_scored(tmp_path, monkeypatch):
+    """Encoding overlaps the scoring: each take's encoder waits until the take has been scored
+    (`critique`, the node before `commit`), which an encode inside `generate` would never see; the
+    commit then waits for the video."""
+    import threading
+
+    from director.folder import workspace as folder_workspace
+
+    scored, released = threading.Event(), []
+    real = folder_workspace.write_video
+
+    def after_scoring(frames, fps, path):
+        released.append(scored.wait(timeout=60))
+        scored.clear()
+        real(frames, fps, path)
+
+    def watch(event):
+        if event.get("node") == "critique":
+            scored.set()
+
+    monkeypatch.setattr(folder_workspace, "write_video", after_scoring)
+    root = tmp_path / "story"
+    api.make_story(root, logline=LOGLINE, settings=SETTINGS, on_event=watch)
+    assert released == [True, True, True]
+    for shot in _shots(root):
+        assert shot.shape == (17, 48, 64, 3)  # each shot's commit waited for its video
+
+
+def test_commit_waits_for_the_take_videos_and_writes_those_a_kill_left_unwritten(tmp_path, monkeypatch):
+    from director.folder import workspace as folder_workspace
+    from director.folder.versions import Take
+
+    workspace = Workspace(tmp_path)
+    frames = np.random.default_rng(1).integers(0, 255, (9, 48, 64, 3), dtype=np.uint8)
+    for number in (1, 2):
+        take = Take(shot_id="01_01", number=number, attempt=number, prompt="p", seed=number, mode="t2v", memory=[], frames=9, fps=16, seconds=0.1, backend="preview")
+        workspace.take_path("01_01", number, ".frames.npy").parent.mkdir(parents=True, exist_ok=True)
+        np.save(workspace.take_path("01_01", number, ".frames.npy"), frames)
+        workspace.save_take(take)
+    # take 1's video is being encoded, and fails; take 2's was never started (its run was killed)
+    monkeypatch.setattr(folder_workspace, "write_video", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    workspace.write_take_video(workspace.load_take("01_01", 1), frames)
+    with pytest.raises(OSError, match="disk full"):
+        workspace.finish_take_videos("01_01")
+    assert not workspace.take_path("01_01", 1, ".mp4").exists()
+    monkeypatch.setattr(folder_workspace, "write_video", write_video)
+    workspace.finish_take_videos("01_01")  # the rerun (a resume) writes both from their raw frames
+    for number in (1, 2):
+        assert read_video(workspace.take_path("01_01", number, ".mp4")).shape == (9, 48, 64, 3)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from director.film.video import count_frames, read_video
+from director.folder.video import count_frames, read_video
 from director.critic.rules import Critic
 from director.graph import RETRY_SEED_STEP, run_director
 from director.story import Story

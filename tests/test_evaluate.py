@@ -11,7 +11,7 @@ import pytest
 
 from director import api
 from director.film.evaluate import Encoders, LaionAesthetic, QualityAsAesthetic, consistency, evaluate_story, read_story
-from director.film.video import write_video
+from director.folder.video import write_video
 from director.frontends.cli import main
 from memory.fallbacks import ColourStructureEmbedder, HeuristicQualityScorer
 

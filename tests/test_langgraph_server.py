@@ -9,7 +9,7 @@ from pathlib import Path
 from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import TypeAdapter
 
-from director.film.video import count_frames
+from director.folder.video import count_frames
 from director.run.context import DirectorContext
 from director.graph import DirectorState, build_graph, graph
 from generator.backends import load_generator

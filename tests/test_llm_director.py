@@ -11,7 +11,7 @@ import pytest
 from llm_server import ScriptedEndpoint, completion
 from test_llm_planner import BIBLE, SCENE_1, SCENE_2, SCENES
 
-from director.film.video import count_frames
+from director.folder.video import count_frames
 from director.graph import run_director
 from director.llm import LLMRefusalError
 from director.planning.llm_planner import LLMPlanner

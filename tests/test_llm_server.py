@@ -41,7 +41,7 @@ def test_real_server_plans_a_valid_story(llama_base_url: str) -> None:
 
 def test_cli_plans_with_the_llm_and_makes_the_film(llama_base_url: str, tmp_path: Path, capsys, monkeypatch) -> None:
     """The user's path: `storymem make --planner openai --llm-base-url ...` against a real server."""
-    from director.film.video import count_frames
+    from director.folder.video import count_frames
     from director.frontends.cli import main
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)

@@ -13,7 +13,7 @@ import pytest
 
 from director import api
 from director.api import RunSettings, make_story, plan_revision, revise_story
-from director.film.video import count_frames
+from director.folder.video import count_frames
 from director.revision.edits import Edit, RevisionError, apply_edits
 from director.revision.impact import ImpactPlan, dependents, plan_impact
 from director.revision.parse import parse_offline

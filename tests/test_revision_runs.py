@@ -13,7 +13,7 @@ from PIL import Image
 
 from director import api
 from director.api import RunSettings, edit_memory, make_story, plan_revision, redo_shots, revise_story
-from director.film.video import count_frames, read_video
+from director.folder.video import count_frames, read_video
 from helpers import LOGLINE, CrashAt
 
 SETTINGS = RunSettings(backend="preview", planner="offline", shots=5, size="64x48", frames=9, embedder="colour-structure", quality_scorer="heuristic")

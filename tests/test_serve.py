@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from director import api
-from director.film.video import count_frames
+from director.folder.video import count_frames
 from director.folder.workspace import Workspace
 from studio_support import free_port, stop_group, studio_env
 

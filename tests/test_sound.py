@@ -17,7 +17,7 @@ import pytest
 from scipy.io import wavfile
 from scipy.signal import resample_poly
 
-from director.film.video import count_frames
+from director.folder.video import count_frames
 from director.sound.audio import ffmpeg
 from director.sound import voices
 from director.story import Story, Voice

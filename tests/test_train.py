@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from director import api
-from director.film.video import count_frames, read_video, write_video
+from director.folder.video import count_frames, read_video, write_video
 from director.frontends.cli import main
 from director.run.context import generator_options
 from director.settings import RunSettings

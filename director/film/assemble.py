@@ -18,7 +18,7 @@ import numpy as np
 from moviepy import VideoClip, concatenate_videoclips
 
 from director.story import Story
-from director.film.video import CODEC, FFMPEG_PARAMS, join_videos, read_video
+from director.folder.video import CODEC, FFMPEG_PARAMS, join_videos, read_video
 from director.folder.files import atomic_path, atomic_write_bytes
 from director.folder.versions import Version
 from director.folder.workspace import Workspace

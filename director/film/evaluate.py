@@ -342,7 +342,7 @@ def _normalise(vector: np.ndarray) -> np.ndarray:
 
 
 def shot_features(video: Path, encoders: Encoders) -> ShotFeatures:
-    from director.film.video import read_video
+    from director.folder.video import read_video
 
     frames = read_video(video)
     picks = [frames[i] for i in sample_indices(len(frames), encoders.frames)]

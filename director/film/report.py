@@ -1,11 +1,14 @@
-"""report.html: a page a person wants to open, rewritten after every shot so a running story can be watched.
+"""report.html: a page a person wants to open, rewritten as shots finish so a running story can be watched.
 
-The rewrite is incremental: a shot's thumbnails (from its frames, in memory at its commit) and its
-chart are made once, and the pictures of the whole story (storyboard.png, the scores over the
-story) are drawn once the film is finished, so a rewrite costs the same at shot 60 as at shot 3.
+Live, the page is rewritten after a shot when it is at least `REWRITE_EVERY_S` old: after every
+shot of a real model (minutes a shot), every few shots of a fast preview, so the rewrites (which
+read every finished shot's records) never grow into the story's cost. Each shot's thumbnails are
+made at its commit, from its frames still in memory; its chart is a few lines of inline SVG; the
+pictures of the whole story (storyboard.png, the scores over the story) are drawn once, with the
+finished film, when the page is written a last time.
 
-Self-contained and offline: no scripts, no fonts, no network; charts (matplotlib) are embedded as
-data URIs, and frame thumbnails (report/), memory images (memory/), shot files and the film are
+Self-contained and offline: no scripts, no fonts, no network; shot charts are inline SVG and the chart
+over the story (matplotlib) a data URI, and frame thumbnails (report/), memory images (memory/), shot files and the film are
 relative links inside the story folder. In order: the film and its files; the script; the
 storyboard contact sheet (keyframes per shot, film shot numbers, cut or continue; also written as
 storyboard.png); scores over the story; the memory timeline (which entries conditioned each shot,
@@ -19,6 +22,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,8 @@ from director.story import Story
 
 THUMB_WIDTH = 240
 FRAME_LABELS = ("first", "middle", "last")
+#: Seconds a live report stays before a finished shot rewrites it (the finished film always does).
+REWRITE_EVERY_S = 2.0
 
 
 def _thumbnail(image, path: Path) -> None:
@@ -107,10 +113,10 @@ def _judged(decision: dict[str, Any]) -> str:
     return f"<ul class=evidence>{''.join(f'<li>{_e(line)}</li>' for line in lines)}</ul>" if lines else ""
 
 
-def _director_seconds(workspace: Workspace, story: Story) -> dict[str, float]:
+def _director_seconds(events: list[dict[str, Any]], story: Story) -> dict[str, float]:
     """Seconds the director spent per shot outside generation (memory, critic, commit), from events.jsonl."""
     seconds: dict[str, float] = {}
-    for event in workspace.events():
+    for event in events:
         if event.get("event") == "node" and event.get("node") in ("remember", "critique", "commit", "drop_memory", "pin_memory", "refine_prompt", "prepare_shot"):
             cursor = event.get("cursor")
             if isinstance(cursor, int) and 0 <= cursor < len(story.shots):
@@ -119,10 +125,10 @@ def _director_seconds(workspace: Workspace, story: Story) -> dict[str, float]:
     return seconds
 
 
-def _memory_notes(workspace: Workspace) -> tuple[dict[str, str], list[str]]:
+def _memory_notes(events: list[dict[str, Any]]) -> tuple[dict[str, str], list[str]]:
     """Why each shot added no keyframe, and the warnings that memory stayed empty, from events.jsonl."""
     notes, warnings = {}, []
-    for event in workspace.events():
+    for event in events:
         if event.get("event") == "memory_note":
             notes[event.get("shot")] = str(event.get("note", ""))
         elif event.get("event") == "memory_empty" and event.get("warning") not in warnings:
@@ -151,10 +157,10 @@ def _memory_cell(entry_id: str, position: int, sink: int, entries: dict[str, Any
     )
 
 
-def write_report(workspace: Workspace, story: Story, committed: tuple[str, np.ndarray] | None = None) -> Path:
+def write_report(workspace: Workspace, story: Story) -> Path:
     """Write report.html (thumbnails and chart caches under report/; with the finished film also
     storyboard.png and the chart over the story) for the shots the folder shows now; returns the
-    page's path. `committed`: the shot just kept and its frames, its thumbnails' source."""
+    page's path."""
     folder = workspace.inside("report")
     folder.mkdir(exist_ok=True)
     version = workspace.current() or workspace.draft()
@@ -163,22 +169,24 @@ def write_report(workspace: Workspace, story: Story, committed: tuple[str, np.nd
     gates = {key: {"gate": value.get("gate")} for key, value in (recorded or {}).items()}
     numbers = {shot.id: k + 1 for k, shot in enumerate(story.shots)}
     done = [shot for shot in story.shots if workspace.is_done(shot.id)]
+    done_ids = {shot.id for shot in done}
     records = [workspace.load_shot_record(shot.id) for shot in done]
     per_shot = readings(records, recorded)
     bank = _bank(workspace)
     sink = int(bank.get("config", {}).get("sink", 3))
     entries = bank.get("entries", {})
-    director_seconds = _director_seconds(workspace, story)
-    memory_notes, memory_warnings = _memory_notes(workspace)
+    events = workspace.events()
+    director_seconds = _director_seconds(events, story)
+    memory_notes, memory_warnings = _memory_notes(events)
 
     tiles, sections, timeline, timing_rows, total_generation = [], [], [], [], 0.0
     for shot, record, shot_readings in zip(done, records, per_shot):
         number = numbers[shot.id]
-        thumbs = _thumbnails(workspace, folder, shot.id, committed[1] if committed and committed[0] == shot.id else None)
+        thumbs = _thumbnails(workspace, folder, shot.id)
         tiles.append(Tile(number, shot.id, shot.transition, thumbs))
         attempts = _attempts(workspace, version, shot.id)
         kept = next((k for k, a in enumerate(attempts) if f"t{a['take']:03d}" == record.get("take")), len(attempts) - 1)
-        chart = shot_chart(folder, shot.id, attempts or [{"scores": record.get("scores", {})}], max(kept, 0), gates)
+        chart = shot_chart(attempts or [{"scores": record.get("scores", {})}], max(kept, 0), gates)
         memory_ids = record.get("memory", [])
         memory = "".join(_memory_cell(i, k, sink, entries, numbers) for k, i in enumerate(memory_ids))
         timeline.append(f'<tr><th>#{number}<br><small>{_e(shot.id)}</small></th><td>{memory or "<small>empty</small>"}</td></tr>')
@@ -199,7 +207,7 @@ attempt {record['attempt']} of {record['attempts']}, {_e(record['decision'])})</
 <div class="frames">{pictures}</div>
 <p>{_e(record.get('prompt', shot.prompt))}</p>
 {_scores(shot_readings)}
-{_png(chart, f"scores of shot {number}'s attempts", "chart")}
+{chart}
 <table class="critic"><tr><th>take</th><th>attempt</th><th>seed</th><th>seconds</th><th>decision</th><th>judge</th><th>reason</th></tr>{decisions}</table>
 <p><small>memory that conditioned it ({len(memory_ids)}):</small><br>{memory or '<small>none (first shot, or --no-memory)</small>'}</p>
 <p class="added"><small>{_added(version.shots[shot.id].keyframes if version is not None and shot.id in version.shots else [], memory_notes.get(shot.id, ""))}</small></p>
@@ -226,7 +234,7 @@ attempt {record['attempt']} of {record['attempts']}, {_e(record['decision'])})</
     ) if x)
     script_rows = "".join(
         f"<tr><td>#{numbers[s.id]}</td><td>{s.scene}</td><td>{_e(s.id)}</td><td class=\"{s.transition}\">{s.transition}</td><td>{_e(', '.join(s.characters))}</td>"
-        f"<td>{_e(s.prompt)}</td><td>{'✓' if workspace.is_done(s.id) else '…'}</td></tr>"
+        f"<td>{_e(s.prompt)}</td><td>{'✓' if s.id in done_ids else '…'}</td></tr>"
         for s in story.shots
     )
     characters = "".join(f"<li><b>{_e(c.name)}</b>: {_e(c.description)}</li>" for c in story.characters)
@@ -267,7 +275,7 @@ img.chart {{ max-width: 100%; }}
 <h1>{_e(story.title)}</h1>
 <p><em>{_e(story.logline)}</em></p>
 <p>{_e(story.overview)}</p>
-{'<video src="story.mp4" controls width="832"></video>' if film else f'<p><b>being made: {len(done)} of {len(story.shots)} shots finished</b> (this page is rewritten after every shot)</p>'}
+{'<video src="story.mp4" controls width="832"></video>' if film else f'<p><b>being made: {len(done)} of {len(story.shots)} shots finished</b> (this page is rewritten as shots finish, at most every {REWRITE_EVERY_S:g} seconds: reload it)</p>'}
 <p><small>{len(story.shots)} shots in {len(story.scenes)} scenes{f" · version {version.number}" if version is not None else ""}{" · ablations: " + _e(" ".join(used)) if used else ""} · {links}</small></p>
 <h2 id="script">Script</h2>
 <ul>{characters}</ul><ul>{scenes}</ul>
@@ -297,13 +305,20 @@ img.chart {{ max-width: 100%; }}
 
 
 def update_report(workspace: Workspace, shot_id: str, frames: np.ndarray) -> Path | None:
-    """After shot `shot_id` (whose kept `frames` these are) is committed: rewrite the report while
-    the first version fills the folder (a revision's draft is not shown until it is finished).
-    Never fails the story: a problem is logged."""
+    """After shot `shot_id` (whose kept `frames` these are) is committed, while the first version
+    fills the folder (a revision's draft is not shown until it is finished): make the shot's
+    thumbnails, and rewrite the page when it is `REWRITE_EVERY_S` old. Never fails the story: a
+    problem is logged."""
     if workspace.current() is not None:
         return None
     try:
-        return write_report(workspace, workspace.load_script(), (shot_id, frames))
+        folder = workspace.inside("report")
+        folder.mkdir(exist_ok=True)
+        _thumbnails(workspace, folder, shot_id, frames)
+        page = workspace.root / "report.html"
+        if page.is_file() and time.time() - page.stat().st_mtime < REWRITE_EVERY_S:
+            return None
+        return write_report(workspace, workspace.load_script())
     except Exception as error:  # noqa: BLE001 - the report is a view; the film must go on
         workspace.log("report", error=f"{type(error).__name__}: {error}")
         return None

@@ -1,9 +1,10 @@
-"""Pictures for the report: the storyboard contact sheet (storyboard.png) and per-shot score charts.
+"""Pictures for the report: the storyboard contact sheet (storyboard.png), the chart over the story
+and per-shot score charts.
 
-Charts are drawn with matplotlib's object API on the Agg canvas (no pyplot, no global state, no
-display) and cached under report/ by the hash of what they show, so the report can be rewritten
-after every shot for the cost of the new shot's chart. The contact sheet and the chart over the
-story are drawn with the finished film.
+A shot's chart is a few bars, written as inline SVG for a fraction of a millisecond, so the live
+report costs nothing per chart. The chart over the story is drawn with
+matplotlib's object API on the Agg canvas (no pyplot, no global state, no display) once, with the
+finished film, and cached under report/ by the hash of what it shows; so is the contact sheet.
 """
 
 from __future__ import annotations
@@ -72,29 +73,40 @@ def _series(attempts: list[dict[str, Any]], key: str) -> list[float | None]:
     return [(a.get("scores") or {}).get(key) for a in attempts]
 
 
-def shot_chart(folder: Path, shot_id: str, attempts: list[dict[str, Any]], kept: int, gates: dict[str, Any]) -> bytes:
-    """PNG bytes: one small panel per score, a bar per attempt (the kept one dark), the quality gate
-    as a line. Cached in `folder` by content."""
-    return _cached_chart(folder, f"chart_{shot_id}", [shot_id, attempts, kept, gates], (6.4, 1.6), lambda axes: _draw_shot(axes, attempts, kept, gates))
-
-
-def _draw_shot(axes, attempts: list[dict[str, Any]], kept: int, gates: dict[str, Any]) -> None:
+def shot_chart(attempts: list[dict[str, Any]], kept: int, gates: dict[str, Any]) -> str:
+    """An inline SVG: one small panel per score, a bar per attempt (the kept one dark, its value on
+    top), the score's gate as a dashed line. Inline vector markup, not a matplotlib figure: it costs
+    a fraction of a millisecond, so the live report can show it for every shot without a cache."""
     labels = [f"t{a['take']}" if "take" in a else str(k + 1) for k, a in enumerate(attempts)]
-    for axis, (score, title) in zip(axes, PANELS):
+    panel, top, bottom, gap = 124, 18, 16, 4  # panel width; room for the title and the bar labels
+    height = 100
+    parts = []
+    for index, (score, title) in enumerate(PANELS):
+        left = index * (panel + gap)
+        parts.append(f'<text x="{left + panel / 2:.0f}" y="12" text-anchor="middle" font-size="11">{title}</text>')
+        parts.append(f'<rect x="{left}" y="{top}" width="{panel}" height="{height - top - bottom}" fill="#f6f7f9" stroke="#ccc"/>')
         values = _series(attempts, score)
-        axis.set_title(title, fontsize=8)
-        axis.tick_params(labelsize=7)
         if all(v is None for v in values):
-            axis.text(0.5, 0.5, "not measured", ha="center", va="center", fontsize=7, color="#888", transform=axis.transAxes)
-            axis.set_xticks([])
-            axis.set_yticks([])
+            parts.append(f'<text x="{left + panel / 2:.0f}" y="{(height + top - bottom) / 2 + 4:.0f}" text-anchor="middle" font-size="10" fill="#888">not measured</text>')
             continue
-        colours = ["#1f4e79" if k == kept else "#9dbbd6" for k in range(len(values))]
-        axis.bar(range(len(values)), [v or 0.0 for v in values], color=colours)
-        axis.set_xticks(range(len(values)), labels)
         gate = (gates.get(score) or {}).get("gate")
+        ceiling = max([abs(v) for v in values if v is not None] + ([abs(gate)] if gate is not None else [])) * 1.15 or 1.0
+        span = height - top - bottom - 12  # bar area below the value labels
+        width = min(28.0, (panel - 8) / len(values) - 4)
+        for k, (value, label) in enumerate(zip(values, labels)):
+            x = left + 4 + k * (width + 4)
+            tall = span * max(value or 0.0, 0.0) / ceiling
+            colour = "#1f4e79" if k == kept else "#9dbbd6"
+            shown = "-" if value is None else f"{value:.3g}"
+            parts.append(f'<rect x="{x:.1f}" y="{height - bottom - tall:.1f}" width="{width:.1f}" height="{tall:.1f}" fill="{colour}"><title>{label}: {shown}</title></rect>')
+            parts.append(f'<text x="{x + width / 2:.1f}" y="{height - bottom - tall - 2:.1f}" text-anchor="middle" font-size="9">{shown}</text>')
+            parts.append(f'<text x="{x + width / 2:.1f}" y="{height - 4}" text-anchor="middle" font-size="9">{label}</text>')
         if gate is not None:
-            axis.axhline(gate, color="#c0392b", linewidth=1, linestyle="--")
+            y = height - bottom - span * max(gate, 0.0) / ceiling
+            parts.append(f'<line x1="{left}" x2="{left + panel}" y1="{y:.1f}" y2="{y:.1f}" stroke="#c0392b" stroke-dasharray="4 3"><title>gate {gate:.3g}</title></line>')
+    total = len(PANELS) * (panel + gap) - gap
+    return (f'<svg class="chart" width="{total}" height="{height}" viewBox="0 0 {total} {height}" '
+            f'font-family="sans-serif" role="img">{"".join(parts)}</svg>')
 
 
 def story_chart(folder: Path, numbers: list[int], records: list[dict[str, Any]]) -> bytes | None:
@@ -121,7 +133,7 @@ def _draw_story(axes, numbers: list[int], records: list[dict[str, Any]]) -> None
 
 def _cached_chart(folder: Path, name: str, shown: Any, size: tuple[float, float], draw: Callable[[Any], None]) -> bytes:
     """PNG bytes of a row of `PANELS` drawn by `draw(axes)`, cached in `folder` by the hash of what
-    it shows (`shown`), so a report rewritten after every shot redraws only what changed."""
+    it shows (`shown`), so a report written again redraws only what changed."""
     key = hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()[:16]
     cached = folder / f"{name}_{key}.png"
     if cached.is_file():
@@ -144,7 +156,7 @@ def _cached_chart(folder: Path, name: str, shown: Any, size: tuple[float, float]
 
 def frames_of(video: Path, count: int = 3) -> list[np.ndarray]:
     """First, middle and last frame (or `count` evenly spaced) of a video."""
-    from director.film.video import read_video
+    from director.folder.video import read_video
 
     return spaced(read_video(video), count)
 

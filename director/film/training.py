@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from director.errors import UsageError
-from director.film.video import count_frames, read_video, write_video
+from director.folder.video import count_frames, read_video, write_video
 
 
 def prepare_data(out: str | Path, videos: str | Path | None = None, *, synthetic: int | None = None,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ import numpy as np
 
 from director.folder.files import atomic_link, atomic_path, atomic_write_bytes, atomic_write_json
 from director.folder.versions import ShotEntry, Take, Version
+from director.folder.video import write_video
 from director.story import Story, load_script
 
 TAIL_FRAMES = 5
@@ -47,6 +49,8 @@ class Workspace:
 
     def __init__(self, root: str | Path):
         self.root = Path(root).resolve()
+        self._encoder: ThreadPoolExecutor | None = None  # started by the first take video
+        self._encoding: dict[Path, Future] = {}  # take videos being encoded
 
     @property
     def script_path(self) -> Path:
@@ -166,6 +170,29 @@ class Workspace:
         with np.load(self.take_path(shot_id, number, ".tail.npz")) as data:
             return data["frames"]
 
+    def write_take_video(self, take: Take, frames: np.ndarray) -> None:
+        """Encode a take's video in the background: ffmpeg, a process of its own, works while the
+        take is scored, so encoding costs the story no wall time. The take's raw frames
+        (.frames.npy) must be on disk already: `finish_take_videos` writes from them what a killed
+        run left unwritten."""
+        if self._encoder is None:
+            self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="take-video")
+        path = self.take_path(take.shot_id, take.number, ".mp4")
+        self._encoding[path] = self._encoder.submit(write_video, frames, take.fps, path)
+
+    def finish_take_videos(self, shot_id: str) -> None:
+        """Every take of the shot has its video: wait for those being encoded, encode from their raw
+        frames those a killed run never wrote. A shot's commit starts with this."""
+        folder = self.inside(Path("takes") / shot_id)
+        for raw in sorted(folder.glob("t[0-9][0-9][0-9].frames.npy")) if folder.is_dir() else []:
+            number = int(raw.name[1:4])
+            video = self.take_path(shot_id, number, ".mp4")
+            pending = self._encoding.pop(video, None)
+            if pending is not None:
+                pending.result()  # an encoding error is the commit's error
+            elif not video.is_file() and self.take_path(shot_id, number, ".json").is_file():
+                write_video(np.load(raw), self.load_take(shot_id, number).fps, video)
+
     def remove_scratch(self, shot_id: str) -> None:
         """Raw attempt frames are needed only while a shot is being made; takes keep their video."""
         folder = self.inside(Path("takes") / shot_id)
@@ -225,7 +252,9 @@ class Workspace:
             self.save_script(story)
 
     def commit_shot(self, version: Version, shot_id: str, entry: ShotEntry, frames: np.ndarray) -> None:
-        """Keep a take for a shot: its tail frames, then the manifest (which marks the shot done)."""
+        """Keep a take for a shot: every take's video and the kept one's tail frames, then the
+        manifest (which marks the shot done)."""
+        self.finish_take_videos(shot_id)
         with atomic_path(self.take_path(shot_id, entry.take, ".tail.npz")) as temp:
             with open(temp, "wb") as f:
                 np.savez_compressed(f, frames=frames[-TAIL_FRAMES:])
