@@ -4,7 +4,6 @@ finish, at most every `REWRITE_EVERY_S` seconds."""
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse

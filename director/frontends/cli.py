@@ -314,7 +314,8 @@ def memory(args: argparse.Namespace) -> int:
 
 
 def studio(args: argparse.Namespace) -> int:
-    from director.frontends.studio_page import run  # gradio loads only for this command
+    studio_command.check_studio(args.host, args.port, args.token, args.root)
+    from director.frontends.studio_page import run  # gradio loads only for this command, once its arguments pass
 
     return run(args)
 

@@ -55,6 +55,15 @@ def check_bind(host: str, token: str | None) -> None:
         raise api.UsageError(f"--host {host} is reachable from other machines: give --token T (or set {TOKEN_ENV}) so every request must carry it")
 
 
+def check_studio(host: str, port: int, token: str | None, root: Path) -> None:
+    """What `storymem studio` refuses, checked before gradio loads (seconds), so a refusal is instant."""
+    if not 0 <= port <= 65535:
+        raise api.UsageError(f"--port must be between 0 and 65535, got {port}")
+    check_bind(host, token)
+    if root.exists() and not root.is_dir():
+        raise api.UsageError(f"--root {root} is a file, not a folder")
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

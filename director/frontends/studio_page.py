@@ -15,7 +15,7 @@ from typing import Any, Callable
 import fastapi
 import gradio as gr
 
-from director.api import USER_ERRORS, UsageError
+from director.api import USER_ERRORS
 from director.frontends.studio import (
     FORM_SKIPS, MAX_IMAGE_BYTES, UPLOADS, Studio, StudioError, TokenGate, bank_lines, check_bind, progress_lines, resumable, shot_details,
     stamp_of, storyboard, versions_table,
@@ -245,10 +245,5 @@ def serve(host: str = "127.0.0.1", port: int = 7860, root: str | Path = "runs", 
 
 
 def run(args) -> int:
-    if not 0 <= args.port <= 65535:
-        raise UsageError(f"--port must be between 0 and 65535, got {args.port}")
-    check_bind(args.host, args.token)
-    if args.root.exists() and not args.root.is_dir():
-        raise UsageError(f"--root {args.root} is a file, not a folder")
     serve(args.host, args.port, args.root, args.token)
     return 0

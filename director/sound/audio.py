@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 from scipy.io import wavfile
-from scipy.signal import resample_poly
 
 from director.folder.files import atomic_path
 
@@ -22,6 +21,8 @@ RATE = 48_000
 
 def resample(samples: np.ndarray, rate: int, target: int = RATE) -> np.ndarray:
     """`samples` at `rate` as float32 at `target` (polyphase, no phase shift)."""
+    from scipy.signal import resample_poly  # here, not at the top: scipy.signal takes 0.9 s, which every command's start would pay
+
     if rate == target:
         return samples.astype(np.float32)
     divisor = gcd(rate, target)

@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import pyloudnorm
 
 from director.sound.audio import RATE, decode, seconds_to_samples
 from director.sound.voices import SoundError
@@ -92,6 +91,8 @@ def music_level(intensity: float) -> float:
 def music_bed(story: Story, spans: list[tuple[float, float]], library: Library, total: int) -> tuple[np.ndarray, list[dict]]:
     """The bed for the whole film (`total` samples): per scene its cue's track from its start,
     long enough to overlap the next scene by `CROSSFADE`. Returns the bed and what each scene got."""
+    import pyloudnorm  # here, not at the top: it loads scipy.signal (0.9 s), which every command's start would pay
+
     bed = np.zeros(total, dtype=np.float32)
     meter = pyloudnorm.Meter(RATE)
     chosen = []
