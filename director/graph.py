@@ -21,6 +21,8 @@ attempts stop at `max_attempts`.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -510,10 +512,41 @@ def run_director(
     if pending:  # a resumed run skips `plan`, so it cleans up here
         components.workspace.log("resume", at=list(pending))
         _remove_partial_files(components.workspace)
-    for event in graph.stream(None if pending else {**inputs, "thread": thread}, config, context=components, stream_mode="custom"):
-        if on_event is not None:
-            on_event(event)
+    _stream(graph, None if pending else {**inputs, "thread": thread}, config, components, on_event)
     return graph.get_state(config).values
+
+
+def _stream(graph, inputs: dict[str, Any] | None, config: dict[str, Any], components: Components, on_event: Callable[[dict[str, Any]], None] | None) -> None:
+    """Stream the graph from a thread of its own and hand its events to `on_event` here. LangGraph
+    lets an exception out only once the node in flight has finished, so Ctrl-C (a KeyboardInterrupt
+    in this thread) would wait for a shot still generating (minutes on a GPU); here it is raised at
+    once, and the graph stops after that node."""
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def drive() -> None:
+        try:
+            for event in graph.stream(inputs, config, context=components, stream_mode="custom"):
+                events.put(("event", event))
+                if stop.is_set():
+                    break
+            events.put(("end", None))
+        except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
+            events.put(("error", error))
+
+    threading.Thread(target=drive, name="storymem-graph", daemon=True).start()
+    try:
+        while True:
+            kind, value = events.get()
+            if kind == "error":
+                raise value
+            if kind == "end":
+                return
+            if on_event is not None:
+                on_event(value)
+    except KeyboardInterrupt:
+        stop.set()
+        raise
 
 
 #: The graph for LangGraph's dev server and Studio (they bring their own checkpointer).

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from director.frontends.cli import main
 from helpers import LOGLINE
 
@@ -124,3 +126,30 @@ def test_ctrl_c_while_starting_is_one_line_and_status_130(tmp_path):
         assert process.wait() == 130
     assert said[-1].startswith("storymem: interrupted") and not [line for line in said if "Traceback" in line or "KeyboardInterrupt" in line], said
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.timeout(180)  # a Ctrl-C that waited for the held shot would never return: the test fails here
+def test_ctrl_c_during_a_shot_exits_at_once_keeping_the_finished_ones(tmp_path):
+    """The second shot holds forever (as a long GPU shot would): Ctrl-C must not wait for it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from gate import TESTS, wait_for
+
+    folder, marker = tmp_path / "s", tmp_path / "held"
+    argv = ["storymem", "make", LOGLINE, "--shots", "3", "--out", str(folder), *FAST]
+    code = (f"import sys; sys.path.insert(0, {TESTS!r}); import gate; gate.hold_preview(2, {str(marker)!r}); sys.argv = {argv!r}; "
+            "from director.frontends.cli import console; console()")
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(Path(TESTS).parent)})
+    wait_for(marker, process)
+    process.send_signal(signal.SIGINT)
+    said = process.stderr.read().splitlines()
+    assert process.wait() == 130
+    assert said[-1] == f"storymem: interrupted; rerun the same command to resume at shot 2 of 3 (1 finished, kept in {folder})", said
+    assert not [line for line in said if "Traceback" in line]
+    first = (folder / "shots" / "01_01.mp4").read_bytes()
+    assert main(["make", "--out", str(folder), *FAST]) == 0  # the rerun resumes: shot 1 kept as it was
+    assert (folder / "shots" / "01_01.mp4").read_bytes() == first and (folder / "story.mp4").is_file()

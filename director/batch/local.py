@@ -52,11 +52,20 @@ def _worker_main(index: int, out: str, make: StoryMaker, wrap: GeneratorWrapper 
                 from director.batch.worker import story_facts
 
                 events.put(("done", index, job.id, {"status": "interrupted", "error": "interrupted; finished shots are kept", "worker": runner.where, **story_facts(runner.out / job.id)}))
-                break
+                _leave(events, ("exit", index, runner.info()))
             events.put(("done", index, job.id, record))
     except KeyboardInterrupt:  # idle when it came
         pass
     events.put(("exit", index, runner.info()))
+
+
+def _leave(events, last: tuple) -> None:
+    """Send the last message and exit now: a shot still generating in a node's thread would hold
+    the process until it is done (minutes on a GPU), and it is made again when the batch resumes."""
+    events.put(last)
+    events.close()
+    events.join_thread()  # the messages are in the pipe
+    os._exit(0)
 
 
 class LocalExecutor:

@@ -414,5 +414,17 @@ def _print_result(result: api.StoryResult) -> None:
         print(f"{'scores:' if number == 0 else '':<11}{line}")
 
 
+def console() -> None:
+    """The `storymem` command: `main`, then the exit. After Ctrl-C the process leaves at once: a
+    shot still generating in a worker thread (minutes on a GPU) would otherwise hold it until done,
+    and that shot is made again on resume anyway (every finished one is on disk)."""
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
