@@ -43,6 +43,9 @@ def test_local_plans_through_the_real_server_and_the_plan_check() -> None:
         return url
 
     planner.server.start = recording_start
+    clients = []
+    make = planner._planner
+    planner._planner = lambda: clients.append(made := make()) or made
     logline = "Two sisters restore their grandfather's carousel in a seaside town before the autumn fair."
     try:
         story = planner.plan(logline, 2, 0)
@@ -52,6 +55,8 @@ def test_local_plans_through_the_real_server_and_the_plan_check() -> None:
     else:
         assert check_plan(story) == [] and len(story.shots) == 2
     assert pids and not planner.server.running and not _alive(pids[0])
+    # llama.cpp answers json_schema with HTTP 500: the client settled on json_object with the schema inlined
+    assert [llm.client.mode for llm in clients] == ["json_object"]
 
 
 @pytest.mark.timeout(300)
