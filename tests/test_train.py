@@ -304,27 +304,6 @@ def test_bad_input_is_one_line_exit_2_before_any_write(data, tmp_path, capsys):
     assert "cannot read video" in capsys.readouterr().err and not (tmp_path / "d").exists()
 
 
-@pytest.mark.timeout(1200)  # two processes of torch each, twice as slow on a loaded machine
-def test_accelerate_launch_two_cpu_processes(data, tmp_path):
-    out = tmp_path / "ddp"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}
-    # accelerate 1.15's `--cpu` starts one process unless mpirun is set up; torchrun's two processes on
-    # CPU (ACCELERATE_USE_CPU) make DDP over gloo, as `--cpu` would with mpirun
-    command = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-               "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "director.frontends.cli", "train", str(data),
-               "--out", str(out), "--steps", "2", "--rank", "4", "--expert", "both", "--workers", "0",
-               "--validate-every", "0", "--checkpoint-every", "2", "--max-memory", "2"]
-    result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "loss=" in result.stdout and "trained 2 steps" in result.stdout
-    assert "loss=" in result.stderr and "steps/s" in result.stderr  # the progress line
-    assert sorted(p.name for p in out.glob("*.safetensors")) == ["high_noise_lora.safetensors", "low_noise_lora.safetensors"]
-    history = progress_of(out / "checkpoints" / "step-000002")["history"]
-    assert [h["samples"] for h in history] == [[0, 1], [2, 3]]  # each step: one sample from each process
-    assert "on 2 processes, MULTI_CPU" in result.stdout
-    assert sorted(p.name for p in (out / "checkpoints" / "step-000002").glob("random_states_*.pkl")) == ["random_states_0.pkl", "random_states_1.pkl"]
-
-
 def test_latent_cache_holds_what_the_encoders_give_and_trains_without_them(pipe, tmp_path):
     data = tmp_path / "cached"
     assert main(["train", "prepare", "--synthetic", "1", "--clips-per-group", "2", "--cache", "--out", str(data)]) == 0
@@ -426,11 +405,35 @@ def launch(data: Path, out: Path, *args: str, fsdp: bool = False) -> subprocess.
     return result
 
 
-@pytest.mark.timeout(1200)  # three launches of two processes
-def test_fsdp_trains_resumes_saves_and_renders_as_ddp_does(data, tmp_path, capsys):
-    args = ("--expert", "high", "--validate-every", "4", "--validation-steps", "1")
-    ddp, fsdp = tmp_path / "ddp", tmp_path / "fsdp"
-    launch(data, ddp, "--steps", "4", *args)
+DDP_ARGS = ("--expert", "high", "--validate-every", "4", "--validation-steps", "1")
+
+
+@pytest.fixture(scope="module")
+def ddp(data, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """One DDP run of two CPU processes (4 steps, a validation render at the end): the launch the
+    tests check, and the reference FSDP must equal."""
+    out = tmp_path_factory.mktemp("ddp") / "ddp"
+    return out, launch(data, out, "--steps", "4", *DDP_ARGS)
+
+
+@pytest.mark.timeout(1200)  # two processes of torch each, twice as slow on a loaded machine
+def test_accelerate_launch_two_cpu_processes(ddp):
+    out, result = ddp
+    # accelerate 1.15's `--cpu` starts one process unless mpirun is set up; torchrun's two processes on
+    # CPU (ACCELERATE_USE_CPU) make DDP over gloo, as `--cpu` would with mpirun
+    assert "loss=" in result.stdout and "trained 4 steps" in result.stdout
+    assert "loss=" in result.stderr and "steps/s" in result.stderr  # the progress line
+    assert [p.name for p in out.glob("*.safetensors")] == ["high_noise_lora.safetensors"]
+    history = progress_of(out / "checkpoints" / "step-000004")["history"]
+    assert [h["samples"] for h in history] == [[0, 1], [2, 3], [4, 5], [6, 7]]  # each step: one sample from each process
+    assert "on 2 processes, MULTI_CPU" in result.stdout
+    assert sorted(p.name for p in (out / "checkpoints" / "step-000004").glob("random_states_*.pkl")) == ["random_states_0.pkl", "random_states_1.pkl"]
+
+
+@pytest.mark.timeout(1200)  # two launches of two processes
+def test_fsdp_trains_resumes_saves_and_renders_as_ddp_does(data, ddp, tmp_path, capsys):
+    args = DDP_ARGS
+    ddp, fsdp = ddp[0], tmp_path / "fsdp"
     first = launch(data, fsdp, "--steps", "2", *args, fsdp=True)
     assert "trained 2 steps (2 in this run on 2 processes, FSDP" in first.stdout
     # the checkpoint is accelerate's sharded FSDP state (one shard per process) plus the gathered LoRA
