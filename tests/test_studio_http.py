@@ -390,3 +390,21 @@ def test_a_script_reference_is_the_upload_itself_not_a_server_path_of_the_same_n
     script["characters"][0]["reference_images"] = ["face.png"]
     path.write_text(json.dumps(script))
     assert check_script(path, [face]).characters[0].reference_images == ["face.png"]
+
+
+def test_stories_queued_before_their_folder_exists_stay_listed(tmp_path):
+    """The page's timer lists the stories: one that listed only folders took a just-queued story
+    off the radio, and the page's next event with it selected was refused."""
+    import threading
+
+    from director.frontends.studio import Studio
+
+    studio = Studio(tmp_path / "runs")
+    (tmp_path / "runs" / "older" / "versions").mkdir(parents=True)
+    release = threading.Event()
+    studio.queue.submit(Job("first", "make first", lambda note: str(release.wait())))
+    studio.queue.submit(Job("second", "make second", lambda note: "made"))
+    assert studio.stories() == ["older", "first", "second"]  # running, queued: neither has a folder yet
+    release.set()
+    studio.queue._worker.shutdown(wait=True)
+    assert [j.state for j in studio.queue.jobs] == ["done", "done"] and studio.stories() == ["older"]

@@ -418,6 +418,12 @@ class Studio:
         self.queue = Queue()
         self.turn = build_turn(InMemorySaver())  # the chat's turns, paused at their confirmation
 
+    def stories(self) -> list[str]:
+        """What the page lists: the root's story folders, then stories queued here whose folder is
+        not made yet (a listing without them would take a just-queued story off the page)."""
+        names = self.root.stories()
+        return names + [j.story for j in self.queue.jobs if j.state in ("queued", "running") and j.story not in names]
+
     # each handler raises StudioError / api errors; `_user` turns them into one line on the page
 
     def make(self, name: str, logline: str, script: str | None, references: list[str] | None, values: dict[str, Any]) -> str:

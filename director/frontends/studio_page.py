@@ -88,7 +88,7 @@ def build_blocks(studio: Studio):
         selected = gr.State(None)  # the storyboard position of the shot shown alone
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
-                stories = gr.Radio(studio.root.stories(), label="Stories", elem_id="stories")
+                stories = gr.Radio(studio.stories(), label="Stories", elem_id="stories")
                 story = gr.Textbox(visible=False, elem_id="story-name")  # the handlers' story: a name the studio checks, not a choice
                 with gr.Accordion("New story", open=False, elem_id="new-story"):
                     name = gr.Textbox(label="Folder name", info="under the root; default: from the logline or title", elem_id="new-name")
@@ -144,7 +144,7 @@ def build_blocks(studio: Studio):
                     bank_lines(folder) if (folder / "memory" / "bank.json").is_file() else "", *shot_views(folder, shot))
 
         def tick(name: str | None, seen: str, listed: list[str], shot: int | None):
-            names = studio.root.stories()
+            names = studio.stories()
             listing = (gr.update(choices=names) if names != listed else gr.skip(), names)  # a story made elsewhere appears
             if not name:
                 return ("choose a story, or make a new one", seen, gr.update(visible=False), *listing, *[gr.skip()] * len(views))
@@ -155,7 +155,7 @@ def build_blocks(studio: Studio):
 
         def opened(request: gr.Request):
             """On load and reload: the story named in ?story=, else the one with work running, else the latest."""
-            names = studio.root.stories()
+            names = studio.stories()
             asked = request.query_params.get("story") if request else None
             busy = studio.queue.busy()
             chosen = asked if asked in names else (busy.story if busy else (names[0] if names else None))
@@ -171,7 +171,7 @@ def build_blocks(studio: Studio):
 
         def make_story(name_value, logline_value, script_value, references_value, *values):
             made = studio.make(name_value, logline_value, script_value, references_value, dict(zip(form, values)))
-            return gr.update(choices=studio.root.stories() + ([made] if made not in studio.root.stories() else []), value=made), "queued"
+            return gr.update(choices=studio.stories(), value=made), "queued"
 
         def ask(name: str, text: str, history: list):
             described, turn = studio.plan(name, text)
