@@ -32,8 +32,9 @@ $(TEST_STAMP): $(STAMP)
 run: $(STAMP)
 	$(BIN)/storymem make "$(LOGLINE)"
 
+# One worker more than cores: tests spend part of their time waiting on servers and subprocesses.
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q -n auto --dist loadfile
+	$(BIN)/python -m pytest -q -n $$(( $$(nproc) + 1 )) --dist loadfile
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -188,7 +188,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(tmp_path):
 
 
 def test_a_missing_model_is_said_once_for_the_batch_not_once_per_worker(tmp_path):
-    (tmp_path / "l.txt").write_text("\n".join(LOGLINES[:3]) + "\n")
+    (tmp_path / "l.txt").write_text("\n".join(LOGLINES[:2]) + "\n")  # a story for each worker: both load the models
     flags = [flag if flag != "colour-structure" else "clip" for flag in TINY_FLAGS[:-1]] + ["2"]  # CLIP asked for; no weights here
     command = [str(Path(sys.executable).parent / "storymem"), "batch", str(tmp_path / "l.txt"), "--out", str(tmp_path / "out"), "--workers", "2", *flags]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600)
