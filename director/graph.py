@@ -544,7 +544,7 @@ def _stream(graph, inputs: dict[str, Any] | None, config: dict[str, Any], compon
                 return
             if on_event is not None:
                 on_event(value)
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C, or a caller's `on_event` failing: the graph stops after its node
         stop.set()
         raise
 

@@ -170,3 +170,20 @@ def test_commit_waits_for_the_take_videos_and_writes_those_a_kill_left_unwritten
     workspace.finish_take_videos("01_01")  # the rerun (a resume) writes both from their raw frames
     for number in (1, 2):
         assert read_video(workspace.take_path("01_01", number, ".mp4")).shape == (9, 48, 64, 3)
+
+
+def test_a_failing_progress_callback_stops_the_story_after_the_node_in_flight(tmp_path):
+    """`on_event` runs in the caller's thread; when it raises, the graph's own thread must not go
+    on making shots behind the caller's back."""
+    root = tmp_path / "story"
+
+    def fail_at_first_shot(event):
+        if "shot_done" in event:
+            raise RuntimeError("the caller gave up")
+
+    with pytest.raises(RuntimeError, match="the caller gave up"):
+        api.make_story(root, logline=LOGLINE, settings=SETTINGS, on_event=fail_at_first_shot)
+    generated_before = [e for e in Workspace(root).events() if e.get("event") == "generate"]
+    api.make_story(root / ".." / "other", logline=LOGLINE, settings=SETTINGS.model_copy(update={"shots": 2}))  # time for a runaway thread to act
+    assert [e for e in Workspace(root).events() if e.get("event") == "generate"] == generated_before
+    assert len(generated_before) <= 2 and not (root / "story.mp4").exists()

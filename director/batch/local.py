@@ -15,7 +15,7 @@ import os
 import queue as queue_module
 import signal
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from director.batch.jobs import Job
 from director.batch.worker import GeneratorWrapper, StoryMaker, StoryRunner
@@ -59,7 +59,7 @@ def _worker_main(index: int, out: str, make: StoryMaker, wrap: GeneratorWrapper 
     events.put(("exit", index, runner.info()))
 
 
-def _leave(events, last: tuple) -> None:
+def _leave(events, last: tuple) -> NoReturn:
     """Send the last message and exit now: a shot still generating in a node's thread would hold
     the process until it is done (minutes on a GPU), and it is made again when the batch resumes."""
     events.put(last)
