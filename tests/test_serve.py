@@ -320,3 +320,40 @@ def test_progress_is_the_share_of_shots_made_read_from_the_folder(tmp_path):
         time.sleep(0.05)
     assert seen == [("in_progress", 33), ("in_progress", 66), ("in_progress", 99)]
     assert (videos.retrieve(record["id"])["status"], videos.retrieve(record["id"])["progress"]) == ("completed", 100)
+
+
+def test_a_video_is_completed_only_once_its_job_has_ended(tmp_path, monkeypatch):
+    """The worker writes the outcome, then its job ends: in between the video is still in progress (99)
+    and its story busy, so a client that polls to "completed" can delete or remix at once."""
+    import threading
+
+    from director.frontends.serve import Videos
+    from director.frontends.service import Busy, Service
+    from director.settings import RunSettings
+
+    videos = Videos(Service(tmp_path / "runs", RunSettings(planner="offline", embedder="colour-structure", quality_scorer="heuristic", frames=16, size="64x48")))
+    record = videos._new(None, LOGLINE, "storymem-preview", "2", "64x48")
+    written, release = threading.Event(), threading.Event()
+    save = videos._save
+
+    def save_then_hold(saved):
+        save(saved)
+        if saved["status"] is not None:  # the worker's outcome: hold the worker before its job ends
+            written.set()
+            release.wait(60)
+
+    monkeypatch.setattr(videos, "_save", save_then_hold)
+    videos._queue(record, "make", lambda on_event: api.make_story(videos.service.root.story(record["story"]), logline=LOGLINE,
+                                                                   settings=videos.service.settings(model="storymem-preview", shots=2), on_event=on_event))
+    assert written.wait(120)
+    try:
+        assert (videos.retrieve(record["id"])["status"], videos.retrieve(record["id"])["progress"]) == ("in_progress", 99)
+        with pytest.raises(Busy, match="has work queued or running"):
+            videos.delete(record["id"])
+    finally:
+        release.set()
+    work = videos.works[record["id"]]
+    while work.state == "running":
+        time.sleep(0.05)
+    assert videos.retrieve(record["id"])["status"] == "completed"
+    assert videos.delete(record["id"])["deleted"]

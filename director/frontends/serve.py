@@ -112,6 +112,8 @@ class Videos:
             else:
                 made = self.service.progress(record["story"])
                 status, progress = "in_progress", min(99, int(100 * made[0] / made[1])) if made and made[1] else 0
+        elif work is not None and work.state == "running":  # the worker wrote its outcome; its job ends a moment later
+            status, progress, error = "in_progress", 99, None  # (until then the story is busy: no delete or remix)
         elif status == "failed":
             progress = 0
         fields = {k: record[k] for k in ("id", "created_at", "completed_at", "model", "prompt", "remixed_from_video_id", "seconds", "size")}
