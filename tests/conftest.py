@@ -17,6 +17,11 @@ _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _workers > 1:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _workers)))
 
+# Every film the suite makes has its soundtrack: piper's neural voice costs about three times
+# espeak-ng's a film, so films speak with espeak-ng (subprocesses inherit it), except in
+# test_sound.py, where piper is what is tested.
+os.environ.setdefault("STORYMEM_VOICE", "espeak")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def tiny_models() -> None:

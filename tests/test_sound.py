@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -48,6 +49,15 @@ SCRIPT = {
         {"id": "02_02", "scene": 2, "prompt": "The boat leaves the harbour.", "seed": 4, "lines": [{"text": "They sail together at first light."}]},
     ],
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def default_voice():
+    """The engine `auto` picks on a machine that sets nothing: piper (the suite's other files speak with espeak-ng)."""
+    chosen = os.environ.pop(voices.VOICE_ENV, None)
+    yield
+    if chosen is not None:
+        os.environ[voices.VOICE_ENV] = chosen
 
 
 def _storymem(*argv: str) -> subprocess.CompletedProcess:
@@ -190,6 +200,14 @@ def test_voices_are_recorded_in_the_script(made):
     story = Story.model_validate_json((folder / "script.json").read_text())
     assert [v.speaker for v in story.voices] == ["narrator", "Mara", "Ivan"]
     assert len({(v.speed, v.pitch) for v in story.voices}) == 3
+
+
+def test_the_machine_can_choose_what_auto_speaks_with(monkeypatch):
+    monkeypatch.setenv(voices.VOICE_ENV, "espeak")
+    assert voices.load_engine("auto")[1] == "voice: espeak-ng" and voices.load_engine("piper")[0].name == "piper"
+    monkeypatch.setenv(voices.VOICE_ENV, "festival")
+    with pytest.raises(voices.SoundError, match=r"^\$STORYMEM_VOICE must name a speech engine: piper, espeak, openai \(got 'festival'\)$"):
+        voices.load_engine("auto")
 
 
 def test_espeak_speaks_when_piper_is_absent(monkeypatch, caplog):

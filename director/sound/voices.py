@@ -28,6 +28,7 @@ from director.story import NARRATOR, Story, Voice
 log = logging.getLogger(__name__)
 
 ENGINES = ("auto", "piper", "espeak", "openai")
+VOICE_ENV = "STORYMEM_VOICE"  # what `auto` means on this machine (else piper, else espeak-ng)
 #: (speed, pitch) per speaker after the narrator: distinct by ear, in the order speakers first speak.
 VARIANTS = [(1.0, 1.0), (1.06, 1.18), (0.94, 0.84), (1.1, 1.3), (0.9, 0.75), (1.03, 1.08), (0.97, 0.92)]
 _ESPEAK_VARIANTS = ["m3", "f2", "m1", "f4", "m7", "f1", "m4", "f5"]
@@ -189,10 +190,14 @@ _piper: dict[Path, PiperEngine] = {}
 
 
 def load_engine(name: str, base_url: str | None = None) -> tuple[SpeechEngine, str]:
-    """The engine `--voice` names and a sentence saying which runs; `auto` falls back from piper to
-    espeak-ng with one warning line. A named engine that is missing is refused (SoundError)."""
+    """The engine `--voice` names and a sentence saying which runs; `auto` is $STORYMEM_VOICE when
+    set, else piper, falling back to espeak-ng with one warning line. A named engine that is missing is refused (SoundError)."""
     if name not in ENGINES:
         raise SoundError(f"unknown speech engine {name!r}; choose one of: {', '.join(ENGINES)}")
+    if name == "auto" and os.environ.get(VOICE_ENV):  # this machine's choice for every story that does not name one
+        name = os.environ[VOICE_ENV].strip()
+        if name not in ENGINES[1:]:
+            raise SoundError(f"${VOICE_ENV} must name a speech engine: {', '.join(ENGINES[1:])} (got {name!r})")
     if name == "openai":
         base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         if not base_url and not os.environ.get("OPENAI_API_KEY"):
