@@ -55,9 +55,9 @@ def llama_base_url() -> Iterator[str]:
 #: order, so starting these first keeps one long file from running alone at the end (the batch
 #: runner's longest-first policy, for the same reason).
 SLOWEST_FIRST = (
-    "test_train.py", "test_llm_server.py", "test_api_versions.py", "test_studio_browser.py", "test_cli_fuzz.py", "test_batch.py",
-    "test_speed.py", "test_parallel.py", "test_checkpoint_postgres.py", "test_cli_models.py", "test_wan_generator.py",
-    "test_batch_ray.py", "test_cli.py", "test_studio_http.py", "test_hardening.py", "test_director_run.py", "test_critic_llm.py",
+    "test_train_distributed.py", "test_batch.py", "test_train.py", "test_api_versions.py", "test_sound.py", "test_local_planner.py",
+    "test_critic_llm.py", "test_studio_http.py", "test_checkpoint_postgres.py", "test_studio_browser.py", "test_llm_server.py",
+    "test_gpu_check.py", "test_cli.py", "test_director_run.py", "test_mcp.py", "test_serve.py", "test_cli_console.py", "test_batch_ray.py",
 )
 
 
