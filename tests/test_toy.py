@@ -1,13 +1,16 @@
-"""The trained toy model: its shipped weights, its backend, and that memory moves its pixels.
+"""The trained toy model: its shipped weights, its backend, and what memory does to its pixels.
 
-The identity, MI2V, drop-lever and cascade goals are measured by `benchmarks/toy_memory.py`; the
-shipped model (trained within the CPU budget) does not reach them yet, so no test claims them.
+Every goal is measured by `benchmarks/toy_memory.py`; the shipped model reaches two of them on
+every seed, which the tests here check with a margin: identity through memory (hue error) and
+per-character consistency over `--no-memory`. MI2V continuity, the drop lever and the cascade are
+not reached yet (README), so no test claims them.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -121,3 +124,44 @@ def test_make_on_the_toy_backend_fills_memory(tmp_path):
     records = [json.loads(p.read_text()) for p in sorted((tmp_path / "toy" / "shots").glob("*.json"))]
     assert len(records) == 3 and all(r["keyframes"] for r in records)  # every shot leaves keyframes
     assert records[2]["memory"] == records[0]["keyframes"] + records[1]["keyframes"]
+
+
+def test_memory_carries_the_characters_colour_and_keeps_it_on_every_seed(tmp_path):
+    """Four held-out stories a seed, shot by shot through the memory bank as the director runs them,
+    with memory and without: the character's colour (only in the reference image) is right with
+    memory and lost without, and the eval's per-character consistency rises. Measured with the
+    shipped weights (median hue error 24-25 degrees with memory, 114-150 without; consistency
+    +0.21 to +0.33): the bounds leave a margin on each seed."""
+    harness = bench.Harness(None)
+    for seed in SEEDS:
+        hue_with, hue_without, gain = [], [], []
+        for index in range(4):
+            story = bench.held_out_story(index)
+            wanted = HUES[story.identity.hue]
+            with_memory = harness.run(story, seed, tmp_path / f"m{seed}-{index}")["shots"]
+            without = harness.run(story, seed, tmp_path / f"n{seed}-{index}", use_memory=False)["shots"]
+            hue_with += [clip_hue_error(shot, wanted) for shot in with_memory[1:]]
+            hue_without += [clip_hue_error(shot, wanted) for shot in without[1:]]
+            gain.append(bench.character_consistency(harness, with_memory) - bench.character_consistency(harness, without))
+        assert np.median(hue_with) <= 30 and np.median(hue_with) <= np.median(hue_without) / 3, (seed, np.median(hue_with), np.median(hue_without))
+        assert np.mean(gain) >= 0.15, (seed, gain)
+
+
+def test_the_training_command_writes_weights_that_load_and_match_their_record(tmp_path):
+    """`benchmarks/train_toy.py` end to end at a few steps: weights, record (command, checksum,
+    losses, CPU seconds), and the toy backend runs them."""
+    from generator.toy import file_sha256, request, toy_generator
+
+    out = tmp_path / "weights"
+    command = [sys.executable, str(ROOT / "benchmarks" / "train_toy.py"), "--out", str(out), "--vae-steps", "2", "--steps", "2",
+               "--identities-per-pool", "2", "--clips-per-identity", "2", "--vae-batch", "2", "--batch", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads((out / "toy.json").read_text())
+    assert record["sha256"] == file_sha256(out / "toy.safetensors") and record["bytes"] == (out / "toy.safetensors").stat().st_size
+    assert record["command"] == "python benchmarks/train_toy.py " + " ".join(command[2:])
+    assert (record["config"]["steps"], record["config"]["vae_steps"], len(record["loss_first_last"])) == (2, 2, 2)
+    assert set(record["cpu_seconds"]) == {"vae", "pool", "transformer", "total"}
+    assert "pool: 4 clips of 2 identities encoded" in done.stdout
+    frames = toy_generator(out).generate(request("the hero moves up", "t2v", 1)).frames
+    assert frames.shape == (TOY_FRAMES, TOY_HEIGHT, TOY_WIDTH, 3) and frames.dtype == np.uint8

@@ -31,17 +31,18 @@ CHARACTER_WEIGHT = 10.0
 
 @dataclass
 class ToyTrainConfig:
-    """Every knob of a toy run; the record beside the weights keeps them."""
+    """Every knob of a toy run; the record beside the weights keeps them. The defaults are the
+    shipped weights' recipe."""
 
     seed: int = 0
-    vae_steps: int = 300
+    vae_steps: int = 600
     vae_batch: int = 8
     vae_lr: float = 2e-3
     identities_per_pool: int = 96  # identities (stories) whose clips make the transformer's pool
     clips_per_identity: int = 8
-    steps: int = 1500
+    steps: int = 3000
     batch: int = 16
-    lr: float = 1e-3
+    lr: float = 1.5e-3
     max_memory: int = 4
     no_memory_probability: float = 0.15
     mi2v_probability: float = 0.5
