@@ -191,7 +191,8 @@ _piper: dict[Path, PiperEngine] = {}
 
 def load_engine(name: str, base_url: str | None = None) -> tuple[SpeechEngine, str]:
     """The engine `--voice` names and a sentence saying which runs; `auto` is $STORYMEM_VOICE when
-    set, else piper, falling back to espeak-ng with one warning line. A named engine that is missing is refused (SoundError)."""
+    set, else piper, falling back to espeak-ng with one warning line. A named engine that is
+    missing is refused (SoundError)."""
     if name not in ENGINES:
         raise SoundError(f"unknown speech engine {name!r}; choose one of: {', '.join(ENGINES)}")
     if name == "auto" and os.environ.get(VOICE_ENV):  # this machine's choice for every story that does not name one
