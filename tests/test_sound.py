@@ -203,8 +203,10 @@ def test_voices_are_recorded_in_the_script(made):
 
 
 def test_the_machine_can_choose_what_auto_speaks_with(monkeypatch):
-    monkeypatch.setenv(voices.VOICE_ENV, "espeak")
+    monkeypatch.setenv(voices.VOICE_ENV, " Espeak ")
     assert voices.load_engine("auto")[1] == "voice: espeak-ng" and voices.load_engine("piper")[0].name == "piper"
+    monkeypatch.setenv(voices.VOICE_ENV, " ")  # blank is unset
+    assert voices.load_engine("auto")[0].name == "piper"
     monkeypatch.setenv(voices.VOICE_ENV, "festival")
     with pytest.raises(voices.SoundError, match=r"^\$STORYMEM_VOICE must name a speech engine: piper, espeak, openai \(got 'festival'\)$"):
         voices.load_engine("auto")

@@ -195,8 +195,9 @@ def load_engine(name: str, base_url: str | None = None) -> tuple[SpeechEngine, s
     missing is refused (SoundError)."""
     if name not in ENGINES:
         raise SoundError(f"unknown speech engine {name!r}; choose one of: {', '.join(ENGINES)}")
-    if name == "auto" and os.environ.get(VOICE_ENV):  # this machine's choice for every story that does not name one
-        name = os.environ[VOICE_ENV].strip()
+    chosen = os.environ.get(VOICE_ENV, "").strip().lower()
+    if name == "auto" and chosen:  # this machine's choice for every story that does not name one (blank: unset)
+        name = chosen
         if name not in ENGINES[1:]:
             raise SoundError(f"${VOICE_ENV} must name a speech engine: {', '.join(ENGINES[1:])} (got {name!r})")
     if name == "openai":
