@@ -33,8 +33,10 @@ run: $(STAMP)
 	$(BIN)/storymem make "$(LOGLINE)"
 
 # One worker more than cores: tests spend part of their time waiting on servers and subprocesses.
+# A worker that crashes ends the run with its test's failure: pytest-xdist 3.8's replacement worker
+# can wait forever under --dist loadfile (pytest-xdist issue 1378), which CI saw as a 90-minute hang.
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q -n $$(( $$(nproc) + 1 )) --dist loadfile
+	$(BIN)/python -m pytest -q -n $$(( $$(nproc) + 1 )) --dist loadfile --max-worker-restart=0
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -520,7 +520,9 @@ def _stream(graph, inputs: dict[str, Any] | None, config: dict[str, Any], compon
     """Stream the graph from a thread of its own and hand its events to `on_event` here. LangGraph
     lets an exception out only once the node in flight has finished, so Ctrl-C (a KeyboardInterrupt
     in this thread) would wait for a shot still generating (minutes on a GPU); here it is raised at
-    once, and the graph stops after that node."""
+    once, and the graph stops after that node. Any other way out waits for that node and for the
+    take videos being encoded: once this returns, nothing writes into the folder or the
+    checkpointer (which the caller may close, or a server give to the story's next job)."""
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
 
@@ -534,19 +536,26 @@ def _stream(graph, inputs: dict[str, Any] | None, config: dict[str, Any], compon
         except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
             events.put(("error", error))
 
-    threading.Thread(target=drive, name="storymem-graph", daemon=True).start()
+    driver = threading.Thread(target=drive, name="storymem-graph", daemon=True)
+    driver.start()
     try:
         while True:
             kind, value = events.get()
             if kind == "error":
                 raise value
             if kind == "end":
-                return
+                break
             if on_event is not None:
                 on_event(value)
-    except BaseException:  # Ctrl-C, or a caller's `on_event` failing: the graph stops after its node
+    except KeyboardInterrupt:  # Ctrl-C: raised now; the graph stops after its node
         stop.set()
         raise
+    except BaseException:  # a caller's `on_event` failing, or the graph's own error
+        stop.set()
+        driver.join()
+        components.workspace.close()
+        raise
+    components.workspace.close()
 
 
 #: The graph for LangGraph's dev server and Studio (they bring their own checkpointer).

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
+import threading
 
 import imageio_ffmpeg
 import numpy as np
@@ -17,7 +19,7 @@ from director.film.assemble import assemble
 from director.folder.video import count_frames, join_videos, read_video, stream_config, write_video
 from director.settings import RunSettings
 from director.folder.workspace import Workspace
-from helpers import LOGLINE
+from helpers import LOGLINE, RecordingGenerator, make_context
 
 SETTINGS = RunSettings(backend="preview", planner="offline", embedder="colour-structure", quality_scorer="heuristic", shots=3, size="64x48", frames=17)
 
@@ -173,17 +175,88 @@ def test_commit_waits_for_the_take_videos_and_writes_those_a_kill_left_unwritten
 
 
 def test_a_failing_progress_callback_stops_the_story_after_the_node_in_flight(tmp_path):
-    """`on_event` runs in the caller's thread; when it raises, the graph's own thread must not go
-    on making shots behind the caller's back."""
+    """`on_event` runs in the caller's thread; when it raises, the graph's own thread finishes the
+    node in flight, and only then does the caller get the exception: nothing goes on making shots
+    behind its back, and the checkpoints are closed after their last write (closing them under
+    that write crashed the process), so a rerun resumes."""
     root = tmp_path / "story"
+    in_second_shot, gave_up = threading.Event(), threading.Event()
 
-    def fail_at_first_shot(event):
+    class Gated(RecordingGenerator):
+        def generate(self, request):  # the second shot is generated while the caller gives up
+            if self.requests and request.shot_id != self.requests[0].shot_id:
+                in_second_shot.set()
+                gave_up.wait(timeout=60)
+            return super().generate(request)
+
+    def give_up_in_the_second_shot(event):
         if "shot_done" in event:
+            assert in_second_shot.wait(timeout=60)
+            gave_up.set()
             raise RuntimeError("the caller gave up")
 
+    before = set(threading.enumerate())
     with pytest.raises(RuntimeError, match="the caller gave up"):
-        api.make_story(root, logline=LOGLINE, settings=SETTINGS, on_event=fail_at_first_shot)
-    generated_before = [e for e in Workspace(root).events() if e.get("event") == "generate"]
-    api.make_story(root / ".." / "other", logline=LOGLINE, settings=SETTINGS.model_copy(update={"shots": 2}))  # time for a runaway thread to act
-    assert [e for e in Workspace(root).events() if e.get("event") == "generate"] == generated_before
-    assert len(generated_before) <= 2 and not (root / "story.mp4").exists()
+        api.make_story(root, logline=LOGLINE, settings=SETTINGS, components=make_context(root, Gated(64, 48, 17)), on_event=give_up_in_the_second_shot)
+    assert [t.name for t in set(threading.enumerate()) - before if t.is_alive()] == []
+    generated = [e["shot"] for e in Workspace(root).events() if e.get("event") == "generate"]
+    assert len(generated) == 2 and len(set(generated)) == 2 and not (root / "story.mp4").exists()
+    api.make_story(root, logline=LOGLINE, settings=SETTINGS)  # resumes after the node in flight: its take is kept
+    again = [e["shot"] for e in Workspace(root).events() if e.get("event") == "generate"]
+    assert again[:2] == generated and len(again) == len(set(again)) == 3 and count_frames(root / "story.mp4") == 3 * 17
+
+def test_ctrl_c_in_the_callers_thread_is_raised_at_once_and_the_graph_stops_quietly(tmp_path):
+    """Ctrl-C does not wait for a shot still generating (minutes on a GPU): the interrupt reaches
+    the caller while the graph's thread is in the node. That node's checkpoint then meets a closed
+    file: an error in that thread, not a crash; the rerun makes the lost shot again."""
+    root = tmp_path / "story"
+    in_second_shot, interrupted = threading.Event(), threading.Event()
+
+    class Gated(RecordingGenerator):
+        def generate(self, request):
+            if self.requests and request.shot_id != self.requests[0].shot_id:
+                in_second_shot.set()
+                assert interrupted.wait(timeout=60)  # the caller's Ctrl-C came while this shot was in flight
+            return super().generate(request)
+
+    def ctrl_c_in_the_second_shot(event):
+        if "shot_done" in event:
+            assert in_second_shot.wait(timeout=60)
+            raise KeyboardInterrupt
+
+    before = set(threading.enumerate())
+    with pytest.raises(KeyboardInterrupt):
+        api.make_story(root, logline=LOGLINE, settings=SETTINGS, components=make_context(root, Gated(64, 48, 17)), on_event=ctrl_c_in_the_second_shot)
+    interrupted.set()
+    (graph,) = [t for t in set(threading.enumerate()) - before if t.name == "storymem-graph"]
+    graph.join(timeout=60)
+    assert not graph.is_alive()
+    api.make_story(root, logline=LOGLINE, settings=SETTINGS)
+    assert count_frames(root / "story.mp4") == 3 * 17
+
+
+def test_the_checkpoints_close_between_two_writes_never_during_one(tmp_path):
+    """After Ctrl-C the graph's thread may be writing its last checkpoint as the caller closes
+    the file; closing under that write crashed the process (a segmentation fault in SQLite).
+    The close takes the lock every write of LangGraph's saver holds."""
+    from director.folder.checkpoints import open_checkpointer
+
+    seen = []
+
+    class Watched:
+        def __init__(self, lock, connection):
+            self.lock, self.connection = lock, connection
+
+        def __enter__(self):
+            self.lock.acquire()
+            seen.append(("held", self.connection.execute("select 1").fetchone()))
+
+        def __exit__(self, *exc):
+            seen.append("released")
+            self.lock.release()
+
+    with open_checkpointer(None, tmp_path / "state.sqlite") as saver:
+        saver.lock = Watched(saver.lock, saver.conn)
+    assert seen == [("held", (1,)), "released"]
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        saver.conn.execute("select 1")

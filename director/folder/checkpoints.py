@@ -75,10 +75,12 @@ def open_checkpointer(url: str | None, state_path: Path) -> Iterator[BaseCheckpo
         # the checkpoints must survive: the folder is the record) without an fsync per step.
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
+        saver = SqliteSaver(connection)
         try:
-            yield SqliteSaver(connection)
+            yield saver
         finally:
-            connection.close()
+            with saver.lock:  # a graph thread left running by Ctrl-C may be writing its last checkpoint
+                connection.close()  # (closing under it would crash the process; after, it gets an error)
         return
     if not url.startswith(POSTGRES_SCHEMES):
         check_checkpoint_db(url)  # raises the one-line refusal

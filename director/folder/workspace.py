@@ -193,6 +193,15 @@ class Workspace:
             elif not video.is_file() and self.take_path(shot_id, number, ".json").is_file():
                 write_video(np.load(raw), self.load_take(shot_id, number).fps, video)
 
+    def close(self) -> None:
+        """Wait for the take videos still being encoded and end their thread: a run that has
+        returned, finished or failed, leaves nothing writing into the folder. A later run starts
+        a new thread; a take whose encoding failed is encoded again from its raw frames."""
+        if self._encoder is not None:
+            self._encoder.shutdown(wait=True)
+            self._encoder = None
+        self._encoding.clear()
+
     def remove_scratch(self, shot_id: str) -> None:
         """Raw attempt frames are needed only while a shot is being made; takes keep their video."""
         folder = self.inside(Path("takes") / shot_id)
