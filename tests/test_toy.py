@@ -2,8 +2,10 @@
 
 Every goal is measured by `benchmarks/toy_memory.py`; the shipped model reaches two of them on
 every seed, which the tests here check with a margin: identity through memory (hue error) and
-per-character consistency over `--no-memory`. MI2V continuity, the drop lever and the cascade are
-not reached yet (README), so no test claims them.
+per-character consistency over `--no-memory`. MI2V continuity is checked at what the model
+reaches (a continued shot starts nearer the previous last frame than the same shot cut, about
+0.6 of the distance; the goal is a third). The drop lever and the cascade toward a new colour
+are not reached (README), so no test claims them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,18 @@ def _bench():
 
 
 bench = _bench()
+
+
+@pytest.fixture(scope="module")
+def harness():
+    return bench.Harness(None)
+
+
+@pytest.fixture(scope="module")
+def with_memory(harness, tmp_path_factory):
+    """Four held-out stories a seed, made shot by shot through the memory bank: {(seed, story): shots}."""
+    work = tmp_path_factory.mktemp("toy")
+    return {(seed, index): harness.run(bench.held_out_story(index), seed, work / f"m{seed}-{index}")["shots"] for seed in SEEDS for index in range(4)}
 
 
 # --- the shipped weights --------------------------------------------------------------------------
@@ -126,25 +140,45 @@ def test_make_on_the_toy_backend_fills_memory(tmp_path):
     assert records[2]["memory"] == records[0]["keyframes"] + records[1]["keyframes"]
 
 
-def test_memory_carries_the_characters_colour_and_keeps_it_on_every_seed(tmp_path):
+def test_memory_carries_the_characters_colour_and_keeps_it_on_every_seed(harness, with_memory, tmp_path):
     """Four held-out stories a seed, shot by shot through the memory bank as the director runs them,
     with memory and without: the character's colour (only in the reference image) is right with
     memory and lost without, and the eval's per-character consistency rises. Measured with the
     shipped weights (median hue error 24-25 degrees with memory, 114-150 without; consistency
     +0.21 to +0.33): the bounds leave a margin on each seed."""
-    harness = bench.Harness(None)
     for seed in SEEDS:
         hue_with, hue_without, gain = [], [], []
         for index in range(4):
             story = bench.held_out_story(index)
             wanted = HUES[story.identity.hue]
-            with_memory = harness.run(story, seed, tmp_path / f"m{seed}-{index}")["shots"]
+            made = with_memory[seed, index]
             without = harness.run(story, seed, tmp_path / f"n{seed}-{index}", use_memory=False)["shots"]
-            hue_with += [clip_hue_error(shot, wanted) for shot in with_memory[1:]]
+            hue_with += [clip_hue_error(shot, wanted) for shot in made[1:]]
             hue_without += [clip_hue_error(shot, wanted) for shot in without[1:]]
-            gain.append(bench.character_consistency(harness, with_memory) - bench.character_consistency(harness, without))
+            gain.append(bench.character_consistency(harness, made) - bench.character_consistency(harness, without))
         assert np.median(hue_with) <= 30 and np.median(hue_with) <= np.median(hue_without) / 3, (seed, np.median(hue_with), np.median(hue_without))
         assert np.mean(gain) >= 0.15, (seed, gain)
+
+
+def test_a_continued_shot_starts_where_the_previous_one_ended_on_every_seed(harness, with_memory):
+    """MI2V on pixels, paired: each later shot of four held-out stories a seed made twice with the
+    same memory (the reference image) and seed, once continuing the previous shot (MI2V) and once
+    as a cut (M2V); its first frame is compared with the previous shot's last frame. Measured with
+    the shipped weights: MI2V 0.56-0.68 of the cut's distance (the issue's goal, a third, is not
+    reached: README); ignoring the previous frame makes the two equal."""
+    from generator.base import ShotMode
+
+    for seed in SEEDS:
+        continued, cut = [], []
+        for index in range(4):
+            story = bench.held_out_story(index)
+            shots = with_memory[seed, index]
+            memory = [bench.reference_image(story.identity)]
+            for k in range(1, len(shots)):
+                last = shots[k - 1][-1]
+                for mode, out in ((ShotMode.MI2V, continued), (ShotMode.M2V, cut)):
+                    out.append(bench.mean_abs(harness.shot(story.prompts[k], mode, seed * 1000 + k, memory, last if mode is ShotMode.MI2V else None)[0], last))
+        assert np.mean(continued) <= 0.8 * np.mean(cut), (seed, np.mean(continued), np.mean(cut))
 
 
 def test_the_training_command_writes_weights_that_load_and_match_their_record(tmp_path):
