@@ -408,3 +408,19 @@ def test_stories_queued_before_their_folder_exists_stay_listed(tmp_path):
     release.set()
     studio.queue._worker.shutdown(wait=True)
     assert [j.state for j in studio.queue.jobs] == ["done", "done"] and studio.stories() == ["older"]
+
+
+def test_the_page_refreshes_when_the_film_appears_after_its_version(tmp_path):
+    """A made version becomes current a moment before its film is linked at the top level; a page
+    that refreshed in between must refresh again when the film appears (it showed no film: seen
+    in the browser test under load)."""
+    from director.folder.workspace import Workspace
+    from director.frontends.studio import stamp_of
+
+    root = tmp_path / "keeper"
+    api.make_story(root, logline="A lighthouse keeper befriends a stray fox.", settings=SETTINGS.model_copy(update={"shots": 2}))
+    shown = stamp_of(root)
+    (root / "story.mp4").unlink()  # the moment between the pointer and the film's link
+    assert stamp_of(root) != shown
+    Workspace(root).show(Workspace(root).current())
+    assert stamp_of(root) == shown

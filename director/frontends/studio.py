@@ -324,12 +324,15 @@ def resumable(folder: Path, job: Job | None) -> bool:
 
 
 def stamp_of(folder: Path) -> str:
-    """Changes whenever what the page shows of the story changes (a shot kept, a version made or chosen)."""
+    """Changes whenever what the page shows of the story changes (a shot kept, a version made or
+    chosen, its film linked: a version becomes current a moment before its film appears)."""
     workspace = Workspace(folder)
     draft, current = workspace.draft(), workspace.current()
     pointer = workspace.versions_dir / "current"
+    film = workspace.film_path.stat() if workspace.film_path.is_file() else None
     return json.dumps([current.number if current else None, draft.number if draft else None, len(draft.shots) if draft else 0,
-                       pointer.stat().st_mtime_ns if pointer.is_file() else 0, len(workspace.versions())])
+                       pointer.stat().st_mtime_ns if pointer.is_file() else 0, len(workspace.versions()),
+                       [film.st_ino, film.st_mtime_ns] if film else None])
 
 
 def storyboard(folder: Path) -> list[tuple[str, str]]:
