@@ -198,7 +198,7 @@ def test_a_failing_progress_callback_stops_the_story_after_the_node_in_flight(tm
     before = set(threading.enumerate())
     with pytest.raises(RuntimeError, match="the caller gave up"):
         api.make_story(root, logline=LOGLINE, settings=SETTINGS, components=make_context(root, Gated(64, 48, 17)), on_event=give_up_in_the_second_shot)
-    assert [t.name for t in set(threading.enumerate()) - before if t.is_alive()] == []
+    assert [t.name for t in set(threading.enumerate()) - before if t.name.startswith(("storymem-graph", "take-video")) and t.is_alive()] == []
     generated = [e["shot"] for e in Workspace(root).events() if e.get("event") == "generate"]
     assert len(generated) == 2 and len(set(generated)) == 2 and not (root / "story.mp4").exists()
     api.make_story(root, logline=LOGLINE, settings=SETTINGS)  # resumes after the node in flight: its take is kept
