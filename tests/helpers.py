@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 
 from director.run.context import Components, load_components
@@ -20,6 +21,13 @@ def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     assert found, "Debian's chromium is needed for the browser tests: apt-get install chromium (.ci/run installs it)"
     return found
+
+
+def terminal_sigint() -> None:
+    """A `preexec_fn`: the child takes SIGINT as from a terminal's Ctrl-C, whatever the test runner
+    inherited (a job started in the background of a script has SIGINT ignored, and a Python
+    started so never raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class CrashAt:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from director.frontends.cli import main
-from helpers import LOGLINE
+from helpers import LOGLINE, terminal_sigint
 
 FAST = ["--backend", "preview", "--planner", "offline", "--size", "64x48", "--frames", "9", "--embedder", "colour-structure", "--quality-scorer", "heuristic"]
 
@@ -117,7 +117,7 @@ def test_ctrl_c_while_starting_is_one_line_and_status_130(tmp_path):
 
     command = [str(Path(sys.executable).parent / "storymem"), "make", LOGLINE, "--out", str(tmp_path / "s"), *FAST]
     env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env) as process:
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=terminal_sigint) as process:
         for line in process.stderr:
             if re.search(r"\|\s+director\.story$", line):  # the script model has loaded: the director's imports are under way
                 process.send_signal(signal.SIGINT)
@@ -143,7 +143,8 @@ def test_ctrl_c_during_a_shot_exits_at_once_keeping_the_finished_ones(tmp_path):
     argv = ["storymem", "make", LOGLINE, "--shots", "3", "--out", str(folder), *FAST]
     code = (f"import sys; sys.path.insert(0, {TESTS!r}); import gate; gate.hold_preview(2, {str(marker)!r}); sys.argv = {argv!r}; "
             "from director.frontends.cli import console; console()")
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(Path(TESTS).parent)})
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(Path(TESTS).parent)},
+                               preexec_fn=terminal_sigint)
     wait_for(marker, process)
     process.send_signal(signal.SIGINT)
     said = process.stderr.read().splitlines()
