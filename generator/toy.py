@@ -37,16 +37,20 @@ class ToyWeightsError(RuntimeError):
     """The shipped toy weights are missing or not the ones their record names."""
 
 
-def build_vae() -> AutoencoderKLWan:
-    """Wan's VAE layout (4x time, 8x space, 16 latent channels) at 8 base channels."""
-    return AutoencoderKLWan(base_dim=8, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                            temperal_downsample=[False, True, True], attn_scales=[])
+def build_vae(vae_levels: int = 3) -> AutoencoderKLWan:
+    """Wan's VAE layout (4x time, 16 latent channels) at 8 base channels, with `vae_levels`
+    spatial halvings: 3 is Wan's 8x space (a 4x4 latent a frame), 2 a 4x space (8x8, sharper)."""
+    return AutoencoderKLWan(base_dim=8, z_dim=16, dim_mult=[1] * (vae_levels + 1), num_res_blocks=1,
+                            temperal_downsample=[False] * (vae_levels - 2) + [True, True], attn_scales=[],
+                            scale_factor_spatial=2 ** vae_levels)
 
 
-def build_transformer() -> WanTransformer3DModel:
-    """One I2V expert (36 input channels: noise 16, mask 4, condition 16), 4 blocks of width 64."""
+def build_transformer(vae_levels: int = 3) -> WanTransformer3DModel:
+    """One I2V expert (36 input channels: noise 16, mask 4, condition 16), 4 blocks of width 64.
+    Its patch covers 8x8 pixels whatever the VAE, so a frame is always 4x4 tokens."""
+    patch = 2 ** (3 - vae_levels)
     return WanTransformer3DModel(
-        patch_size=(1, 1, 1), num_attention_heads=4, attention_head_dim=16, in_channels=36, out_channels=16,
+        patch_size=(1, patch, patch), num_attention_heads=4, attention_head_dim=16, in_channels=36, out_channels=16,
         text_dim=TEXT_DIM, freq_dim=64, ffn_dim=256, num_layers=4, cross_attn_norm=True,
         qk_norm="rms_norm_across_heads", rope_max_seq_len=32, image_dim=None,
     )
@@ -59,11 +63,11 @@ def build_text_encoder(vocab_size: int) -> UMT5EncoderModel:
     ))
 
 
-def build_pipeline(seed: int = 0) -> WanM2VPipeline:
+def build_pipeline(seed: int = 0, vae_levels: int = 3) -> WanM2VPipeline:
     """The toy pipeline with freshly initialised weights (training starts here)."""
     tokenizer = build_tokenizer()
     torch.manual_seed(seed)
-    vae, text_encoder, transformer = build_vae(), build_text_encoder(len(tokenizer)), build_transformer()
+    vae, text_encoder, transformer = build_vae(vae_levels), build_text_encoder(len(tokenizer)), build_transformer(vae_levels)
     pipe = WanM2VPipeline(tokenizer=tokenizer, text_encoder=text_encoder.eval(), vae=vae.eval(),
                           scheduler=flow_unipc_scheduler(TOY_SAMPLER.shift), transformer=transformer.eval())
     pipe.set_progress_bar_config(disable=True)
@@ -111,10 +115,11 @@ def load_pipeline(folder: Path = WEIGHTS_DIR, verify: bool = True) -> WanM2VPipe
     weights = Path(folder) / WEIGHTS_FILE.name
     if not weights.is_file():
         raise ToyWeightsError(f"no toy weights at {weights}; train them with: python benchmarks/train_toy.py --out DIR")
-    if verify and file_sha256(weights) != read_record(Path(folder))["sha256"]:
+    record = read_record(Path(folder))
+    if verify and file_sha256(weights) != record["sha256"]:
         raise ToyWeightsError(f"{weights} does not match the checksum in its record {Path(folder) / RECORD_FILE.name}")
     tensors = load_file(str(weights))
-    pipe = build_pipeline()
+    pipe = build_pipeline(vae_levels=record["config"].get("vae_levels", 3))
     set_latent_statistics(pipe, tensors.pop("latents_mean"), tensors.pop("latents_std"))
     for name, module in components(pipe).items():
         prefix = name + "."

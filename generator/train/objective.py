@@ -77,10 +77,15 @@ def noised(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor) -> torch.
     return (1 - sigma) * x0 + sigma * noise
 
 
-def flow_matching_loss(prediction: torch.Tensor, noise: torch.Tensor, x0: torch.Tensor, num_memory: int) -> torch.Tensor:
-    """MSE between the predicted and true velocity (noise - x0) on the target latent frames only."""
-    target = (noise - x0)[:, :, num_memory:]
-    return torch.nn.functional.mse_loss(prediction[:, :, num_memory:].float(), target.float())
+def flow_matching_loss(prediction: torch.Tensor, noise: torch.Tensor, x0: torch.Tensor, num_memory: int,
+                       weight: torch.Tensor | None = None) -> torch.Tensor:
+    """MSE between the predicted and true velocity (noise - x0) on the target latent frames only.
+    `weight` (broadcast over the target's latents) makes it a weighted mean: cells that matter more count more."""
+    error = (prediction[:, :, num_memory:].float() - (noise - x0)[:, :, num_memory:].float()).pow(2)
+    if weight is None:
+        return error.mean()
+    weight = weight.float().expand_as(error)
+    return (weight * error).sum() / weight.sum()
 
 
 @torch.no_grad()

@@ -26,7 +26,6 @@ from generator.train.objective import flow_matching_loss, noised, predict, shift
 from generator.toy_data import DIRECTIONS, Identity, draw_clip, prompt_for, random_identity, start_for
 
 Report = Callable[[str], None]
-CHARACTER_WEIGHT = 10.0
 
 
 @dataclass
@@ -35,9 +34,11 @@ class ToyTrainConfig:
     shipped weights' recipe."""
 
     seed: int = 0
+    vae_levels: int = 3  # spatial halvings: 3 = Wan's 8x (4x4 latent a frame), 2 = 4x (8x8)
     vae_steps: int = 600
     vae_batch: int = 8
     vae_lr: float = 2e-3
+    vae_character_weight: float = 10.0  # the character covers a tenth of the frame: its pixels count this much more
     identities_per_pool: int = 96  # identities (stories) whose clips make the transformer's pool
     clips_per_identity: int = 8
     steps: int = 3000
@@ -48,6 +49,7 @@ class ToyTrainConfig:
     mi2v_probability: float = 0.5
     colour_prompt_probability: float = 0.2  # the prompt names the colour (half of those against memory)
     shift: float = 2.0
+    flow_character_weight: float = 0.0  # extra weight of the latent cells the character covers in the flow loss
     threads: int = 1  # one thread: on a shared machine a second one mostly spins
 
 
@@ -68,6 +70,19 @@ class ToyTrainResult:
 def _pixels(frames: np.ndarray) -> torch.Tensor:
     """uint8 (B, T, H, W, 3) to the VAE's (B, 3, T, H, W) in [-1, 1]."""
     return torch.from_numpy(frames).float().permute(0, 4, 1, 2, 3) / 127.5 - 1.0
+
+
+def _character_mask(x: torch.Tensor) -> torch.Tensor:
+    """(B, 1, T, H, W) 1 where a pixel is saturated (the character; the backdrop is grey)."""
+    return (x.amax(dim=1, keepdim=True) - x.amin(dim=1, keepdim=True) > 0.5).float()
+
+
+def _latent_cells(mask: torch.Tensor, latent_shape: tuple[int, int, int]) -> torch.Tensor:
+    """A pixel mask (B, 1, T, H, W) on the latent grid (F, h, w): a cell counts when any of its pixels
+    does (latent frame 0 is pixel frame 0, each later one the 4 frames it encodes)."""
+    first = torch.nn.functional.adaptive_max_pool3d(mask[:, :, :1], (1, *latent_shape[1:]))
+    rest = torch.nn.functional.adaptive_max_pool3d(mask[:, :, 1:], (latent_shape[0] - 1, *latent_shape[1:]))
+    return torch.cat([first, rest], dim=2)
 
 
 def _random_clip(rng: np.random.Generator, identity: Identity | None = None) -> tuple[np.ndarray, str]:
@@ -107,7 +122,7 @@ def train_vae(pipe: WanM2VPipeline, config: ToyTrainConfig, result: ToyTrainResu
         z = z + 0.05 * torch.randn_like(z)
         y = vae.decode(z).sample
         # The character covers a tenth of the frame: weigh its pixels up, or the backdrop wins and colour is lost.
-        weight = 1.0 + CHARACTER_WEIGHT * (x.amax(dim=1, keepdim=True) - x.amin(dim=1, keepdim=True) > 0.5).float()
+        weight = 1.0 + config.vae_character_weight * _character_mask(x)
         error = (y - x).pow(2) + 0.1 * (y - x).abs()
         loss = (weight * error).mean() / weight.mean() + 1e-5 * z.pow(2).mean()
         optimiser.zero_grad()
@@ -150,6 +165,7 @@ class Pool:
     """Clips encoded once: per clip its latents, its MI2V condition latents, identity and direction."""
 
     video: torch.Tensor  # (N, 16, F, h, w), normalised
+    character: torch.Tensor  # (N, 1, F, h, w): 1 on the latent cells the character covers
     mi2v: torch.Tensor  # (N, 16, F, h, w): [first frame, zeros...] encoded, as encode_condition_video
     zeros: torch.Tensor  # (16, F, h, w): the M2V condition (all-zero video)
     identity: list[int]  # index into `identities`
@@ -169,16 +185,17 @@ def build_pool(pipe: WanM2VPipeline, config: ToyTrainConfig, report: Report) -> 
             clips.append(frames)
             owner.append(index)
             directions.append(direction)
-    videos, conditions = [], []
+    videos, conditions, characters = [], [], []
     for begin in range(0, len(clips), 64):
         chunk = np.stack(clips[begin:begin + 64])
         videos.append(pipe._vae_encode(_pixels(chunk)))
+        characters.append(_latent_cells(_character_mask(_pixels(chunk)), tuple(videos[-1].shape[2:])))
         x = _pixels(chunk)
         x[:, :, 1:] = 0.0  # the first frame, then zeros in [-1, 1] pixel space, as encode_condition_video pads
         conditions.append(pipe._vae_encode(x))
     zeros = pipe._vae_encode(torch.zeros(1, 3, clips[0].shape[0], clips[0].shape[1], clips[0].shape[2]))[0]
     report(f"pool: {len(clips)} clips of {len(identities)} identities encoded")
-    return Pool(torch.cat(videos), torch.cat(conditions), zeros, owner, directions, identities)
+    return Pool(torch.cat(videos), torch.cat(characters), torch.cat(conditions), zeros, owner, directions, identities)
 
 
 def train_transformer(pipe: WanM2VPipeline, pool: Pool, config: ToyTrainConfig, result: ToyTrainResult, report: Report) -> None:
@@ -209,9 +226,10 @@ def train_transformer(pipe: WanM2VPipeline, pool: Pool, config: ToyTrainConfig, 
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr, total_steps=config.steps, pct_start=0.05)
     for step in range(config.steps):
         num_memory = 0 if rng.random() < config.no_memory_probability else int(rng.integers(1, config.max_memory + 1))
-        x0s, conditions, texts = [], [], []
+        x0s, conditions, texts, clips = [], [], [], []
         for _ in range(config.batch):
             clip = int(rng.integers(len(pool.identity)))
+            clips.append(clip)
             owner = pool.identity[clip]
             colour = None
             memory_owner = owner
@@ -235,7 +253,8 @@ def train_transformer(pipe: WanM2VPipeline, pool: Pool, config: ToyTrainConfig, 
         sigma = shifted_sigma(torch.rand(config.batch, generator=generator), config.shift).clamp(min=1e-3)
         noise = torch.randn(batch.x0.shape, generator=generator)
         prediction = predict(model, model, batch, noised(batch.x0, noise, sigma), sigma)
-        loss = flow_matching_loss(prediction, noise, batch.x0, num_memory)
+        weight = 1.0 + config.flow_character_weight * pool.character[clips] if config.flow_character_weight else None
+        loss = flow_matching_loss(prediction, noise, batch.x0, num_memory, weight)
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -255,7 +274,7 @@ def train_toy(config: ToyTrainConfig, out: Path, report: Report = print) -> ToyT
 
     torch.set_num_threads(config.threads)
     result = ToyTrainResult(config)
-    pipe = build_pipeline(config.seed)
+    pipe = build_pipeline(config.seed, config.vae_levels)
     total = _Clock()
     clock = _Clock()
     train_vae(pipe, config, result, report)
