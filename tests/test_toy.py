@@ -181,6 +181,70 @@ def test_a_continued_shot_starts_where_the_previous_one_ended_on_every_seed(harn
         assert np.mean(continued) <= 0.8 * np.mean(cut), (seed, np.mean(continued), np.mean(cut))
 
 
+def test_the_character_weight_covers_exactly_the_latent_cells_it_is_drawn_in():
+    """The flow loss's character weight: a cell counts when any pixel it encodes is the character's
+    (latent frame 0 is pixel frame 0, latent frame 1 the next four), on the 4x and 8x grids."""
+    import torch
+
+    from generator.train.toy import _character_mask, _latent_cells, _pixels
+
+    identity = bench.Identity("red", "square", "solid", 40)
+    clip = draw_clip(identity, "right", (10.0, 10.0))  # a 14x14 square on pixels 3-16, moving 2 px a frame
+    mask = _character_mask(_pixels(clip[None]))
+    assert mask.shape == (1, 1, TOY_FRAMES, TOY_HEIGHT, TOY_WIDTH) and mask[0, 0, 0, 3:17, 3:17].all() and mask[0, 0, 0].sum() == 196
+    cells = _latent_cells(mask, (2, 8, 8))[0, 0]
+    assert torch.equal(cells[0].nonzero()[:, 0].unique(), torch.arange(0, 5))  # rows 0-4: cells of 4 pixels, 0-19 hold 3-16
+    assert torch.equal(cells[0].nonzero()[:, 1].unique(), torch.arange(0, 5))
+    assert torch.equal(cells[1].nonzero()[:, 1].unique(), torch.arange(1, 7))  # the later frames span pixels 5-24
+    coarse = _latent_cells(mask, (2, 4, 4))[0, 0]
+    assert coarse[0].sum() == 9 and coarse[0, :3, :3].all()
+
+
+def test_the_flow_loss_weights_only_the_target_cells_it_is_given():
+    import torch
+
+    from generator.train.objective import flow_matching_loss
+
+    torch.manual_seed(0)
+    prediction, noise, x0 = torch.randn(2, 16, 5, 4, 4), torch.randn(2, 16, 5, 4, 4), torch.randn(2, 16, 5, 4, 4)
+    plain = flow_matching_loss(prediction, noise, x0, 3)
+    assert torch.allclose(flow_matching_loss(prediction, noise, x0, 3, torch.ones(2, 1, 2, 4, 4)), plain)
+    weight = torch.zeros(2, 1, 2, 4, 4)
+    weight[1, 0, 1, 2, 3] = 5.0  # one cell of the second sample's second target frame
+    error = (prediction - (noise - x0))[1, :, 4, 2, 3].pow(2).mean()
+    assert torch.allclose(flow_matching_loss(prediction, noise, x0, 3, weight), error)
+
+
+def test_training_memory_shows_the_character_and_after_a_recolour_its_latest_look_last():
+    """Toy training samples: memory holds other clips of the target's character; with a recolour,
+    its oldest entries show the same character in another hue (the pair's sibling) and the latest
+    its own look; a colour prompt names the target's own hue."""
+    from generator.train.toy import Pool, ToyTrainConfig, draw_memory, recoloured
+
+    rng = np.random.default_rng(0)
+    identities = []
+    for _ in range(3):
+        identity = bench.random_identity(rng)
+        identities += [identity, recoloured(identity, rng)]
+    for first, second in zip(identities[::2], identities[1::2]):
+        assert first.hue != second.hue and (first.shape, first.pattern, first.background) == (second.shape, second.pattern, second.background)
+    owner = [i for i in range(6) for _ in range(4)]
+    pool = Pool(None, None, None, None, owner, ["left"] * 24, identities)
+    recolour = ToyTrainConfig(colour_prompt_probability=0.0, recolour_probability=1.0)
+    for clip in range(24):
+        picks, colour = draw_memory(rng, pool, clip, 4, recolour)
+        owners = [owner[c] for c in picks]
+        earlier = owners.count(owner[clip] ^ 1)
+        assert colour is None and clip not in picks and 1 <= earlier <= 3
+        assert owners == [owner[clip] ^ 1] * earlier + [owner[clip]] * (4 - earlier)
+    plain = ToyTrainConfig(colour_prompt_probability=0.0, recolour_probability=0.0)
+    assert all(owner[c] == owner[5] for c in draw_memory(rng, pool, 5, 4, plain)[0])
+    named = ToyTrainConfig(colour_prompt_probability=1.0)
+    for clip in range(24):
+        picks, colour = draw_memory(rng, pool, clip, 3, named)
+        assert colour == identities[owner[clip]].hue and len({owner[c] for c in picks}) == 1
+
+
 def test_the_training_command_writes_weights_that_load_and_match_their_record(tmp_path):
     """`benchmarks/train_toy.py` end to end at a few steps: weights, record (command, checksum,
     losses, CPU seconds), and the toy backend runs them."""
@@ -188,14 +252,16 @@ def test_the_training_command_writes_weights_that_load_and_match_their_record(tm
 
     out = tmp_path / "weights"
     command = [sys.executable, str(ROOT / "benchmarks" / "train_toy.py"), "--out", str(out), "--vae-steps", "2", "--steps", "2",
-               "--identities-per-pool", "2", "--clips-per-identity", "2", "--vae-batch", "2", "--batch", "2"]
+               "--identities-per-pool", "2", "--clips-per-identity", "2", "--vae-batch", "2", "--batch", "2", "--vae-levels", "2"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr[-2000:]
     record = json.loads((out / "toy.json").read_text())
     assert record["sha256"] == file_sha256(out / "toy.safetensors") and record["bytes"] == (out / "toy.safetensors").stat().st_size
     assert record["command"] == "python benchmarks/train_toy.py " + " ".join(command[2:])
-    assert (record["config"]["steps"], record["config"]["vae_steps"], len(record["loss_first_last"])) == (2, 2, 2)
+    assert (record["config"]["steps"], record["config"]["vae_steps"], record["config"]["vae_levels"], len(record["loss_first_last"])) == (2, 2, 2, 2)
     assert set(record["cpu_seconds"]) == {"vae", "pool", "transformer", "total"}
     assert "pool: 4 clips of 2 identities encoded" in done.stdout
-    frames = toy_generator(out).generate(request("the hero moves up", "t2v", 1)).frames
+    generator = toy_generator(out)
+    assert generator.pipe.vae_scale_factor_spatial == 4 and generator.pipe.transformer.config.patch_size == (1, 2, 2)  # the record's VAE
+    frames = generator.generate(request("the hero moves up", "t2v", 1)).frames
     assert frames.shape == (TOY_FRAMES, TOY_HEIGHT, TOY_WIDTH, 3) and frames.dtype == np.uint8

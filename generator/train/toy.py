@@ -14,7 +14,8 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ import torch
 from generator.base import ShotMode
 from generator.pipeline import KNOWN_VIDEO_LATENTS, WanM2VPipeline, build_condition
 from generator.train.objective import flow_matching_loss, noised, predict, shifted_sigma, Batch
-from generator.toy_data import DIRECTIONS, Identity, draw_clip, prompt_for, random_identity, start_for
+from generator.toy_data import DIRECTIONS, HUES, Identity, draw_clip, prompt_for, random_identity, start_for
 
 Report = Callable[[str], None]
 
@@ -48,6 +49,7 @@ class ToyTrainConfig:
     no_memory_probability: float = 0.15
     mi2v_probability: float = 0.5
     colour_prompt_probability: float = 0.2  # the prompt names the colour (half of those against memory)
+    recolour_probability: float = 0.0  # memory shows the character's earlier look first, then its latest
     shift: float = 2.0
     flow_character_weight: float = 0.0  # extra weight of the latent cells the character covers in the flow loss
     threads: int = 1  # one thread: on a shared machine a second one mostly spins
@@ -83,6 +85,11 @@ def _latent_cells(mask: torch.Tensor, latent_shape: tuple[int, int, int]) -> tor
     first = torch.nn.functional.adaptive_max_pool3d(mask[:, :, :1], (1, *latent_shape[1:]))
     rest = torch.nn.functional.adaptive_max_pool3d(mask[:, :, 1:], (latent_shape[0] - 1, *latent_shape[1:]))
     return torch.cat([first, rest], dim=2)
+
+
+def recoloured(identity: Identity, rng: np.random.Generator) -> Identity:
+    """The same character (shape, pattern, backdrop) in another hue: what a revision or a wrong keyframe shows."""
+    return replace(identity, hue=str(rng.choice([h for h in HUES if h != identity.hue])))
 
 
 def _random_clip(rng: np.random.Generator, identity: Identity | None = None) -> tuple[np.ndarray, str]:
@@ -170,14 +177,46 @@ class Pool:
     zeros: torch.Tensor  # (16, F, h, w): the M2V condition (all-zero video)
     identity: list[int]  # index into `identities`
     direction: list[str]
-    identities: list[Identity]
+    identities: list[Identity]  # in pairs: 2k and 2k + 1 are one character in two hues
+
+    @cached_property
+    def clips_of(self) -> dict[int, list[int]]:
+        by_identity: dict[int, list[int]] = {}
+        for clip, owner in enumerate(self.identity):
+            by_identity.setdefault(owner, []).append(clip)
+        return by_identity
+
+
+def draw_memory(rng: np.random.Generator, pool: Pool, clip: int, num_memory: int, config: ToyTrainConfig) -> tuple[list[int], str | None]:
+    """A training sample's memory (pool clips whose first frames it shows, oldest first) and the
+    colour its prompt names (None: the prompt says only the motion).
+
+    Memory shows the target's character in other clips; with a colour prompt, half the time it
+    shows the character's sibling (another hue) and the prompt wins; with `recolour_probability`
+    its oldest entries show the sibling and the latest the target: the latest look wins, as after a
+    revision recolours a shot."""
+    owner = pool.identity[clip]
+    colour, earlier = None, 0  # earlier: how many of the oldest entries show the sibling
+    if rng.random() < config.colour_prompt_probability or num_memory == 0 and rng.random() < 0.5:
+        colour = pool.identities[owner].hue
+        if num_memory and rng.random() < 0.5:
+            earlier = num_memory
+    elif num_memory >= 2 and rng.random() < config.recolour_probability:
+        earlier = int(rng.integers(1, num_memory))
+    own, theirs = [c for c in pool.clips_of[owner] if c != clip], pool.clips_of[owner ^ 1]
+    picks = [*rng.choice(theirs, size=earlier, replace=len(theirs) < earlier),
+             *rng.choice(own, size=num_memory - earlier, replace=len(own) < num_memory - earlier)]
+    return [int(c) for c in picks], colour
 
 
 @torch.no_grad()
 def build_pool(pipe: WanM2VPipeline, config: ToyTrainConfig, report: Report) -> Pool:
     """Encode the pool's clips through the pipeline's own encoders (`_vae_encode`, the condition video's layout)."""
     rng = np.random.default_rng(config.seed + 2)
-    identities = [random_identity(rng) for _ in range(config.identities_per_pool)]
+    identities = []
+    for _ in range(config.identities_per_pool // 2):  # in pairs: a character, and the same one recoloured
+        identity = random_identity(rng)
+        identities += [identity, recoloured(identity, rng)]
     clips, owner, directions = [], [], []
     for index, identity in enumerate(identities):
         for _ in range(config.clips_per_identity):
@@ -205,15 +244,6 @@ def train_transformer(pipe: WanM2VPipeline, pool: Pool, config: ToyTrainConfig, 
     model = pipe.transformer.train()
     pipe.vae.requires_grad_(False)
     pipe.text_encoder.requires_grad_(False)
-    by_identity: dict[int, list[int]] = {}
-    for clip, owner in enumerate(pool.identity):
-        by_identity.setdefault(owner, []).append(clip)
-    # Colour-variant pools: same shape, pattern and background, another hue (memory the prompt overrides).
-    variant_of = {}
-    for index, identity in enumerate(pool.identities):
-        for other, candidate in enumerate(pool.identities):
-            if other != index and candidate.hue != identity.hue:
-                variant_of.setdefault(index, []).append(other)
     prompts: dict[str, torch.Tensor] = {}
 
     @torch.no_grad()
@@ -230,17 +260,9 @@ def train_transformer(pipe: WanM2VPipeline, pool: Pool, config: ToyTrainConfig, 
         for _ in range(config.batch):
             clip = int(rng.integers(len(pool.identity)))
             clips.append(clip)
-            owner = pool.identity[clip]
-            colour = None
-            memory_owner = owner
-            if rng.random() < config.colour_prompt_probability or num_memory == 0 and rng.random() < 0.5:
-                colour = pool.identities[owner].hue
-                if num_memory and rng.random() < 0.5 and variant_of.get(owner):
-                    memory_owner = int(rng.choice(variant_of[owner]))
-            candidates = [c for c in by_identity[memory_owner] if c != clip]
-            picks = rng.choice(candidates, size=num_memory, replace=len(candidates) < num_memory) if num_memory else []
+            picks, colour = draw_memory(rng, pool, clip, num_memory, config)
             # memory: other clips' first latents (each an image encoded alone, as encode_memory encodes keyframes)
-            memory = torch.stack([pool.video[int(c), :, 0] for c in picks], dim=1) if num_memory else pool.video.new_zeros(16, 0, *pool.video.shape[3:])
+            memory = torch.stack([pool.video[c, :, 0] for c in picks], dim=1) if num_memory else pool.video.new_zeros(16, 0, *pool.video.shape[3:])
             mi2v = rng.random() < config.mi2v_probability
             condition_video = pool.mi2v[clip] if mi2v else pool.zeros
             mode = ShotMode.MI2V if mi2v else ShotMode.M2V
@@ -260,7 +282,7 @@ def train_transformer(pipe: WanM2VPipeline, pool: Pool, config: ToyTrainConfig, 
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimiser.step()
         schedule.step()
-        result.loss.append(float(loss))
+        result.loss.append(loss.item())
         if (step + 1) % 100 == 0 or step == 0:
             report(f"transformer step {step + 1}/{config.steps}: loss {_mean(result.loss[-100:]):.4f}")
     model.eval()
