@@ -217,7 +217,7 @@ def revision_rows(stories: list[ToyStory], seeds: list[int], work: Path, weights
         for i, story in enumerate(stories):
             new_hue = wrong_identity(story.identity).hue
             script = toy_script(story, work / f"ref{seed}-{i}.png", seed)
-            settings = RunSettings(backend="toy", planner="offline", embedder="colour-structure", quality_scorer="heuristic", seed=seed)
+            settings = RunSettings(backend="toy", planner="offline", embedder="colour-structure", quality_scorer="heuristic", seed=seed, no_sound=True)
             before = {}
             for policy in ("cascade", "only"):
                 out = work / f"rev-{policy}-{seed}-{i}"

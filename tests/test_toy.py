@@ -1,11 +1,11 @@
 """The trained toy model: its shipped weights, its backend, and what memory does to its pixels.
 
-Every goal is measured by `benchmarks/toy_memory.py`; the shipped model reaches two of them on
-every seed, which the tests here check with a margin: identity through memory (hue error) and
-per-character consistency over `--no-memory`. MI2V continuity is checked at what the model
-reaches (a continued shot starts nearer the previous last frame than the same shot cut, about
-0.6 of the distance; the goal is a third). The drop lever and the cascade toward a new colour
-are not reached (README), so no test claims them.
+Every goal is measured by `benchmarks/toy_memory.py`; the tests here check what the shipped model
+reaches on every seed, with a margin: identity through memory (hue error) and per-character
+consistency over `--no-memory`, and MI2V continuity at what the model reaches (a continued shot
+starts nearer the previous last frame than the same shot cut, 0.33-0.44 of the distance; the
+goal is a third). The cascade's pixel change is tests/test_toy_revision.py's. The drop lever is
+not reached (README), so no test claims it.
 """
 
 from __future__ import annotations
@@ -144,8 +144,8 @@ def test_memory_carries_the_characters_colour_and_keeps_it_on_every_seed(harness
     """Four held-out stories a seed, shot by shot through the memory bank as the director runs them,
     with memory and without: the character's colour (only in the reference image) is right with
     memory and lost without, and the eval's per-character consistency rises. Measured with the
-    shipped weights (median hue error 24-25 degrees with memory, 114-150 without; consistency
-    +0.21 to +0.33): the bounds leave a margin on each seed."""
+    shipped weights (median hue error 23-26 degrees with memory, 86-98 without; consistency
+    +0.16 to +0.21, the issue's goal +0.10): the bounds leave a margin on each seed."""
     for seed in SEEDS:
         hue_with, hue_without, gain = [], [], []
         for index in range(4):
@@ -157,15 +157,15 @@ def test_memory_carries_the_characters_colour_and_keeps_it_on_every_seed(harness
             hue_without += [clip_hue_error(shot, wanted) for shot in without[1:]]
             gain.append(bench.character_consistency(harness, made) - bench.character_consistency(harness, without))
         assert np.median(hue_with) <= 30 and np.median(hue_with) <= np.median(hue_without) / 3, (seed, np.median(hue_with), np.median(hue_without))
-        assert np.mean(gain) >= 0.15, (seed, gain)
+        assert np.mean(gain) >= 0.12, (seed, gain)
 
 
 def test_a_continued_shot_starts_where_the_previous_one_ended_on_every_seed(harness, with_memory):
     """MI2V on pixels, paired: each later shot of four held-out stories a seed made twice with the
     same memory (the reference image) and seed, once continuing the previous shot (MI2V) and once
     as a cut (M2V); its first frame is compared with the previous shot's last frame. Measured with
-    the shipped weights: MI2V 0.56-0.68 of the cut's distance (the issue's goal, a third, is not
-    reached: README); ignoring the previous frame makes the two equal."""
+    the shipped weights: MI2V 0.33-0.44 of the cut's distance (the issue's goal is a third: README);
+    ignoring the previous frame makes the two equal."""
     from generator.base import ShotMode
 
     for seed in SEEDS:
@@ -178,7 +178,7 @@ def test_a_continued_shot_starts_where_the_previous_one_ended_on_every_seed(harn
                 last = shots[k - 1][-1]
                 for mode, out in ((ShotMode.MI2V, continued), (ShotMode.M2V, cut)):
                     out.append(bench.mean_abs(harness.shot(story.prompts[k], mode, seed * 1000 + k, memory, last if mode is ShotMode.MI2V else None)[0], last))
-        assert np.mean(continued) <= 0.8 * np.mean(cut), (seed, np.mean(continued), np.mean(cut))
+        assert np.mean(continued) <= 0.55 * np.mean(cut), (seed, np.mean(continued), np.mean(cut))
 
 
 def test_the_character_weight_covers_exactly_the_latent_cells_it_is_drawn_in():

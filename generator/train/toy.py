@@ -5,7 +5,10 @@ objective (`generator.train.objective`): memory latents in front of the target's
 built by `build_condition` (the pipeline's own), the memory's rotary positions shifted negative,
 flow matching on the target frames only, MI2V conditioning half of the time. Memory frames come
 from other clips of the target's identity, so reading memory is the only way to get the
-identity right. Samples are drawn from a pool of clips encoded once by the trained VAE.
+identity right. Samples are drawn from a pool of clips encoded once by the trained VAE; its
+characters come in pairs (one character, two hues), so memory can show a character recoloured:
+a colour prompt then wins over memory, and after a recolour the latest look wins (`draw_memory`).
+The character covers a tenth of the frame: its pixels (VAE) and latent cells (flow loss) weigh more.
 """
 
 from __future__ import annotations
@@ -35,23 +38,23 @@ class ToyTrainConfig:
     shipped weights' recipe."""
 
     seed: int = 0
-    vae_levels: int = 3  # spatial halvings: 3 = Wan's 8x (4x4 latent a frame), 2 = 4x (8x8)
-    vae_steps: int = 600
+    vae_levels: int = 2  # spatial halvings: 3 = Wan's 8x (4x4 latent a frame), 2 = 4x (8x8)
+    vae_steps: int = 1200
     vae_batch: int = 8
     vae_lr: float = 2e-3
-    vae_character_weight: float = 10.0  # the character covers a tenth of the frame: its pixels count this much more
-    identities_per_pool: int = 96  # identities (stories) whose clips make the transformer's pool
-    clips_per_identity: int = 8
-    steps: int = 3000
+    vae_character_weight: float = 3.0  # the character covers a tenth of the frame: its pixels count this much more
+    identities_per_pool: int = 384  # identities (stories) whose clips make the transformer's pool
+    clips_per_identity: int = 4
+    steps: int = 4500
     batch: int = 16
     lr: float = 1.5e-3
     max_memory: int = 4
     no_memory_probability: float = 0.15
     mi2v_probability: float = 0.5
     colour_prompt_probability: float = 0.2  # the prompt names the colour (half of those against memory)
-    recolour_probability: float = 0.0  # memory shows the character's earlier look first, then its latest
+    recolour_probability: float = 0.3  # memory shows the character's earlier look first, then its latest
     shift: float = 2.0
-    flow_character_weight: float = 0.0  # extra weight of the latent cells the character covers in the flow loss
+    flow_character_weight: float = 4.0  # extra weight of the latent cells the character covers in the flow loss
     threads: int = 1  # one thread: on a shared machine a second one mostly spins
 
 
