@@ -33,13 +33,14 @@ def test_a_cascade_after_recolouring_shot_2_moves_the_later_shots_toward_the_new
     """Revision on pixels, through `director.api` as a user runs it: a held-out story (its
     character's look only in the reference image) is made, then shot 2 is revised to name another
     colour with the cascade policy. The later shots are remade from the new memory, and their
-    character's hue moves toward the new colour. Measured with the shipped weights, four held-out
-    stories a seed: 11, 18 and 49 degrees nearer on average (a single story can move away: -33 to
-    +82), so the bound is on each seed's mean. `--only` leaving them byte for byte is
-    tests/test_revision.py's."""
+    character's hue moves toward the new colour. Measured with the shipped weights, the three
+    held-out stories of the benchmark's revision rows a seed: 20, 24 and 30 degrees nearer on
+    average (a single story can move away: -32 to +55), so the bound is on each seed's mean. The
+    critic is off: every shot is its first attempt, so what moves is memory alone. `--only` leaving
+    them byte for byte is tests/test_revision.py's."""
     for seed in SEEDS:
-        gains = [_cascade_gain(tmp_path / f"s{seed}-{index}", bench.held_out_story(index), seed) for index in range(4)]
-        assert np.mean(gains) >= 5.0, (seed, gains)
+        gains = [_cascade_gain(tmp_path / f"s{seed}-{index}", bench.held_out_story(index), seed) for index in range(3)]
+        assert np.mean(gains) >= 8.0, (seed, gains)
 
 
 def _cascade_gain(folder: Path, story, seed: int) -> float:
@@ -51,7 +52,7 @@ def _cascade_gain(folder: Path, story, seed: int) -> float:
     from generator.toy_data import prompt_for
 
     new_hue = bench.wrong_identity(story.identity).hue
-    settings = RunSettings(backend="toy", planner="offline", embedder="colour-structure", quality_scorer="heuristic", seed=seed, no_sound=True)
+    settings = RunSettings(backend="toy", planner="offline", embedder="colour-structure", quality_scorer="heuristic", seed=seed, no_sound=True, critic="off")
     api.make_story(folder, script=bench.toy_script(story, folder.with_suffix(".png"), seed), settings=settings)
     workspace = Workspace(folder)
     later = [shot.id for shot in api.current_script(folder).shots][2:]
