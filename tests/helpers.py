@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import signal
+import sys
 from pathlib import Path
+from types import ModuleType
 
 from director.run.context import Components, load_components
 from director.critic.rules import Critic
@@ -21,6 +24,16 @@ def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     assert found, "Debian's chromium is needed for the browser tests: apt-get install chromium (.ci/run installs it)"
     return found
+
+
+def toy_benchmark() -> ModuleType:
+    """`benchmarks/toy_memory.py` as a module: the toy tests measure with the benchmark's own harness."""
+    if "toy_memory" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("toy_memory", Path(__file__).resolve().parents[1] / "benchmarks" / "toy_memory.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["toy_memory"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["toy_memory"]
 
 
 def terminal_sigint() -> None:

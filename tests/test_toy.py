@@ -10,7 +10,6 @@ not reached (README), so no test claims it.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -22,20 +21,11 @@ import numpy as np
 import pytest
 
 from generator.toy_data import HUES, TOY_FRAMES, TOY_HEIGHT, TOY_WIDTH, clip_hue_error, draw_clip, frame_hue, hue_error
+from helpers import toy_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = (0, 1, 2)
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("toy_memory", ROOT / "benchmarks" / "toy_memory.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["toy_memory"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _bench()
+bench = toy_benchmark()
 
 
 @pytest.fixture(scope="module")

@@ -6,27 +6,15 @@ that shows what memory does"); this file is apart from it so that the suite's wo
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from generator.toy_data import HUES, clip_hue_error
+from helpers import toy_benchmark
 
-ROOT = Path(__file__).resolve().parents[1]
 SEEDS = (0, 1, 2)
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("toy_memory", ROOT / "benchmarks" / "toy_memory.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["toy_memory"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _bench()
+bench = toy_benchmark()
 
 
 def test_a_cascade_after_recolouring_shot_2_moves_the_later_shots_toward_the_new_colour_on_every_seed(tmp_path):
