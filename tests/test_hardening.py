@@ -345,7 +345,7 @@ def test_scores_state_their_scale_model_and_gate(tmp_path, capsys):
     summary = [line for line in printed.splitlines() if line.startswith("scores:") or line.startswith("           ")]
     assert re.match(
         r"scores:    quality: heuristic-sharpness-exposure: sharpness, exposure and colour heuristic, scale 0 to 10, higher is better; "
-        r"not gated in this run \(the preview animatic's cards are not natural images\) -> median \d+\.\d{3}, lowest \d+\.\d{3}$",
+        r"not gated in this run \(the preview's cards and the toy's shapes are not natural images\) -> median \d+\.\d{3}, lowest \d+\.\d{3}$",
         summary[0],
     ), summary
     assert summary[-1].strip() == "overall (in shot records) is only a ranking of one shot's attempts: the mean of their scores, on mixed scales"

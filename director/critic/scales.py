@@ -66,7 +66,7 @@ def describe(key: str, value: float, scores: dict[str, Any], recorded: dict[str,
         what, scale = _quality_scale(model)
         threshold = gate.get("gate")
         if threshold is None:
-            good = "higher is better; not gated in this run (the preview animatic's cards are not natural images)" if recorded else "higher is better"
+            good = "higher is better; not gated in this run (the preview's cards and the toy's shapes are not natural images)" if recorded else "higher is better"
             return Reading("quality", value, f"{model}: {what}", scale, good, None)
         return Reading("quality", value, f"{model}: {what}", scale, f"higher is better; good at {threshold:g} or more", value >= threshold)
     model = scores.get("prompt_scorer" if key == "prompt_following" else "consistency_scorer") or gate.get("model") or "?"
