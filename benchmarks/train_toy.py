@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     for f in fields(ToyTrainConfig):
         parser.add_argument("--" + f.name.replace("_", "-"), type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name))
     args = parser.parse_args(argv)
+    if args.vae_levels not in (2, 3):
+        parser.error(f"--vae-levels must be 2 (4x space, the shipped VAE) or 3 (Wan's 8x), not {args.vae_levels}")
     config = ToyTrainConfig(**{f.name: getattr(args, f.name) for f in fields(ToyTrainConfig)})
     started = time.perf_counter()
     result = train_toy(config, args.out, report=lambda line: print(f"[{time.perf_counter() - started:7.1f}s] {line}", flush=True))

@@ -235,6 +235,13 @@ def test_training_memory_shows_the_character_and_after_a_recolour_its_latest_loo
         assert colour == identities[owner[clip]].hue and len({owner[c] for c in picks}) == 1
 
 
+def test_the_training_command_refuses_a_vae_it_cannot_build_before_writing(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "train_toy.py"), "--out", str(tmp_path / "w"), "--vae-levels", "4"],
+                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2 and "--vae-levels must be 2" in done.stderr.splitlines()[-1]
+    assert not (tmp_path / "w").exists()
+
+
 def test_the_training_command_writes_weights_that_load_and_match_their_record(tmp_path):
     """`benchmarks/train_toy.py` end to end at a few steps: weights, record (command, checksum,
     losses, CPU seconds), and the toy backend runs them."""
