@@ -56,7 +56,7 @@ def llama_base_url() -> Iterator[str]:
 #: runner's longest-first policy, for the same reason).
 SLOWEST_FIRST = (
     "test_train_distributed.py", "test_batch.py", "test_train.py", "test_api_versions.py", "test_sound.py", "test_local_planner.py",
-    "test_critic_llm.py", "test_studio_http.py", "test_checkpoint_postgres.py", "test_studio_browser.py", "test_llm_server.py",
+    "test_critic_llm.py", "test_studio_http.py", "test_checkpoint_postgres.py", "test_studio_browser.py",
     "test_gpu_check.py", "test_cli.py", "test_director_run.py", "test_mcp.py", "test_serve.py", "test_cli_console.py", "test_batch_ray.py",
 )
 
