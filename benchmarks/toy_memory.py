@@ -13,7 +13,8 @@ Rows, per seed:
 - MI2V: the first frame of a continued shot against the previous last frame (mean absolute
   difference, grey levels), and the same for cuts;
 - drop lever: identity similarity of a shot with one wrong-identity keyframe injected into its
-  memory, and after the critic's drop_memory (share of the loss recovered);
+  memory (before shot 2, 3, 4 or 5 in turn), and after the critic's drop_memory (share of the loss
+  recovered, pooled over those shots; how often the critic dropped the entry);
 - revision: after shot 2 is recoloured, the dependents' hue distance to the new colour under
   cascade and under only (only must leave them byte-identical);
 - sink: 12-shot stories, consistency of shots 9-12 with shot 1 with the sink and with --no-sink.
@@ -35,6 +36,9 @@ from generator.base import ShotMode
 from generator.toy_data import DIRECTIONS, HUES, Identity, clip_hue_error, draw_clip, draw_frame, hue_error, prompt_for, random_identity, start_for
 
 HELD_OUT_SEED = 90_000  # training draws identities from seeds 0..10; stories here from 90_000 + i
+#: The drop lever is tried before each shot from the second on (0-based 1): the first has only the
+#: reference image in memory, too few entries to tell which one misleads.
+LEVER_FROM = 1
 
 
 @dataclass
@@ -85,16 +89,24 @@ class Harness:
         vectors = np.asarray(self.embedder.embed_images(list(frames)), dtype=np.float32).mean(axis=0)
         return vectors / (np.linalg.norm(vectors) + 1e-12)
 
+    def scores(self, keys: np.ndarray, bank, suspects: list[str]):
+        """The critic's consistency scores of a shot's frames against the bank, as the director takes them."""
+        from director.critic.rules import ShotScores
+        from memory.scores import consistency
+
+        without = consistency(keys, bank, self.embedder, exclude=suspects[:1]).memory if suspects else None
+        return ShotScores(consistency=consistency(keys, bank, self.embedder).memory, consistency_without_suspect=without)
+
     def run(self, story: ToyStory, seed: int, folder: Path, use_memory: bool = True, reference: bool = True,
             sink: int = 3, inject_before: int | None = None) -> dict:
         """One story shot by shot, as the director runs it: memory = the bank's active entries,
         keyframes selected after each shot. `inject_before` (0-based) adds a wrong-identity keyframe
         to memory before that shot; the critic then judges the shot and, when it drops an entry,
         the shot is made again with the same seed (`injected` and `shots` hold both takes)."""
-        from director.critic.rules import Levers, ShotScores
+        from director.critic.rules import Levers
         from memory.bank import MemoryBank
         from memory.remember import remember_shot
-        from memory.scores import consistency, misleading_entries
+        from memory.scores import misleading_entries
         from memory.select import Keyframe
 
         bank = MemoryBank(folder, capacity=10, sink=sink)
@@ -115,8 +127,8 @@ class Harness:
             keys = np.asarray(self.embedder.embed_images(list(frames)), dtype=np.float32)
             if inject_before == k:
                 result["injected"] = frames
-                score = consistency(keys, bank, self.embedder).memory
-                decision = self.critic.decide(ShotScores(consistency=score), 1, accepted, Levers(misleading_memory=misleading_entries(bank, self.embedder)))
+                suspects = misleading_entries(bank, self.embedder)
+                decision = self.critic.decide(self.scores(keys, bank, suspects), 1, accepted, Levers(misleading_memory=suspects))
                 result["decision"] = decision.action
                 if decision.action == "drop_memory":
                     for entry in decision.drop:
@@ -125,7 +137,7 @@ class Harness:
                     frames = self.shot(prompt, mode, shot_seed, memory, None if cut else previous[-1])
                     keys = np.asarray(self.embedder.embed_images(list(frames)), dtype=np.float32)
             if use_memory:
-                accepted.append({"consistency": consistency(keys, bank, self.embedder).memory})
+                accepted.append(self.scores(keys, bank, misleading_entries(bank, self.embedder)).to_dict())
                 remember_shot(bank, f"s{k + 1}", list(frames), self.embedder, self.scorer, self.selection)
             shots.append(frames)
             previous = frames
@@ -172,12 +184,12 @@ def measure_seed(harness: Harness, seed: int, stories: list[ToyStory], work: Pat
         cons_without.append(character_consistency(harness, without))
         for k in range(1, len(with_memory)):
             (continued if story.transitions[k] == "continue" else cuts).append(mean_abs(with_memory[k][0], with_memory[k - 1][-1]))
-        target = len(story.prompts) - 1
-        lever = harness.run(story, seed, work / f"i{seed}-{i}", inject_before=target)
-        clean.append(identity_similarity(harness, with_memory[target], story.identity))
-        injected.append(identity_similarity(harness, lever["injected"], story.identity))
-        dropped.append(identity_similarity(harness, lever["shots"][target], story.identity))
-        acted.append(lever["decision"] == "drop_memory")
+        for target in range(LEVER_FROM, len(story.prompts)):
+            lever = harness.run(story, seed, work / f"i{seed}-{i}-{target}", inject_before=target)
+            clean.append(identity_similarity(harness, with_memory[target], story.identity))
+            injected.append(identity_similarity(harness, lever["injected"], story.identity))
+            dropped.append(identity_similarity(harness, lever["shots"][target], story.identity))
+            acted.append(lever["decision"] == "drop_memory")
     row["hue_error_memory"] = float(np.median(hue_with))
     row["hue_error_no_memory"] = float(np.median(hue_without))
     row["consistency_memory"] = float(np.mean(cons_with))

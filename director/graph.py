@@ -277,12 +277,13 @@ def critique(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, An
     shot = story.shots[index]
     takes = _takes(state)
     take = takes[-1]
-    scores = score_attempt(ctx, story, index, _proposal(ctx.workspace, take).analysis, take)
+    suspects = misleading_entries(ctx.bank, ctx.embedder, shot.characters)
+    scores = score_attempt(ctx, story, index, _proposal(ctx.workspace, take).analysis, take, suspect=next(iter(suspects), None))
     version = _draft(ctx.workspace)
     accepted = [ctx.workspace.load_take(s.id, version.shots[s.id].take).scores for s in story.shots[:index] if s.id in version.shots]
     levers = Levers(
         can_refine_prompt=isinstance(ctx.planner, PromptRefiner),
-        misleading_memory=misleading_entries(ctx.bank, ctx.embedder, shot.characters),
+        misleading_memory=suspects,
         memory_edited=any((t.decision or {}).get("action") == "drop_memory" for t in takes),
     )
     decision = ctx.critic.decide(scores, take.attempt, accepted, levers)

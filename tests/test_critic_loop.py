@@ -14,11 +14,14 @@ from director.folder.workspace import Workspace
 from helpers import LOGLINE, HashEmbedder, RecordingGenerator, make_context
 
 
-def scripted(monkeypatch, values: list[dict]) -> list[dict]:
-    """Replace the scorer with a script: one dict of ShotScores fields per attempt, in order."""
+def scripted(monkeypatch, values: list[dict], suspects: list | None = None) -> list[dict]:
+    """Replace the scorer with a script: one dict of ShotScores fields per attempt, in order
+    (`suspects` collects the memory entry each attempt was scored without)."""
     queue = list(values)
 
-    def score(ctx, story, index, analysis, attempt):
+    def score(ctx, story, index, analysis, attempt, suspect=None):
+        if suspects is not None:
+            suspects.append(suspect)
         return ShotScores(quality_scorer="script", consistency_scorer="script", prompt_scorer="script", **queue.pop(0))
 
     monkeypatch.setattr(graph_module, "score_attempt", score)
@@ -71,6 +74,27 @@ def test_low_consistency_drops_a_misleading_memory_entry_then_regenerates(tmp_pa
     assert len(generator.requests[-2].memory) == len(retry.memory) + 1  # the first attempt still had it
     bank = json.loads((workspace.memory_dir / "bank.json").read_text())
     assert bank["snapshots"][last.id] == record["memory"]
+
+
+def test_a_shot_that_follows_one_suspect_entry_gets_it_dropped_before_any_story_median(tmp_path, monkeypatch):
+    """Shot 2 agrees with its memory (0.9) but only through the entry least like the rest (0.6
+    without it): no story median exists yet, and the critic drops that entry and regenerates."""
+    suspects: list = []
+    follows = {"quality": 1.0, "consistency": 0.9, "consistency_without_suspect": 0.6, "prompt_following": 0.3}
+    steady = {"quality": 1.0, "consistency": 0.9, "consistency_without_suspect": 0.86, "prompt_following": 0.3}  # 0.04: within the margin
+    queue = scripted(monkeypatch, [GOOD[0], follows, steady], suspects)
+    generator = RecordingGenerator(num_frames=17)
+    context = _context(tmp_path, generator, Critic(max_attempts=3, consistency_margin=0.05))
+    run_director(context, "s", {"logline": LOGLINE, "shots_wanted": 2, "seed": 0}, 2)
+    assert queue == []
+    events = _events(tmp_path, "critique")
+    assert [e["action"] for e in events] == ["accept", "drop_memory", "accept"]
+    assert suspects[0] is None and suspects[1] is not None  # shot 1: memory too small to name one
+    assert events[1]["drop"] == [suspects[1]] and "consistency without memory entry " + suspects[1] + " 0.600 < with it 0.900 - margin 0.050" in events[1]["reason"]
+    assert suspects[2] != suspects[1]  # the retry is scored against the edited memory
+    record = Workspace(tmp_path).load_shot_record(Workspace(tmp_path).load_script().shots[1].id)
+    assert record["attempt"] == 2 and suspects[1] not in record["memory"]
+    assert len(generator.requests[-2].memory) == len(generator.requests[-1].memory) + 1  # the first attempt still had it
 
 
 def test_low_prompt_following_asks_the_llm_to_refine_the_prompt(tmp_path, monkeypatch):

@@ -78,6 +78,13 @@ def test_scores_are_the_mean_quality_the_keyframes_consistency_and_the_continuit
     assert np.isclose(scores.consistency, (1.0 + 0.70710677) / 2)
     assert np.isclose(scores.continuity, float(table[1] @ table[9]))  # first frame vs the previous shot's last
     assert np.isclose(scores.prompt_following, float(np.mean(analysis.embeddings @ TableEmbedder.TEXT)))
+    assert scores.consistency_without_suspect is None  # no suspect named
+    # With a second entry (e2) and the first named as the suspect: the keyframes against e2 alone, 0 and 0.7071.
+    bank.add_keyframes("00_02", [Keyframe(frame_index=0, image=_image(2), embedding=table[2], embedder="table")])
+    first, second = bank.active_ids
+    bank.entries[second].characters = ["Mara"]
+    scores = _score(ctx, _story(), 1, analysis, take, suspect=first)
+    assert np.isclose(scores.consistency, (1.0 + 0.70710677) / 2) and np.isclose(scores.consistency_without_suspect, 0.70710677 / 2)
     assert scores.quality_scorer == "q" and scores.consistency_scorer == "table" and scores.prompt_scorer == "table"
 
 

@@ -77,3 +77,14 @@ def test_an_unusable_answer_gives_the_rules_decision_not_an_accept(error):
     decided = decide(error)
     assert (decided.action, decided.reason, decided.judge) == ("regenerate", RULES.reason, "rules")
     assert decided.fallback.startswith("the judge's answer was not usable: ") and str(error) in decided.fallback
+
+
+def test_the_judge_reads_each_consistency_with_its_meaning_and_the_storys_range():
+    from director.critic.judge import _score_lines
+
+    scores = ShotScores(consistency=0.9, consistency_without_suspect=0.6, consistency_scorer="table")
+    lines = _score_lines(scores, [{"consistency": 0.8, "consistency_without_suspect": 0.7}, {"consistency": 0.86, "consistency_without_suspect": 0.84}])
+    assert list(lines) == ["consistency", "consistency_without_suspect"]
+    without = lines["consistency_without_suspect"]
+    assert (without["value"], without["model"]) == (0.6, "table") and without["measures"].startswith("consistency without the memory entry least like the rest")
+    assert without["accepted_shots_range"] == {"min": 0.7, "median": 0.77, "max": 0.84, "shots": 2}

@@ -32,8 +32,9 @@ class Judging(Protocol):
     critic: Any
 
 
-def score_attempt(ctx: Judging, story: Story, index: int, analysis: FrameAnalysis, take: Take) -> ShotScores:
-    """The attempt's scores, from memory's analysis of its frames (every frame is analysed once)."""
+def score_attempt(ctx: Judging, story: Story, index: int, analysis: FrameAnalysis, take: Take, suspect: str | None = None) -> ShotScores:
+    """The attempt's scores, from memory's analysis of its frames (every frame is analysed once);
+    `suspect` is the memory entry the critic would drop first (`memory.scores.misleading_entries`)."""
     shot = story.shots[index]
     rows = [analysis.indices.index(i) for i in take.keyframes] or list(range(len(analysis.indices)))
     previous = previous_frames(ctx.workspace, story, index, 1)[-1] if take.mode in ("mi2v", "mm2v") else None
@@ -45,12 +46,14 @@ def score_attempt(ctx: Judging, story: Story, index: int, analysis: FrameAnalysi
         first_frame_embedding=analysis.embeddings[0],
         previous_last_frame=previous,
     )
+    without = consistency(analysis.embeddings[rows], ctx.bank, ctx.embedder, characters=shot.characters, exclude=[suspect]) if suspect else None
     prompt = prompt_following(analysis.embeddings, shot.prompt, ctx.embedder)
     return ShotScores(
         quality=float(np.mean(analysis.scores)),
         quality_scorer=analysis.scorer_name,
         consistency=agreement.memory,
         consistency_scorer=agreement.embedder if agreement.memory is not None else None,
+        consistency_without_suspect=without.memory if without is not None else None,
         continuity=agreement.continuity,
         prompt_following=prompt.value,
         prompt_scorer=prompt.embedder if prompt.value is not None else None,

@@ -177,6 +177,7 @@ def _score_lines(scores: ShotScores, accepted: list[dict[str, Any]]) -> dict[str
     models = {
         "quality": scores.quality_scorer,
         "consistency": scores.consistency_scorer,
+        "consistency_without_suspect": scores.consistency_scorer,
         "continuity": scores.consistency_scorer,
         "prompt_following": scores.prompt_scorer,
     }
@@ -187,6 +188,8 @@ def _score_lines(scores: ShotScores, accepted: list[dict[str, Any]]) -> dict[str
             continue
         if key == "quality":
             what, scale = _quality_scale(model or "")
+        elif key == "consistency_without_suspect":  # far under consistency: the shot follows that one entry
+            what, scale = "consistency without the memory entry least like the rest (the first to drop)", "-1 to 1"
         else:
             what, scale = ("image-text cosine similarity" if key == "prompt_following" else "cosine similarity of frame embeddings"), "-1 to 1"
         seen = [float(a[key]) for a in accepted if a.get(key) is not None]

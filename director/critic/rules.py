@@ -27,6 +27,9 @@ class ShotScores:
     quality_scorer: str | None = None
     consistency: float | None = None
     consistency_scorer: str | None = None
+    #: Consistency with memory leaving out the entry that agrees least with the rest (the first of
+    #: `Levers.misleading_memory`): low while `consistency` is not when the shot follows that one entry.
+    consistency_without_suspect: float | None = None
     continuity: float | None = None
     prompt_following: float | None = None
     prompt_scorer: str | None = None
@@ -77,7 +80,10 @@ class Critic:
 
     Problems: quality under the gate; consistency with the memory, or prompt following, clearly
     under the story's own accepted shots (median minus a margin: the weight-free fallback models
-    have no absolute scale). Moves, in order of preference for each problem:
+    have no absolute scale); or a shot that agrees with its memory through one suspect entry: leaving
+    out the entry least like the rest costs its consistency more than the margin (it follows that
+    entry, which its plain consistency, a best match over entries, cannot see; no story median is
+    needed, so this holds from the second shot). Moves, in order of preference:
       - low consistency: drop the memory entry that misleads (once a shot), then regenerate;
       - low prompt following, or low quality again: ask the LLM to refine the prompt;
       - otherwise: regenerate with a new seed;
@@ -110,6 +116,9 @@ class Critic:
         low_quality = self.quality_threshold is not None and scores.quality is not None and scores.quality < self.quality_threshold
         consistency_floor = self._floor([a.get("consistency") for a in accepted], self.consistency_margin)
         low_consistency = consistency_floor is not None and scores.consistency is not None and scores.consistency < consistency_floor
+        suspect = levers.misleading_memory[0] if levers.misleading_memory else None
+        follows_suspect = (suspect is not None and self.consistency_margin is not None and None not in (scores.consistency, scores.consistency_without_suspect)
+                           and scores.consistency - scores.consistency_without_suspect > self.consistency_margin)
         prompt_floor = self._floor([a.get("prompt_following") for a in accepted], self.prompt_margin)
         low_prompt = prompt_floor is not None and scores.prompt_following is not None and scores.prompt_following < prompt_floor
 
@@ -118,6 +127,9 @@ class Critic:
             problems.append(f"quality {scores.quality:.3f} < {self.quality_threshold:.3f} ({scores.quality_scorer})")
         if low_consistency:
             problems.append(f"consistency {scores.consistency:.3f} < story median - margin {consistency_floor:.3f} ({scores.consistency_scorer})")
+        if follows_suspect:
+            problems.append(f"consistency without memory entry {suspect} {scores.consistency_without_suspect:.3f} < with it {scores.consistency:.3f} "
+                            f"- margin {self.consistency_margin:.3f}: the shot follows the entry least like the rest")
         if low_prompt:
             problems.append(f"prompt following {scores.prompt_following:.3f} < story median - margin {prompt_floor:.3f} ({scores.prompt_scorer})")
         found = "; ".join(problems)
@@ -125,9 +137,8 @@ class Critic:
             return Decision("accept", "scores pass: " + _summary(scores), scores.to_dict())
         if attempt >= self.max_attempts:
             return Decision("keep_best", f"{attempt} attempts made; keeping the best. Last: {found}", scores.to_dict())
-        if low_consistency and levers.misleading_memory and not levers.memory_edited:
-            entry = levers.misleading_memory[0]
-            return Decision("drop_memory", f"{found}; dropping memory entry {entry}, the least like the rest", scores.to_dict(), drop=[entry])
+        if (low_consistency or follows_suspect) and suspect is not None and not levers.memory_edited:
+            return Decision("drop_memory", f"{found}; dropping memory entry {suspect}, the least like the rest", scores.to_dict(), drop=[suspect])
         if levers.can_refine_prompt and (low_prompt or (low_quality and attempt >= 2)):
             return Decision("refine_prompt", f"{found}; asking the LLM to refine the prompt", scores.to_dict())
         return Decision("regenerate", f"{found}; trying a new seed", scores.to_dict())
