@@ -37,25 +37,25 @@ class ToyTrainConfig:
     """Every knob of a toy run; the record beside the weights keeps them. The defaults are the
     shipped weights' recipe."""
 
-    seed: int = 0
-    vae_levels: int = 2  # spatial halvings: 3 = Wan's 8x (4x4 latent a frame), 2 = 4x (8x8)
-    vae_steps: int = 1200
-    vae_batch: int = 8
-    vae_lr: float = 2e-3
-    vae_character_weight: float = 3.0  # the character covers a tenth of the frame: its pixels count this much more
-    identities_per_pool: int = 384  # identities (stories) whose clips make the transformer's pool
-    clips_per_identity: int = 4
-    steps: int = 4500
-    batch: int = 16
-    lr: float = 1.5e-3
-    max_memory: int = 4
-    no_memory_probability: float = 0.15
-    mi2v_probability: float = 0.5
-    colour_prompt_probability: float = 0.2  # the prompt names the colour (half of those against memory)
-    recolour_probability: float = 0.3  # memory shows the character's earlier look first, then its latest
-    shift: float = 2.0
-    flow_character_weight: float = 4.0  # extra weight of the latent cells the character covers in the flow loss
-    threads: int = 1  # one thread: on a shared machine a second one mostly spins
+    seed: int = field(default=0, metadata={"help": "seeds the data, the initial weights and the training order"})
+    vae_levels: int = field(default=2, metadata={"help": "the VAE's spatial halvings: 2 = 4x (an 8x8 latent a frame, the shipped VAE), 3 = Wan's 8x (4x4)"})
+    vae_steps: int = field(default=1200, metadata={"help": "VAE reconstruction steps (before the transformer)"})
+    vae_batch: int = field(default=8, metadata={"help": "clips a VAE step (twice as many single frames every other step)"})
+    vae_lr: float = field(default=2e-3, metadata={"help": "the VAE's peak learning rate (one-cycle)"})
+    vae_character_weight: float = field(default=3.0, metadata={"help": "extra weight of the character's pixels in the VAE loss (it covers a tenth of the frame)"})
+    identities_per_pool: int = field(default=384, metadata={"help": "characters (in hue pairs) whose clips make the transformer's training pool"})
+    clips_per_identity: int = field(default=4, metadata={"help": "clips drawn of each character (memory comes from its other clips)"})
+    steps: int = field(default=4500, metadata={"help": "transformer steps"})
+    batch: int = field(default=16, metadata={"help": "clips a transformer step"})
+    lr: float = field(default=1.5e-3, metadata={"help": "the transformer's peak learning rate"})
+    max_memory: int = field(default=4, metadata={"help": "most memory entries a step gives its samples (drawn from 1 to this)"})
+    no_memory_probability: float = field(default=0.15, metadata={"help": "share of steps whose samples have no memory (T2V)"})
+    mi2v_probability: float = field(default=0.5, metadata={"help": "share of samples trained as MI2V (continuing from a previous last frame)"})
+    colour_prompt_probability: float = field(default=0.2, metadata={"help": "share of prompts that name the colour (half of those against memory)"})
+    recolour_probability: float = field(default=0.3, metadata={"help": "share of samples whose memory shows the character's other hue first and its own look last"})
+    shift: float = field(default=2.0, metadata={"help": "the flow schedule's shift, as the sampler's"})
+    flow_character_weight: float = field(default=4.0, metadata={"help": "extra weight of the latent cells the character covers in the flow loss"})
+    threads: int = field(default=1, metadata={"help": "torch threads (one: on a shared machine a second one mostly spins)"})
 
 
 @dataclass
