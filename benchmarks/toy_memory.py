@@ -92,9 +92,10 @@ class Harness:
     def scores(self, keys: np.ndarray, bank, suspects: list[str]):
         """The critic's consistency scores of a shot's frames against the bank, as the director takes them."""
         from director.critic.rules import ShotScores
-        from memory.scores import consistency
+        from memory.scores import consistency, stands_apart
 
-        without = consistency(keys, bank, self.embedder, exclude=suspects[:1]).memory if suspects else None
+        apart = bool(suspects) and stands_apart(bank, self.embedder, suspects[0], self.critic.consistency_margin)
+        without = consistency(keys, bank, self.embedder, exclude=suspects[:1]).memory if apart else None
         return ShotScores(consistency=consistency(keys, bank, self.embedder).memory, consistency_without_suspect=without)
 
     def run(self, story: ToyStory, seed: int, folder: Path, use_memory: bool = True, reference: bool = True,

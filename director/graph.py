@@ -46,7 +46,7 @@ from director.run.context import Components, DirectorContext, RunContext, compon
 from director.story import Story
 from generator.base import CONTEXT_FRAMES, ShotMode, ShotRequest
 from memory.remember import Proposal, keep_keyframes, propose_keyframes, why_empty
-from memory.scores import misleading_entries
+from memory.scores import misleading_entries, stands_apart
 from memory.select import FrameAnalysis
 
 #: Seeds of successive attempts at one shot differ by this prime, so retries never repeat a seed.
@@ -278,7 +278,9 @@ def critique(state: DirectorState, runtime: Runtime[RunContext]) -> dict[str, An
     takes = _takes(state)
     take = takes[-1]
     suspects = misleading_entries(ctx.bank, ctx.embedder, shot.characters)
-    scores = score_attempt(ctx, story, index, _proposal(ctx.workspace, take).analysis, take, suspect=next(iter(suspects), None))
+    margin = ctx.critic.consistency_margin
+    outlier = suspects[0] if suspects and margin is not None and stands_apart(ctx.bank, ctx.embedder, suspects[0], margin, shot.characters) else None
+    scores = score_attempt(ctx, story, index, _proposal(ctx.workspace, take).analysis, take, suspect=outlier)
     version = _draft(ctx.workspace)
     accepted = [ctx.workspace.load_take(s.id, version.shots[s.id].take).scores for s in story.shots[:index] if s.id in version.shots]
     levers = Levers(

@@ -79,6 +79,13 @@ def prompt_following(frame_embeddings: np.ndarray, prompt: str, embedder: ImageE
     return PromptScore(value=float((frames @ text).mean()), embedder=embedder.name)
 
 
+def _agreement(bank: MemoryBank, embedder: ImageEmbedder, ids: list[str]) -> np.ndarray:
+    """Each entry's mean similarity to the other entries."""
+    vectors = bank.embeddings(ids, embedder)
+    similarity = vectors @ vectors.T
+    return (similarity.sum(axis=1) - np.diag(similarity)) / (len(ids) - 1)
+
+
 def misleading_entries(bank: MemoryBank, embedder: ImageEmbedder, characters: Sequence[str] = ()) -> list[str]:
     """Keyframes the critic may drop when a shot drifts from its memory, most suspect first.
 
@@ -89,8 +96,17 @@ def misleading_entries(bank: MemoryBank, embedder: ImageEmbedder, characters: Se
     ids = reference_entries(bank, characters)
     if len(ids) < 3:
         return []
-    vectors = bank.embeddings(ids, embedder)
-    similarity = vectors @ vectors.T
-    agreement = (similarity.sum(axis=1) - np.diag(similarity)) / (len(ids) - 1)
-    order = np.argsort(agreement, kind="stable")
+    order = np.argsort(_agreement(bank, embedder, ids), kind="stable")
     return [ids[i] for i in order if bank.entry(ids[i]).kind == "keyframe" and not bank.entry(ids[i]).pinned]
+
+
+def stands_apart(bank: MemoryBank, embedder: ImageEmbedder, entry: str, margin: float, characters: Sequence[str] = ()) -> bool:
+    """Whether `entry` agrees with the other entries showing these characters less than they
+    typically do (their median agreement) by more than `margin`: an outlier such as a wrong
+    character's keyframe, not one look among several (a new scene's first keyframes)."""
+    ids = reference_entries(bank, characters)
+    if entry not in ids or len(ids) < 3:
+        return False
+    agreement = _agreement(bank, embedder, ids)
+    index = ids.index(entry)
+    return float(np.median(np.delete(agreement, index)) - agreement[index]) > margin

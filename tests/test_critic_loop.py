@@ -78,8 +78,11 @@ def test_low_consistency_drops_a_misleading_memory_entry_then_regenerates(tmp_pa
 
 def test_a_shot_that_follows_one_suspect_entry_gets_it_dropped_before_any_story_median(tmp_path, monkeypatch):
     """Shot 2 agrees with its memory (0.9) but only through the entry least like the rest (0.6
-    without it): no story median exists yet, and the critic drops that entry and regenerates."""
+    without it), an entry that stands apart (said so here; `stands_apart` itself is measured in
+    test_memory_scores): no story median exists yet, and the critic drops that entry and regenerates."""
     suspects: list = []
+    asked: list = []
+    monkeypatch.setattr(graph_module, "stands_apart", lambda bank, embedder, entry, margin, characters: asked.append((entry, margin)) or True)
     follows = {"quality": 1.0, "consistency": 0.9, "consistency_without_suspect": 0.6, "prompt_following": 0.3}
     steady = {"quality": 1.0, "consistency": 0.9, "consistency_without_suspect": 0.86, "prompt_following": 0.3}  # 0.04: within the margin
     queue = scripted(monkeypatch, [GOOD[0], follows, steady], suspects)
@@ -90,6 +93,7 @@ def test_a_shot_that_follows_one_suspect_entry_gets_it_dropped_before_any_story_
     events = _events(tmp_path, "critique")
     assert [e["action"] for e in events] == ["accept", "drop_memory", "accept"]
     assert suspects[0] is None and suspects[1] is not None  # shot 1: memory too small to name one
+    assert asked[0] == (suspects[1], 0.05)  # the entry misleading_entries puts first, against the critic's margin
     assert events[1]["drop"] == [suspects[1]] and "consistency without memory entry " + suspects[1] + " 0.600 < with it 0.900 - margin 0.050" in events[1]["reason"]
     assert suspects[2] != suspects[1]  # the retry is scored against the edited memory
     record = Workspace(tmp_path).load_shot_record(Workspace(tmp_path).load_script().shots[1].id)

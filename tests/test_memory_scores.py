@@ -73,3 +73,23 @@ def test_prompt_following_needs_a_text_side():
     score = prompt_following(frames, "abcde", AxisEmbedder())
     assert score.value == pytest.approx(2 / 3) and score.embedder == "axis"
     assert prompt_following(frames, "abcde", ImageOnly()).value is None
+
+
+def test_an_entry_stands_apart_when_it_agrees_with_the_rest_less_than_they_do_by_the_margin(tmp_path):
+    """Three looks of one character and a stranger: mean similarity to the others 0.693, 0.660,
+    0.660 and 0.033; the stranger is 0.627 under the others' median, a look among the three is not."""
+    from memory.scores import misleading_entries, stands_apart
+
+    bank = MemoryBank(tmp_path)
+    vectors = [np.array(v, dtype=np.float32) for v in ((1, 0.1, 0, 0), (1, 0, 0.1, 0), (1, 0, 0, 0.1), (0, 1, 0, 0))]
+    for k, vector in enumerate(vectors):
+        bank.add_keyframes(f"s{k + 1}", [Keyframe(0, img(k), vector / np.linalg.norm(vector), 4.0, "q", "axis")])
+    first, second, third, stranger = bank.active_ids
+    embedder = AxisEmbedder()
+    assert misleading_entries(bank, embedder)[0] == stranger
+    assert stands_apart(bank, embedder, stranger, 0.62) and not stands_apart(bank, embedder, stranger, 0.63)
+    assert not stands_apart(bank, embedder, second, 0.0) and not stands_apart(bank, embedder, first, 0.0)
+    assert not stands_apart(bank, embedder, "m9999", 0.0)  # not in memory
+    bank.drop(first)
+    bank.drop(second)
+    assert not stands_apart(bank, embedder, stranger, 0.0)  # two entries: a disagreement, not an outlier

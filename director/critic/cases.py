@@ -34,7 +34,8 @@ class Judging(Protocol):
 
 def score_attempt(ctx: Judging, story: Story, index: int, analysis: FrameAnalysis, take: Take, suspect: str | None = None) -> ShotScores:
     """The attempt's scores, from memory's analysis of its frames (every frame is analysed once);
-    `suspect` is the memory entry the critic would drop first (`memory.scores.misleading_entries`)."""
+    `suspect` is the memory entry the critic would drop first (`memory.scores.misleading_entries`),
+    given when it stands apart from the rest (`memory.scores.stands_apart`)."""
     shot = story.shots[index]
     rows = [analysis.indices.index(i) for i in take.keyframes] or list(range(len(analysis.indices)))
     previous = previous_frames(ctx.workspace, story, index, 1)[-1] if take.mode in ("mi2v", "mm2v") else None

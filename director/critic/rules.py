@@ -28,7 +28,8 @@ class ShotScores:
     consistency: float | None = None
     consistency_scorer: str | None = None
     #: Consistency with memory leaving out the entry that agrees least with the rest (the first of
-    #: `Levers.misleading_memory`): low while `consistency` is not when the shot follows that one entry.
+    #: `Levers.misleading_memory`), measured when that entry stands apart from the others by more than
+    #: the consistency margin: low while `consistency` is not when the shot follows that one entry.
     consistency_without_suspect: float | None = None
     continuity: float | None = None
     prompt_following: float | None = None
@@ -80,10 +81,10 @@ class Critic:
 
     Problems: quality under the gate; consistency with the memory, or prompt following, clearly
     under the story's own accepted shots (median minus a margin: the weight-free fallback models
-    have no absolute scale); or a shot that agrees with its memory through one suspect entry: leaving
-    out the entry least like the rest costs its consistency more than the margin (it follows that
-    entry, which its plain consistency, a best match over entries, cannot see; no story median is
-    needed, so this holds from the second shot). Moves, in order of preference:
+    have no absolute scale); or a shot that agrees with its memory through one suspect entry: an
+    entry that stands apart from the rest (a wrong character's keyframe), which leaving out costs the
+    shot's consistency more than the margin (it follows that entry, which its plain consistency, a
+    best match over entries, cannot see; no story median is needed, so this holds from shot 2). Moves, in order of preference:
       - low consistency: drop the memory entry that misleads (once a shot), then regenerate;
       - low prompt following, or low quality again: ask the LLM to refine the prompt;
       - otherwise: regenerate with a new seed;

@@ -45,7 +45,7 @@ class ToyTrainConfig:
     vae_character_weight: float = field(default=3.0, metadata={"help": "extra weight of the character's pixels in the VAE loss (it covers a tenth of the frame)"})
     identities_per_pool: int = field(default=384, metadata={"help": "characters (in hue pairs) whose clips make the transformer's training pool"})
     clips_per_identity: int = field(default=4, metadata={"help": "clips drawn of each character (memory comes from its other clips)"})
-    steps: int = field(default=4500, metadata={"help": "transformer steps"})
+    steps: int = field(default=5500, metadata={"help": "transformer steps"})
     batch: int = field(default=16, metadata={"help": "clips a transformer step"})
     lr: float = field(default=1.5e-3, metadata={"help": "the transformer's peak learning rate"})
     max_memory: int = field(default=4, metadata={"help": "most memory entries a step gives its samples (drawn from 1 to this)"})
