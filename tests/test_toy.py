@@ -134,8 +134,8 @@ def test_memory_carries_the_characters_colour_and_keeps_it_on_every_seed(harness
     """Four held-out stories a seed, shot by shot through the memory bank as the director runs them,
     with memory and without: the character's colour (only in the reference image) is right with
     memory and lost without, and the eval's per-character consistency rises. Measured with the
-    shipped weights (median hue error 23-26 degrees with memory, 86-98 without; consistency
-    +0.16 to +0.21, the issue's goal +0.10): the bounds leave a margin on each seed."""
+    shipped weights (median hue error 22-26 degrees with memory, 102-108 without; consistency
+    +0.20 to +0.24, the issue's goal +0.10): the bounds leave a margin on each seed."""
     for seed in SEEDS:
         hue_with, hue_without, gain = [], [], []
         for index in range(4):
@@ -154,7 +154,7 @@ def test_a_continued_shot_starts_where_the_previous_one_ended_on_every_seed(harn
     """MI2V on pixels, paired: each later shot of four held-out stories a seed made twice with the
     same memory (the reference image) and seed, once continuing the previous shot (MI2V) and once
     as a cut (M2V); its first frame is compared with the previous shot's last frame. Measured with
-    the shipped weights: MI2V 0.33-0.44 of the cut's distance (the issue's goal is a third: README);
+    the shipped weights: MI2V 0.36-0.47 of the cut's distance (the issue's goal is a third: README);
     ignoring the previous frame makes the two equal."""
     from generator.base import ShotMode
 
@@ -173,20 +173,20 @@ def test_a_continued_shot_starts_where_the_previous_one_ended_on_every_seed(harn
 
 def test_the_critic_drops_a_wrong_keyframe_and_wins_back_the_shot_on_every_seed(harness, with_memory, tmp_path):
     """The drop lever on pixels: a keyframe of the character in the farthest hue is put into memory
-    before shot 3 of four held-out stories a seed; the shot follows it (its identity similarity falls),
-    the critic sees that the shot agrees with its memory only through that one entry, drops it, and
-    the shot made again wins back most of the loss. Measured with the shipped weights: loss 0.17-0.20,
-    recovered 0.64-1.00 (the issue's goal: half); the critic's old rule (act on the story's
-    consistency floor only) recovered 0.47 on seed 0."""
+    before shot 2 of four held-out stories a seed; the shot follows it (its identity similarity falls),
+    the critic sees that the shot agrees with its memory only through that one entry, which stands
+    apart from the rest, drops it, and the shot made again wins back most of the loss. Shot 2 has
+    no story median to fall under: the critic's rule before this one never acted there (0 won back).
+    Measured with the shipped weights: loss 0.14-0.23, won back 0.81-1.02 (the issue's goal: half)."""
     for seed in SEEDS:
         clean, injected, after = [], [], []
         for index in range(4):
             full = bench.held_out_story(index)
-            story = bench.ToyStory(full.identity, full.directions[:3], full.transitions[:3])  # the same first shots, seeds and memory
-            lever = harness.run(story, seed, tmp_path / f"i{seed}-{index}", inject_before=2)
-            clean.append(bench.identity_similarity(harness, with_memory[seed, index][2], story.identity))
+            story = bench.ToyStory(full.identity, full.directions[:2], full.transitions[:2])  # the same first shots, seeds and memory
+            lever = harness.run(story, seed, tmp_path / f"i{seed}-{index}", inject_before=1)
+            clean.append(bench.identity_similarity(harness, with_memory[seed, index][1], story.identity))
             injected.append(bench.identity_similarity(harness, lever["injected"], story.identity))
-            after.append(bench.identity_similarity(harness, lever["shots"][2], story.identity))
+            after.append(bench.identity_similarity(harness, lever["shots"][1], story.identity))
         loss = np.mean(clean) - np.mean(injected)
         assert loss >= 0.1, (seed, clean, injected)
         assert np.mean(after) - np.mean(injected) >= 0.5 * loss, (seed, clean, injected, after)
