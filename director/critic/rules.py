@@ -84,7 +84,8 @@ class Critic:
     have no absolute scale); or a shot that agrees with its memory through one suspect entry: an
     entry that stands apart from the rest (a wrong character's keyframe), which leaving out costs the
     shot's consistency more than the margin (it follows that entry, which its plain consistency, a
-    best match over entries, cannot see; no story median is needed, so this holds from shot 2). Moves, in order of preference:
+    best match over entries, cannot see; no story median is needed, so this holds from shot 2).
+    Moves, in order of preference:
       - low consistency: drop the memory entry that misleads (once a shot), then regenerate;
       - low prompt following, or low quality again: ask the LLM to refine the prompt;
       - otherwise: regenerate with a new seed;
