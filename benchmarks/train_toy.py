@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--" + f.name.replace("_", "-"), type=type(default), default=default, metavar=type(default).__name__.upper(),
                             help=f"{f.metadata['help']} (default: {default})")
     args = parser.parse_args(argv)
-    if args.vae_levels not in (2, 3):
-        parser.error(f"--vae-levels must be 2 (4x space, the shipped VAE) or 3 (Wan's 8x), not {args.vae_levels}")
     config = ToyTrainConfig(**{f.name: getattr(args, f.name) for f in fields(ToyTrainConfig)})
+    if problem := config.problem():  # before anything is written
+        parser.error(problem)
     started = time.perf_counter()
     result = train_toy(config, args.out, report=lambda line: print(f"[{time.perf_counter() - started:7.1f}s] {line}", flush=True))
     record_path = args.out / "toy.json"

@@ -256,6 +256,24 @@ def test_training_memory_shows_the_character_and_after_a_recolour_its_latest_loo
         assert colour == identities[owner[clip]].hue and len({owner[c] for c in picks}) == 1
 
 
+def test_a_toy_config_that_cannot_train_says_why_in_the_flags_words():
+    from generator.train.toy import ToyTrainConfig
+
+    assert ToyTrainConfig().problem() is None  # the shipped recipe
+    cases = {
+        "steps": (0, "--steps must be at least 1, not 0"),
+        "threads": (0, "--threads must be at least 1, not 0"),
+        "max_memory": (0, "--max-memory must be at least 1, not 0"),
+        "clips_per_identity": (1, "--clips-per-identity must be at least 2, not 1"),
+        "lr": (0.0, "--lr must be above 0, not 0.0"),
+        "mi2v_probability": (1.5, "--mi2v-probability is a share: between 0 and 1, not 1.5"),
+        "flow_character_weight": (-1.0, "--flow-character-weight must be 0 or more, not -1.0"),
+        "vae_levels": (4, "--vae-levels must be 2 (4x space, the shipped VAE) or 3 (Wan's 8x), not 4"),
+    }
+    for name, (value, message) in cases.items():
+        assert ToyTrainConfig(**{name: value}).problem() == message
+
+
 def test_the_training_command_refuses_a_vae_it_cannot_build_before_writing(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "train_toy.py"), "--out", str(tmp_path / "w"), "--vae-levels", "4"],
                           capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})

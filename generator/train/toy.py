@@ -57,6 +57,26 @@ class ToyTrainConfig:
     flow_character_weight: float = field(default=4.0, metadata={"help": "extra weight of the latent cells the character covers in the flow loss"})
     threads: int = field(default=1, metadata={"help": "torch threads (one: on a shared machine a second one mostly spins)"})
 
+    def problem(self) -> str | None:
+        """What makes this config untrainable, in the command line's words (None when it trains)."""
+        if self.vae_levels not in (2, 3):
+            return f"--vae-levels must be 2 (4x space, the shipped VAE) or 3 (Wan's 8x), not {self.vae_levels}"
+        least = {"vae_steps": 1, "vae_batch": 1, "steps": 1, "batch": 1, "max_memory": 1, "threads": 1,
+                 "identities_per_pool": 2, "clips_per_identity": 2}  # memory comes from a character's other clips
+        for name, low in least.items():
+            if getattr(self, name) < low:
+                return f"--{name.replace('_', '-')} must be at least {low}, not {getattr(self, name)}"
+        for name in ("vae_lr", "lr", "shift"):
+            if not getattr(self, name) > 0:
+                return f"--{name.replace('_', '-')} must be above 0, not {getattr(self, name)}"
+        for name in ("no_memory_probability", "mi2v_probability", "colour_prompt_probability", "recolour_probability"):
+            if not 0 <= getattr(self, name) <= 1:
+                return f"--{name.replace('_', '-')} is a share: between 0 and 1, not {getattr(self, name)}"
+        for name in ("vae_character_weight", "flow_character_weight"):
+            if not getattr(self, name) >= 0:
+                return f"--{name.replace('_', '-')} must be 0 or more, not {getattr(self, name)}"
+        return None
+
 
 @dataclass
 class ToyTrainResult:
@@ -297,6 +317,8 @@ def train_toy(config: ToyTrainConfig, out: Path, report: Report = print) -> ToyT
 
     from generator.toy import RECORD_FILE, WEIGHTS_FILE, build_pipeline, file_sha256, state_dict
 
+    if problem := config.problem():
+        raise ValueError(problem)
     torch.set_num_threads(config.threads)
     result = ToyTrainResult(config)
     pipe = build_pipeline(config.seed, config.vae_levels)
