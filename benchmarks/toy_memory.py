@@ -11,7 +11,9 @@ Rows, per seed:
 - identity: median hue error of the character in shots 2.. (degrees) with memory and with
   --no-memory, and the eval's per-character consistency (colour-structure embedder);
 - MI2V: the first frame of a continued shot against the previous last frame (mean absolute
-  difference, grey levels), and the same for cuts;
+  difference, grey levels), the same for cuts, their ratio, and the ratio the toy world itself
+  gives (drawn clips, not generated: a continued shot's first frame is one frame of motion on, so
+  even a perfect model is not at 0: its floor);
 - drop lever: identity similarity of a shot with one wrong-identity keyframe injected into its
   memory (before shot 2, 3, 4 or 5 in turn), and after the critic's drop_memory (share of the loss
   recovered, pooled over those shots; how often the critic dropped the entry);
@@ -171,6 +173,19 @@ def mean_abs(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a.astype(np.float32) - b.astype(np.float32)).mean())
 
 
+def drawn_mi2v_ratio(stories: list[ToyStory]) -> float:
+    """The MI2V ratio of the toy world itself, on drawn clips of each story's character: the frame
+    after a shot's first (what a perfect continuation shows first) against that first frame, over
+    the next shot's first frame against the shot's last (a cut)."""
+    continued, cuts = [], []
+    for i, story in enumerate(stories):
+        rng = np.random.default_rng(HELD_OUT_SEED + i)
+        shots = [draw_clip(story.identity, d, start_for(d, rng)) for d in story.directions]
+        continued += [mean_abs(s[1], s[0]) for s in shots]
+        cuts += [mean_abs(b[0], a[-1]) for a, b in zip(shots, shots[1:])]
+    return float(np.mean(continued) / np.mean(cuts))
+
+
 def measure_seed(harness: Harness, seed: int, stories: list[ToyStory], work: Path, long_stories: list[ToyStory]) -> dict:
     row: dict[str, float] = {}
     hue_with, hue_without, cons_with, cons_without, continued, cuts = [], [], [], [], [], []
@@ -197,6 +212,8 @@ def measure_seed(harness: Harness, seed: int, stories: list[ToyStory], work: Pat
     row["consistency_no_memory"] = float(np.mean(cons_without))
     row["mi2v_first_vs_last"] = float(np.mean(continued)) if continued else float("nan")
     row["cut_first_vs_last"] = float(np.mean(cuts)) if cuts else float("nan")
+    row["mi2v_ratio"] = row["mi2v_first_vs_last"] / row["cut_first_vs_last"]
+    row["mi2v_ratio_drawn"] = drawn_mi2v_ratio(stories)
     row["drop_clean"], row["drop_injected"], row["drop_after"] = float(np.mean(clean)), float(np.mean(injected)), float(np.mean(dropped))
     loss = row["drop_clean"] - row["drop_injected"]
     row["drop_recovered"] = (row["drop_after"] - row["drop_injected"]) / loss if loss > 1e-9 else float("nan")

@@ -263,6 +263,7 @@ def test_a_toy_config_that_cannot_train_says_why_in_the_flags_words():
     cases = {
         "steps": (0, "--steps must be at least 1, not 0"),
         "threads": (0, "--threads must be at least 1, not 0"),
+        "processes": (3, "--batch (16) must split evenly between --processes (3)"),
         "max_memory": (0, "--max-memory must be at least 1, not 0"),
         "clips_per_identity": (1, "--clips-per-identity must be at least 2, not 1"),
         "lr": (0.0, "--lr must be above 0, not 0.0"),
@@ -282,21 +283,34 @@ def test_the_training_command_refuses_a_vae_it_cannot_build_before_writing(tmp_p
 
 
 def test_the_training_command_writes_weights_that_load_and_match_their_record(tmp_path):
-    """`benchmarks/train_toy.py` end to end at a few steps: weights, record (command, checksum,
-    losses, CPU seconds), and the toy backend runs them."""
-    from generator.toy import file_sha256, request, toy_generator
+    """`benchmarks/train_toy.py` end to end at two transformer steps on two processes: weights,
+    record (command, checksum, losses, CPU seconds), and the toy backend runs them. The two
+    processes train what one does: the same batch loss (each takes half the batch, the loss is
+    their mean) and the same update (DistributedDataParallel averages the halves' gradients)."""
+    import torch
+
+    from generator.toy import build_pipeline, file_sha256, load_pipeline, request, toy_generator
+    from generator.train.toy import ToyTrainConfig, train_toy
 
     out = tmp_path / "weights"
-    command = [sys.executable, str(ROOT / "benchmarks" / "train_toy.py"), "--out", str(out), "--vae-steps", "2", "--steps", "2",
-               "--identities-per-pool", "2", "--clips-per-identity", "2", "--vae-batch", "2", "--batch", "2", "--vae-levels", "2"]
+    knobs = {"vae_steps": 2, "steps": 2, "identities_per_pool": 2, "clips_per_identity": 2, "vae_batch": 2, "batch": 4, "vae_levels": 2}
+    command = [sys.executable, str(ROOT / "benchmarks" / "train_toy.py"), "--out", str(out), "--processes", "2",
+               *[a for k, v in knobs.items() for a in ("--" + k.replace("_", "-"), str(v))]]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr[-2000:]
     record = json.loads((out / "toy.json").read_text())
     assert record["sha256"] == file_sha256(out / "toy.safetensors") and record["bytes"] == (out / "toy.safetensors").stat().st_size
     assert record["command"] == "python benchmarks/train_toy.py " + " ".join(command[2:])
-    assert (record["config"]["steps"], record["config"]["vae_steps"], record["config"]["vae_levels"], len(record["loss_first_last"])) == (2, 2, 2, 2)
+    assert (record["config"]["steps"], record["config"]["processes"], record["config"]["vae_levels"]) == (2, 2, 2)
     assert set(record["cpu_seconds"]) == {"vae", "pool", "transformer", "total"}
-    assert "pool: 4 clips of 2 identities encoded" in done.stdout
+    assert "pool: 4 clips of 2 identities encoded" in done.stdout and "transformer step 1/2: loss" in done.stdout
+    one = train_toy(ToyTrainConfig(**knobs), tmp_path / "one", report=lambda line: None)
+    assert record["loss_first_last"][0] == pytest.approx(one.loss[0], rel=1e-6)
+    two, single = load_pipeline(out).transformer.state_dict(), load_pipeline(tmp_path / "one").transformer.state_dict()
+    start = build_pipeline(0, 2).transformer.state_dict()
+    step = float(torch.cat([(single[k] - start[k]).abs().flatten() for k in single]).median())  # Adam's first step moves each weight by its lr
+    apart = sum(int(((two[k] - single[k]).abs() > step / 2).sum()) for k in two)
+    assert step > 1e-4 and apart <= 1e-3 * sum(v.numel() for v in two.values()), (step, apart)  # one half's gradient alone flips many signs
     generator = toy_generator(out)
     assert generator.pipe.vae_scale_factor_spatial == 4 and generator.pipe.transformer.config.patch_size == (1, 2, 2)  # the record's VAE
     frames = generator.generate(request("the hero moves up", "t2v", 1)).frames

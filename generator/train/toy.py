@@ -13,6 +13,7 @@ The character covers a tenth of the frame: its pixels (VAE) and latent cells (fl
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -55,17 +56,20 @@ class ToyTrainConfig:
     recolour_probability: float = field(default=0.3, metadata={"help": "share of samples whose memory shows the character's other hue first and its own look last"})
     shift: float = field(default=2.0, metadata={"help": "the flow schedule's shift, as the sampler's"})
     flow_character_weight: float = field(default=4.0, metadata={"help": "extra weight of the latent cells the character covers in the flow loss"})
-    threads: int = field(default=1, metadata={"help": "torch threads (one: on a shared machine a second one mostly spins)"})
+    processes: int = field(default=1, metadata={"help": "transformer training processes, one a core: each takes its share of every batch (DistributedDataParallel over gloo)"})
+    threads: int = field(default=1, metadata={"help": "torch threads a process (one: on a shared machine a second one mostly spins)"})
 
     def problem(self) -> str | None:
         """What makes this config untrainable, in the command line's words (None when it trains)."""
         if self.vae_levels not in (2, 3):
             return f"--vae-levels must be 2 (4x space, the shipped VAE) or 3 (Wan's 8x), not {self.vae_levels}"
-        least = {"vae_steps": 1, "vae_batch": 1, "steps": 1, "batch": 1, "max_memory": 1, "threads": 1,
+        least = {"vae_steps": 1, "vae_batch": 1, "steps": 1, "batch": 1, "max_memory": 1, "threads": 1, "processes": 1,
                  "identities_per_pool": 2, "clips_per_identity": 2}  # memory comes from a character's other clips
         for name, low in least.items():
             if getattr(self, name) < low:
                 return f"--{name.replace('_', '-')} must be at least {low}, not {getattr(self, name)}"
+        if self.batch % self.processes:
+            return f"--batch ({self.batch}) must split evenly between --processes ({self.processes})"
         for name in ("vae_lr", "lr", "shift"):
             if not getattr(self, name) > 0:
                 return f"--{name.replace('_', '-')} must be above 0, not {getattr(self, name)}"
@@ -261,22 +265,33 @@ def build_pool(pipe: WanM2VPipeline, config: ToyTrainConfig, report: Report) -> 
 
 
 def train_transformer(pipe: WanM2VPipeline, pool: Pool, config: ToyTrainConfig, result: ToyTrainResult, report: Report) -> None:
-    """Full training of the toy expert with the M2V flow-matching objective, batched by memory count."""
-    rng = np.random.default_rng(config.seed + 3)
-    generator = torch.Generator().manual_seed(config.seed + 3)
-    model = pipe.transformer.train()
+    """Full training of the toy expert with the M2V flow-matching objective, batched by memory count.
+    With `processes` > 1 each process takes its share of every batch (the same draws in each) and
+    DistributedDataParallel averages their gradients, so every process makes the same update."""
     pipe.vae.requires_grad_(False)
     pipe.text_encoder.requires_grad_(False)
-    prompts: dict[str, torch.Tensor] = {}
+    with torch.no_grad():  # every prompt training can draw: a motion, with no colour or any hue
+        texts = [prompt_for(d, c) for d in DIRECTIONS for c in (None, *HUES)]
+        prompts = {t: pipe.encode_prompt(prompt=t, do_classifier_free_guidance=False, max_sequence_length=512, device="cpu")[0][0] for t in texts}
+    if config.processes == 1:
+        result.loss += _train_share(pipe.transformer, pool, config, prompts, report)
+    else:
+        result.loss += _train_distributed(pipe.transformer, pool, config, prompts, report)
+    pipe.transformer.eval()
 
-    @torch.no_grad()
-    def embed(text: str) -> torch.Tensor:
-        if text not in prompts:
-            prompts[text] = pipe.encode_prompt(prompt=text, do_classifier_free_guidance=False, max_sequence_length=512, device="cpu")[0][0]
-        return prompts[text]
 
+def _train_share(transformer: torch.nn.Module, pool: Pool, config: ToyTrainConfig, prompts: dict[str, torch.Tensor],
+                 report: Report, rank: int = 0) -> list[float]:
+    """The training loop of one process: every step draws the whole batch (the same in every
+    process) and trains on the samples `rank`, `rank + processes`, ...; returns the batch losses."""
+    distributed = config.processes > 1
+    rng = np.random.default_rng(config.seed + 3)
+    generator = torch.Generator().manual_seed(config.seed + 3)
+    transformer.train()
+    model = torch.nn.parallel.DistributedDataParallel(transformer) if distributed else transformer
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr, total_steps=config.steps, pct_start=0.05)
+    losses: list[float] = []
     for step in range(config.steps):
         num_memory = 0 if rng.random() < config.no_memory_probability else int(rng.integers(1, config.max_memory + 1))
         x0s, conditions, texts, clips = [], [], [], []
@@ -289,26 +304,76 @@ def train_transformer(pipe: WanM2VPipeline, pool: Pool, config: ToyTrainConfig, 
             mi2v = rng.random() < config.mi2v_probability
             condition_video = pool.mi2v[clip] if mi2v else pool.zeros
             mode = ShotMode.MI2V if mi2v else ShotMode.M2V
-            condition = build_condition(memory[None], condition_video[None], KNOWN_VIDEO_LATENTS[mode], 4)
+            conditions.append(build_condition(memory[None], condition_video[None], KNOWN_VIDEO_LATENTS[mode], 4))
             x0s.append(torch.cat([memory[None], pool.video[clip][None]], dim=2))
-            conditions.append(condition)
             texts.append(prompt_for(pool.direction[clip], colour))
-        batch = Batch(x0=torch.cat(x0s), condition=torch.cat(conditions), prompt_embeds=torch.stack([embed(t) for t in texts]),
-                      image_embeds=None, num_memory=num_memory)
         sigma = shifted_sigma(torch.rand(config.batch, generator=generator), config.shift).clamp(min=1e-3)
-        noise = torch.randn(batch.x0.shape, generator=generator)
-        prediction = predict(model, model, batch, noised(batch.x0, noise, sigma), sigma)
-        weight = 1.0 + config.flow_character_weight * pool.character[clips] if config.flow_character_weight else None
-        loss = flow_matching_loss(prediction, noise, batch.x0, num_memory, weight)
+        noise = torch.randn(torch.cat(x0s).shape, generator=generator)
+        share = slice(rank, None, config.processes)
+        batch = Batch(x0=torch.cat(x0s[share]), condition=torch.cat(conditions[share]), prompt_embeds=torch.stack([prompts[t] for t in texts[share]]),
+                      image_embeds=None, num_memory=num_memory)
+        prediction = predict(model, transformer, batch, noised(batch.x0, noise[share], sigma[share]), sigma[share])
+        weight = 1.0 + config.flow_character_weight * pool.character[clips[share]] if config.flow_character_weight else None
+        loss = flow_matching_loss(prediction, noise[share], batch.x0, num_memory, weight)
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimiser.step()
         schedule.step()
-        result.loss.append(loss.item())
+        value = loss.detach()
+        if distributed:  # the batch's loss: the mean of the shares'
+            torch.distributed.all_reduce(value)
+            value /= config.processes
+        losses.append(value.item())
         if (step + 1) % 100 == 0 or step == 0:
-            report(f"transformer step {step + 1}/{config.steps}: loss {_mean(result.loss[-100:]):.4f}")
-    model.eval()
+            report(f"transformer step {step + 1}/{config.steps}: loss {_mean(losses[-100:]):.4f}")
+    return losses
+
+
+def _train_distributed(transformer: torch.nn.Module, pool: Pool, config: ToyTrainConfig, prompts: dict[str, torch.Tensor],
+                       report: Report) -> list[float]:
+    """Run `_train_share` in `processes` spawned processes; relay rank 0's progress and take its weights."""
+    import queue as queues
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    messages = mp.get_context("spawn").Queue()
+    with tempfile.TemporaryDirectory() as rendezvous:
+        workers = mp.spawn(_worker, args=(transformer, pool, config, prompts, Path(rendezvous) / "store", messages),
+                           nprocs=config.processes, join=False)
+        result, finished = None, False
+        while not finished:
+            finished = workers.join(timeout=0.2)  # raises when a worker failed
+            while True:
+                try:
+                    kind, value = messages.get(timeout=0.5 if finished else 0.01)
+                except queues.Empty:
+                    break
+                if kind == "report":
+                    report(value)
+                else:
+                    result = value
+    if result is None:
+        raise RuntimeError("the training processes ended without sending their weights")
+    losses, weights = result
+    transformer.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+    return losses
+
+
+def _worker(rank: int, transformer: torch.nn.Module, pool: Pool, config: ToyTrainConfig, prompts: dict[str, torch.Tensor],
+            rendezvous: Path, messages) -> None:
+    torch.set_num_threads(config.threads)
+    # torch.multiprocessing hands every process the same shared-memory weights: train a copy of one's own
+    transformer = copy.deepcopy(transformer)
+    torch.distributed.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=config.processes)
+    try:
+        report = (lambda line: messages.put(("report", line))) if rank == 0 else (lambda line: None)
+        losses = _train_share(transformer, pool, config, prompts, report, rank)
+        if rank == 0:  # numpy arrays travel by value: the weights outlive this process
+            messages.put(("done", (losses, {k: v.detach().numpy().copy() for k, v in transformer.state_dict().items()})))
+    finally:
+        torch.distributed.destroy_process_group()
 
 
 def train_toy(config: ToyTrainConfig, out: Path, report: Report = print) -> ToyTrainResult:
