@@ -303,6 +303,7 @@ def test_the_training_command_writes_weights_that_load_and_match_their_record(tm
     assert record["command"] == "python benchmarks/train_toy.py " + " ".join(command[2:])
     assert (record["config"]["steps"], record["config"]["processes"], record["config"]["vae_levels"]) == (2, 2, 2)
     assert set(record["cpu_seconds"]) == {"vae", "pool", "transformer", "total"}
+    assert record["cpu_seconds"]["transformer"] >= 2.0  # the two processes' CPU (each imports torch), not the waiting parent's
     assert "pool: 4 clips of 2 identities encoded" in done.stdout and "transformer step 1/2: loss" in done.stdout
     one = train_toy(ToyTrainConfig(**knobs), tmp_path / "one", report=lambda line: None)
     assert record["loss_first_last"][0] == pytest.approx(one.loss[0], rel=1e-6)
