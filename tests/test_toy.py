@@ -2,11 +2,10 @@
 
 Every goal is measured by `benchmarks/toy_memory.py`; the tests here check what the shipped model
 reaches on every seed, with a margin: identity through memory (hue error) and per-character
-consistency over `--no-memory`, and MI2V continuity at what the model reaches (a continued shot
-starts nearer the previous last frame than the same shot cut, 0.33-0.44 of the distance; the
-goal is a third). The cascade's pixel change is tests/test_toy_revision.py's. The drop lever is
-not reached (README), so no test claims it.
-"""
+consistency over `--no-memory`, MI2V continuity (a continued shot starts nearer the previous last
+frame than the same shot cut), and the critic's drop lever (a wrong keyframe in memory, dropped,
+the shot won back). The cascade's pixel change is tests/test_toy_revision.py's. The training
+command's own tests run it at a few steps, on one process and on two."""
 
 from __future__ import annotations
 
