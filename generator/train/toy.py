@@ -46,7 +46,7 @@ class ToyTrainConfig:
     vae_character_weight: float = field(default=3.0, metadata={"help": "extra weight of the character's pixels in the VAE loss (it covers a tenth of the frame)"})
     identities_per_pool: int = field(default=384, metadata={"help": "characters (in hue pairs) whose clips make the transformer's training pool"})
     clips_per_identity: int = field(default=4, metadata={"help": "clips drawn of each character (memory comes from its other clips)"})
-    steps: int = field(default=5500, metadata={"help": "transformer steps"})
+    steps: int = field(default=5750, metadata={"help": "transformer steps"})
     batch: int = field(default=16, metadata={"help": "clips a transformer step"})
     lr: float = field(default=1.5e-3, metadata={"help": "the transformer's peak learning rate"})
     max_memory: int = field(default=4, metadata={"help": "most memory entries a step gives its samples (drawn from 1 to this)"})
@@ -56,7 +56,7 @@ class ToyTrainConfig:
     recolour_probability: float = field(default=0.3, metadata={"help": "share of samples whose memory shows the character's other hue first and its own look last"})
     shift: float = field(default=2.0, metadata={"help": "the flow schedule's shift, as the sampler's"})
     flow_character_weight: float = field(default=4.0, metadata={"help": "extra weight of the latent cells the character covers in the flow loss"})
-    processes: int = field(default=1, metadata={"help": "transformer training processes, one a core: each takes its share of every batch (DistributedDataParallel over gloo)"})
+    processes: int = field(default=2, metadata={"help": "transformer training processes, one a core: each takes its share of every batch (DistributedDataParallel over gloo)"})
     threads: int = field(default=1, metadata={"help": "torch threads a process (one: on a shared machine a second one mostly spins)"})
 
     def problem(self) -> str | None:
