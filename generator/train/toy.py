@@ -369,6 +369,8 @@ def _train_distributed(transformer: torch.nn.Module, pool: Pool, config: ToyTrai
 
 def _worker(rank: int, transformer: torch.nn.Module, pool: Pool, config: ToyTrainConfig, prompts: dict[str, torch.Tensor],
             rendezvous: Path, messages) -> None:
+    """One spawned training process: joins the group at `rendezvous`, trains its share, and (rank 0)
+    sends its progress lines and, at the end, its losses and weights on `messages`."""
     torch.set_num_threads(config.threads)
     # torch.multiprocessing hands every process the same shared-memory weights: train a copy of one's own
     transformer = copy.deepcopy(transformer)
