@@ -21,7 +21,7 @@ from generator.train.toy import ToyTrainConfig, train_toy
 
 def main(argv: list[str] | None = None) -> int:
     defaults = ToyTrainConfig()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="The defaults are the shipped weights' recipe (16.5 minutes on a 2-core machine; --processes 1: about 21).")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="The defaults are the shipped weights' recipe (14-17 minutes on a 2-core machine; --processes 1: about 21).")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="where toy.safetensors and toy.json go")
     for f in fields(ToyTrainConfig):
         default = getattr(defaults, f.name)
