@@ -88,7 +88,7 @@ def test_applied_edits_change_exactly_what_they_say():
 
     cut = apply_edits(story, parse_offline("remove shot 1", story))
     assert [s.id for s in cut.story.shots] == ["01_02", "01_03", "02_01", "02_02"] and cut.removed == ["01_01"]
-    assert cut.story.shots[0].transition == "cut" and cut.changed == {"01_02": ["the shot it continued (shot 1) was removed"]}
+    assert cut.story.shots[0].transition == "cut" and cut.changed == {"01_02": ["the shot it continued (old shot 1) was removed"]}
 
     added = apply_edits(story, parse_offline("add a shot after 3: Mara opens the door.", story))
     assert [s.id for s in added.story.shots][3] == "01_03a" and added.story.shots[3].characters == ["Mara"]
@@ -133,6 +133,12 @@ def test_dependents_are_the_transitive_closure_of_recorded_edges():
     assert cascade.regenerate == ["01_03", "02_01", "02_02"] and cascade.generations == 3
     continued = plan_impact("x", [Edit(action="regenerate", shots=[1])], apply_edits(story, [Edit(action="regenerate", shots=[1])]), version, sources, None)
     assert continued.policy == "cascade" and "continues a changed one" in continued.policy_reason
+    # a removal renumbers the film: the removed shot goes by its old number, the others by their new one
+    removal = [Edit(action="remove", shots=[2])]
+    removed = plan_impact("remove shot 2", removal, apply_edits(story, removal), version, sources, None)
+    assert [(p.number, p.id, p.reasons) for p in removed.changed] == [(0, "01_02", ["was shot 2; the shots after it are numbered without it"])]
+    assert [(p.number, p.reasons) for p in removed.dependents] == [(3, ["its memory holds keyframes of shot old 2 (removed)"]), (4, ["its memory holds keyframes of shot 3"])]
+    assert "  old 01_02  remove     was shot 2;" in removed.describe()
 
 
 @pytest.fixture(scope="module")

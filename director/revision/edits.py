@@ -156,7 +156,7 @@ def apply_edits(story: Story, edits: list[Edit], reseed: Callable[[Shot], int] |
                 changed.pop(sid, None)
                 follows.pop(sid, None)
                 if index < len(shots):
-                    rejoin(index, f"the shot it continued (shot {original.index(sid) + 1}) was removed")
+                    rejoin(index, f"the shot it continued (old shot {original.index(sid) + 1}) was removed")
             if not shots:
                 raise RevisionError("a film needs at least one shot")
         elif edit.action == "add":

@@ -91,7 +91,8 @@ def plan_impact(instruction: str, edits: list[Edit], applied: Applied, base: Ver
     old = Story.model_validate(base.script)
     new_numbers = {shot.id: number for number, shot in enumerate(applied.story.shots, start=1)}
     touched = set(applied.changed) | set(applied.removed) | set(applied.follows)
-    labels = {shot.id: str(new_numbers[shot.id]) if shot.id in new_numbers else f"{number} (removed)" for number, shot in enumerate(old.shots, start=1)}
+    old_numbers = {shot.id: number for number, shot in enumerate(old.shots, start=1)}
+    labels = {sid: str(new_numbers[sid]) if sid in new_numbers else f"old {number} (removed)" for sid, number in old_numbers.items()}
     depending = dependents(old, base, entry_source, touched & {s.id for s in old.shots}, labels)
     depending = {sid: reasons for sid, reasons in depending.items() if sid in new_numbers and sid not in applied.changed and sid not in applied.follows}
     continuing = [sid for sid, reasons in depending.items() if any(r.startswith("continues") for r in reasons)]
@@ -110,7 +111,7 @@ def plan_impact(instruction: str, edits: list[Edit], applied: Applied, base: Ver
     changed = [
         PlannedShot(number=new_numbers[sid], id=sid, action="regenerate" if sid in old_ids else "add", reasons=reasons)
         for sid, reasons in sorted(applied.changed.items(), key=lambda item: new_numbers[item[0]])
-    ] + [PlannedShot(number=0, id=sid, action="remove", reasons=["removed"]) for sid in applied.removed]
+    ] + [PlannedShot(number=0, id=sid, action="remove", reasons=[f"was shot {old_numbers[sid]}; the shots after it are numbered without it"]) for sid in applied.removed]
     follow = {sid: ("regenerate", reasons) for sid, reasons in applied.follows.items()}  # a continuation of a new or removed shot: never kept
     planned = [
         PlannedShot(number=new_numbers[sid], id=sid, action=action, reasons=reasons)
