@@ -42,6 +42,19 @@ def test_prompts_are_self_contained_and_transitions_follow_the_rules():
         assert before.scene == shot.scene and before.characters == shot.characters
 
 
+@pytest.mark.parametrize("logline, light", [
+    (LOGLINE, ["dim grey morning light", "flat grey daylight under low cloud", "failing grey light at dusk"]),
+    ("A girl flies a kite on a sunny beach.", ["clear bright morning light", "soft daylight", "amber dusk light and long shadows"]),
+    ("Two owls wait out the rain in a barn at night.", ["darkness broken by warm practical lights"] * 3),
+])
+def test_each_scene_is_lit_for_its_time_and_its_weather(logline, light):
+    """A storm, rain, snow or fog takes the sun out of the light: no "clear bright morning light" in a winter storm."""
+    story = OfflinePlanner().plan(logline, 8, 0)
+    for scene, wanted in zip(story.scenes, light, strict=True):
+        for shot in (s for s in story.shots if s.scene == scene.number):
+            assert f"{scene.setting}, {wanted}." in shot.prompt
+
+
 def test_reading_finds_characters_and_place():
     reading = read_logline("A small delivery drone gets lost in a rainforest and is guided home by a toucan.")
     assert reading.characters == ["small delivery drone", "toucan"]

@@ -103,6 +103,17 @@ def test_applied_edits_change_exactly_what_they_say():
         apply_edits(story, [Edit(action="transition", shots=[4], transition="continue")])
 
 
+def test_a_new_time_in_a_storm_keeps_the_storms_grey_light():
+    from director.planning.offline import OfflinePlanner
+
+    story = OfflinePlanner().plan("A lighthouse keeper befriends a fox during a winter storm.", 5, 0)
+    assert "flat grey daylight under low cloud" in story.shots[0].prompt
+    night = apply_edits(story, parse_offline("make shot 1 at night", story)).story.shots[0].prompt
+    assert "darkness broken by warm practical lights" in night and "daylight" not in night and "moonlight" not in night
+    added = apply_edits(story, parse_offline("add a shot after 1: the fox shakes off the snow", story)).story.shots[1].prompt
+    assert "howling wind and driving rain" in added and "flat grey daylight under low cloud" in added
+
+
 def _version(story: Story, memory: dict[str, list[str]]) -> Version:
     return Version(number=1, note="v1", thread="t", script=story.model_dump(mode="json"), finished=1.0,
                    shots={s.id: ShotEntry(take=1, decision="accept", memory=memory.get(s.id, [])) for s in story.shots})

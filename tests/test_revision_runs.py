@@ -70,7 +70,7 @@ def test_a_shot_inserted_before_a_continuation_is_what_the_continuation_follows(
     assert [(p.number, p.id, p.action) for p in plan.dependents] == [(4, "01_03", "regenerate"), (5, "02_01", "keep"), (6, "02_02", "keep")]  # they only remember it
     new = plan.script.shots[2]
     script = json.loads((folder / "script.json").read_text())
-    assert "the keeper, a lighthouse keeper" in new.prompt.lower() and script["style"] in new.prompt and "soft daylight" in new.prompt
+    assert "the keeper, a lighthouse keeper" in new.prompt.lower() and script["style"] in new.prompt and "flat grey daylight under low cloud" in new.prompt  # the storm's light
     revise_story(folder, instruction, plan=plan)
     v2 = _version(folder, 2)
     assert v2["shots"]["01_03"]["take"] == 2 and _take(folder, "01_03", 2)["mode"] in ("mi2v", "mm2v")

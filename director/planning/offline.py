@@ -25,7 +25,6 @@ from director.planning.words import (
     DAY_ARC,
     FEMALE,
     FEMALE_LOOKS,
-    LIGHT,
     MACHINE_LOOKS,
     MACHINES,
     MODALS,
@@ -43,6 +42,7 @@ from director.planning.words import (
     THING_LOOKS,
     VIEWS,
     WEATHER_PHRASES,
+    light_for,
 )
 from director.story import Character, Line, MusicCue, Scene, Shot, Story
 
@@ -410,7 +410,7 @@ class OfflinePlanner:
         else:
             reason = "a new beat: the camera resets to a new angle"
         camera_type, movement = camera
-        light = LIGHT.get(scene.time_of_day, "soft light")
+        light = light_for(scene.time_of_day, scene.setting, "soft light")
         opening = _sentence(f"{camera_type} of {scene.setting}, {light}")
         prompt = f"{opening} {_sentence(_describe(what, cast, who))} Camera: {movement}. Style: {style}."
         return Shot(

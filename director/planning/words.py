@@ -274,5 +274,24 @@ LIGHT = {
     "evening": "warm lamp light against a blue evening",
     "night": "cold blue moonlight and warm practical lights",
 }
+# The same times under low cloud: a storm, rain, snow or fog takes the sun out of the light.
+OVERCAST_LIGHT = {
+    "dawn": "a faint grey dawn",
+    "morning": "dim grey morning light",
+    "day": "flat grey daylight under low cloud",
+    "dusk": "failing grey light at dusk",
+    "evening": "lamp light against a dark grey evening",
+    "night": "darkness broken by warm practical lights",
+}
+OVERCAST = ("storm", "rain", "snow", "fog")
+
+
+def light_for(time_of_day: str, setting: str, default: str) -> str:
+    """The prompt's light for a scene: its time of day, grey when the setting's weather is overcast
+    (no "clear bright morning light" in a winter storm)."""
+    lights = OVERCAST_LIGHT if any(WEATHER_PHRASES[w] in setting for w in OVERCAST) else LIGHT
+    return lights.get(time_of_day, default)
+
+
 # Lighting times for scenes when the logline names none: the story moves through a day.
 DAY_ARC = {2: ["day", "dusk"], 3: ["morning", "day", "dusk"], 4: ["morning", "day", "dusk", "evening"]}

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from director.planning.words import LIGHT
+from director.planning.words import LIGHT, OVERCAST_LIGHT
 from director.revision.looks import added_prompt, mentioned, restyle
 from director.sound.edits import SOUND_ACTIONS, SoundEditError, apply_sound_edit
 from director.story import Shot, Story, describe_validation_error
@@ -230,8 +230,9 @@ def _with_condition(text: str, condition: str, time: str | None) -> str:
     """`text` with the condition added; an earlier time of day in it gives way to the new one."""
     condition = condition.strip().rstrip(".")
     if time:
-        for phrase in LIGHT.values():  # the offline planner's light for a time of day, whole
-            text = text.replace(phrase, LIGHT.get(time, time))
+        for lights in (LIGHT, OVERCAST_LIGHT):  # the offline planner's light for a time of day, whole
+            for phrase in lights.values():
+                text = text.replace(phrase, lights.get(time, time))
         text = _TIME_WORDS.sub(time, text)
     if condition.lower() in text.lower():
         return text

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from director.planning.words import LIGHT
+from director.planning.words import light_for
 from director.story import Character, Scene
 
 COLOURS = (
@@ -133,7 +133,7 @@ def added_prompt(text: str, scene: Scene, characters: list[Character], style: st
         pattern = rf"\b(?:the\s+)?{re.escape(bare)}\b" + (rf"|\bthe\s+{re.escape(head)}\b" if head and head != bare else "")
         prompt = re.sub(pattern, lambda m: f"{m[0]}, {character.description},", prompt, count=1, flags=re.I)
     prompt = prompt[:1].upper() + prompt[1:]
-    light = LIGHT.get(scene.time_of_day, scene.time_of_day)
+    light = light_for(scene.time_of_day, scene.setting, scene.time_of_day)
     parts = [f"{prompt}, in {scene.setting}, {light}."]
     if style:
         parts.append(f"Style: {style}.")
