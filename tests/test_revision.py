@@ -90,6 +90,11 @@ def test_applied_edits_change_exactly_what_they_say():
     assert [s.id for s in cut.story.shots] == ["01_02", "01_03", "02_01", "02_02"] and cut.removed == ["01_01"]
     assert cut.story.shots[0].transition == "cut" and cut.changed == {"01_02": ["the shot it continued (old shot 1) was removed"]}
 
+    swapped = apply_edits(story, parse_offline("swap shots 1 and 2", story))  # shot 2 continued shot 1: first now, it cuts in
+    assert [(s.id, s.transition) for s in swapped.story.shots[:3]] == [("01_02", "cut"), ("01_01", "cut"), ("01_03", "cut")]
+    assert swapped.moved == {"01_02": ["moved (was shot 2); it keeps its take", "it now cuts in (it continued old shot 1)"]}
+    assert swapped.changed == {} and swapped.follows == {} and swapped.story.shots[3:] == story.shots[3:]
+
     added = apply_edits(story, parse_offline("add a shot after 3: Mara opens the door.", story))
     assert [s.id for s in added.story.shots][3] == "01_03a" and added.story.shots[3].characters == ["Mara"]
 

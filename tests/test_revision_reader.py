@@ -75,8 +75,8 @@ def E(action: str, *shots: int, **fields) -> Edit:  # noqa: N802 - reads like th
 
 
 def summary(plan) -> tuple[str, str, dict[str, str]]:
-    """Changed and dependent shots as 'NUMBER:ACTION' (r regenerate, a add, k keep; removed: 'ID:x'), and the looks."""
-    code = {"regenerate": "r", "add": "a", "keep": "k", "remove": "x"}
+    """Changed and dependent shots as 'NUMBER:ACTION' (r regenerate, a add, m move, k keep; removed: 'ID:x'), and the looks."""
+    code = {"regenerate": "r", "add": "a", "move": "m", "keep": "k", "remove": "x"}
     changed = " ".join(f"{p.number or p.id}:{code[p.action]}" for p in plan.changed)
     return changed, " ".join(f"{p.number}:{code[p.action]}" for p in plan.dependents), plan.looks
 
@@ -142,6 +142,14 @@ TABLE = [
     ("replace the ending with: the fox sleeps.", [E("prompt", 7, text="the fox sleeps.")], "7:r", "", {}),
     ("lose the first two shots", [E("remove", 1, 2)], "1:r 01_01:x 01_02:x", "", {}),
     ("shot 4: the keeper and the fox watch shot 3 of a film, then sit", [E("prompt", 4, text="the keeper and the fox watch shot 3 of a film, then sit")], "4:r", "5:r", {}),
+    # a new order within a scene: moved shots keep their takes; a continuation whose shot before it changed is made again
+    ("swap shots 2 and 3", [E("move", 3, 1)], "2:m", "", {}),
+    ("move shot 5 before shot 4", [E("move", 5, 3)], "4:m", "", {}),
+    ("swap the first and third shots", [E("move", 3, 0), E("move", 1, 2)], "1:m 3:m", "", {}),
+    ("move the opening to the end of its scene", [E("move", 1, 3)], "3:m", "", {}),
+    ("move shot 2 to the start", [E("move", 2, 0)], "1:m", "3:r", {}),
+    ("put the last shot before shot 6", [E("move", 7, 5)], "6:m", "", {}),
+    ("swap shot 6 and shot 7, then make shot 1 at night", [E("move", 7, 5), E("condition", 1, text="at night")], "1:r 6:m", "2:r 3:r", {}),
 ]
 
 # What the new description of a look row reads (a colour replaces a colour, a garment its garment).
@@ -221,7 +229,9 @@ def test_what_the_reader_cannot_read_is_one_line_naming_the_closest_form(instruc
 def test_numbers_outside_the_film_are_one_line_and_write_nothing(folder):
     before = sorted((p.name, p.stat().st_mtime_ns) for p in folder.rglob("*"))
     for instruction, message in [("make shot 9 at night", "there is no shot 9; shots are 1-7"), ("make scene 4 rainy", "there is no scene 4; scenes are 1-3"),
-                                 ("remove shots 1-7", "a film needs at least one shot")]:
+                                 ("remove shots 1-7", "a film needs at least one shot"),
+                                 ("move shot 2 after shot 5", "shot 2 belongs to scene 1: a shot moves within its scene"),
+                                 ("move shot 3 after shot 2", "shot 3 is already there")]:
         with pytest.raises(api.UsageError, match=message):
             plan_revision(folder, instruction)
     assert sorted((p.name, p.stat().st_mtime_ns) for p in folder.rglob("*")) == before

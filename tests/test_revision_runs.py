@@ -81,6 +81,38 @@ def test_a_shot_inserted_before_a_continuation_is_what_the_continuation_follows(
     assert follows < stale / 2, (follows, stale)  # the continuation starts from the new shot's last frame
 
 
+def test_a_new_order_keeps_every_take_and_remakes_only_a_continuation_that_lost_its_shot(made, tmp_path):
+    folder = _copy(made, tmp_path)
+    film, takes = (folder / "story.mp4").read_bytes(), {p: p.read_bytes() for p in (folder / "takes").rglob("*") if p.is_file()}
+    frames = {sid: read_video(folder / "takes" / sid / "t001.mp4").astype(float) for sid in ("01_01", "01_02", "02_01", "02_02")}
+
+    result = revise_story(folder, "move shot 5 before shot 4")  # two cuts of scene 2 change places: nothing is generated
+    assert (result.version, result.generated) == (2, 0)
+    assert [s["id"] for s in json.loads((folder / "script.json").read_text())["shots"]] == ["01_01", "01_02", "01_03", "02_02", "02_01"]
+    assert {p: p.read_bytes() for p in (folder / "takes").rglob("*") if p.is_file()} == takes  # no take made, none touched
+    assert {k: e["take"] for k, e in _version(folder, 2)["shots"].items()} == {"01_01": 1, "01_02": 1, "01_03": 1, "02_02": 1, "02_01": 1}
+    shown = read_video(folder / "story.mp4").astype(float)
+    start = count_frames(made / "story.mp4") - len(frames["02_01"]) - len(frames["02_02"])  # the film's scene 2, now 02_02 then 02_01
+    moved, after = shown[start : start + len(frames["02_02"])], shown[start + len(frames["02_02"]) :]
+    assert len(after) == len(frames["02_01"])
+    assert np.abs(moved - frames["02_02"]).mean() < np.abs(moved - frames["02_01"][: len(moved)]).mean() / 2
+    assert np.abs(after - frames["02_01"]).mean() < np.abs(after - frames["02_02"][: len(after)]).mean() / 2
+
+    plan = plan_revision(folder, "swap shots 1 and 2")  # 01_03 continued 01_02, which now comes first: 01_03 follows 01_01 instead
+    assert [(p.number, p.id, p.action) for p in plan.changed] == [(1, "01_02", "move")]
+    assert [(p.number, p.id, p.action) for p in plan.dependents][0] == (3, "01_03", "regenerate") and plan.generations == 1
+    assert revise_story(folder, "swap shots 1 and 2", plan=plan).generated == 1
+    v3 = _version(folder, 3)
+    assert v3["shots"]["01_03"]["take"] == 2 and _take(folder, "01_03", 2)["mode"] in ("mi2v", "mm2v")
+    assert v3["shots"]["01_01"]["take"] == 1 and v3["shots"]["01_02"]["take"] == 1
+    first = read_video(folder / "takes" / "01_03" / "t002.mp4")[0].astype(float)
+    follows, stale = np.abs(first - frames["01_01"][-1]).mean(), np.abs(first - frames["01_02"][-1]).mean()
+    assert follows < stale / 2, (follows, stale)
+    api.undo(folder)
+    api.undo(folder)
+    assert (folder / "story.mp4").read_bytes() == film
+
+
 def test_memory_edits_hold_through_redo_revise_undo_and_checkout(made, tmp_path):
     folder = _copy(made, tmp_path)
     recorded = _version(folder, 1)["shots"]["02_01"]["memory"]

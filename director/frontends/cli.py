@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         "memory each shot was made with), then make a new version. `storymem undo` goes back.",
         epilog="instructions:\n  \"make shot 3 at night\"        \"make scene 2 in the rain\"\n  \"change shot 2 to: ...\"       "
         "\"regenerate shot 4\"\n  \"cut between shots 2 and 3\"    \"continue shot 2 into 3\"\n  \"remove shot 5\"               "
-        "\"add a shot after 3: ...\"\n  \"give Mara a red scarf\"       (several, separated by ';')\n\nexamples:\n"
+        "\"add a shot after 3: ...\"\n  \"swap shots 2 and 3\"          \"move shot 5 before shot 4\"\n  \"give Mara a red scarf\"       (several, separated by ';')\n\nexamples:\n"
         "  storymem revise runs/keeper \"make shot 3 at night\" --dry-run\n  storymem revise runs/keeper \"give the keeper a red scarf\" --only",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -42,7 +42,7 @@ def plan_instruction(folder: StoryFolder, instruction: str, policy: Policy | Non
         applied = apply_edits(story, edits)
     except RevisionError as error:
         raise UsageError(str(error)) from None
-    if not applied.changed and not applied.removed and not applied.sound:
+    if not applied.changed and not applied.removed and not applied.sound and not applied.moved:
         raise UsageError(f"{instruction.strip()!r} changes nothing in the film")
     return plan_impact(instruction.strip(), edits, applied, base, _sources(folder), policy)
 
@@ -88,8 +88,8 @@ def pending(folder: StoryFolder, plan: ImpactPlan, change: str) -> Version | Non
     draft = folder.draft()
     if draft is not None and (draft.change or draft.note) != (change if draft.change else plan.instruction):
         raise UsageError(f"version {draft.number} is still being made ({draft.note}); run the command that started it again to finish it first")
-    if draft is None and not plan.regenerate and not plan.sound and not any(p.action == "remove" for p in plan.changed):
-        raise UsageError("the plan makes no shot: nothing to do")  # a removal or a sound change alone still makes a version
+    if draft is None and not plan.regenerate and not plan.sound and not any(p.action in ("remove", "move") for p in plan.changed):
+        raise UsageError("the plan makes no shot: nothing to do")  # a removal, a move or a sound change alone still makes a version
     return draft
 
 

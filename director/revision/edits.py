@@ -32,18 +32,19 @@ class RevisionError(ValueError):
 class Edit(BaseModel):
     """One change to the film."""
 
-    action: Literal["condition", "prompt", "regenerate", "transition", "remove", "add", "look", "line", "music", "voice"] = Field(
+    action: Literal["condition", "prompt", "regenerate", "transition", "remove", "add", "move", "look", "line", "music", "voice"] = Field(
         description="condition: put shots in a time, weather or season (text: 'at night', 'in the rain'); "
         "prompt: replace a shot's prompt (text: the new prompt); regenerate: same prompt, new seed; "
         "transition: set how a shot joins the one before it (transition: cut or continue); "
         "remove: delete shots; add: insert a new shot after the given one (text: its prompt); "
+        "move: put a shot elsewhere in its scene, keeping its take (shots: [the shot, the shot it will follow; 0: the very start]); "
         "look: change a character's appearance everywhere (character, text: 'a red scarf'). "
         "Sound only (no shot is generated again): line: a spoken line in a shot (shots: [N], character: the speaker "
         "or 'narrator', text: the words); music: a scene's music (scene, text: none, sadder, happier, louder, quieter "
         "or a mood: calm, tender, nostalgic, happy, energetic); voice: a speaker's voice (character, text: deeper, "
         "higher, faster or slower)."
     )
-    shots: list[int] = Field(default_factory=list, description="Film shot numbers (1 = the first shot, the last shot is the number of shots) the edit is about; for add, the shot the new one follows (0: before the first shot); for transition, the later shot of the pair.")
+    shots: list[int] = Field(default_factory=list, description="Film shot numbers (1 = the first shot, the last shot is the number of shots) the edit is about; for add, the shot the new one follows (0: before the first shot); for move, [the shot, the shot it will follow]; for transition, the later shot of the pair.")
     scene: int | None = Field(default=None, description="A scene number: for condition, the whole scene; for music, the scene whose music changes; for add, the scene the new shot joins (default: the scene of the shot it follows).")
     text: str = Field(default="", description="The condition ('at night', 'in the rain'), new prompt, what the added shot shows, the new look ('red fur', 'a blue coat', 'red'), the words a line says, or the music change ('none', 'sadder'), in the user's words.")
     transition: Literal["cut", "continue"] | None = Field(default=None, description="For transition edits only.")
@@ -64,7 +65,8 @@ class Applied:
     changed: dict[str, list[str]] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
     looks: dict[str, str] = field(default_factory=dict)  # character -> the new look, for memory edits
-    follows: dict[str, list[str]] = field(default_factory=dict)  # continuations remade because the shot before them is new or gone
+    follows: dict[str, list[str]] = field(default_factory=dict)  # continuations remade because the shot before them is new, gone or moved
+    moved: dict[str, list[str]] = field(default_factory=dict)  # shots that keep their take in a new place
     sound: list[str] = field(default_factory=list)  # sound-only changes, in words (director.sound.edits)
 
 
@@ -78,6 +80,7 @@ def apply_edits(story: Story, edits: list[Edit], reseed: Callable[[Shot], int] |
     removed: list[str] = []
     looks: dict[str, str] = {}
     follows: dict[str, list[str]] = {}
+    moved: dict[str, list[str]] = {}
     original = [s.id for s in story.shots]
     voices, sound = list(story.voices), []
 
@@ -110,7 +113,7 @@ def apply_edits(story: Story, edits: list[Edit], reseed: Callable[[Shot], int] |
             except (SoundEditError, ValidationError) as error:
                 raise RevisionError(describe_validation_error(error) if isinstance(error, ValidationError) else str(error)) from None
             continue
-        targets = [shot_id(n) for n in edit.shots] if edit.action != "add" else []
+        targets = [shot_id(n) for n in edit.shots] if edit.action not in ("add", "move") else []
         if edit.action == "condition":
             if edit.scene is not None:
                 if edit.scene not in scenes:
@@ -184,6 +187,38 @@ def apply_edits(story: Story, edits: list[Edit], reseed: Callable[[Shot], int] |
             changed[new.id] = [f"new shot {where}"]
             if index + 1 < len(shots):
                 rejoin(index + 1, f"a new shot comes before it ({where})")
+        elif edit.action == "move":
+            if len(edit.shots) != 2:
+                raise RevisionError("say where the shot goes: move shot N after shot M (0: to the start)")
+            number, after = edit.shots
+            sid = shot_id(number)
+            if after and shot_id(after) == sid:
+                raise RevisionError(f"shot {number} cannot follow itself")
+            if sid not in (s.id for s in shots):
+                raise RevisionError(f"shot {number} is removed by this instruction, so it cannot move")
+            if after and shot_id(after) not in (s.id for s in shots):
+                raise RevisionError(f"shot {after} is removed by this instruction, so nothing can follow it")
+            index = next(i for i, s in enumerate(shots) if s.id == sid)
+            shot = shots.pop(index)
+            successor = shots[index].id if index < len(shots) else None
+            target = next(i for i, s in enumerate(shots) if s.id == shot_id(after)) + 1 if after else 0
+            if target == index:
+                shots.insert(index, shot)
+                raise RevisionError(f"shot {number} is already there")
+            neighbours = ([shots[target - 1]] if target else []) + shots[target : target + 1]
+            if not any(n.scene == shot.scene for n in neighbours):
+                raise RevisionError(f"shot {number} belongs to scene {shot.scene}: a shot moves within its scene "
+                                    "(for another scene, add a shot there and remove this one)")
+            reasons = [f"moved (was shot {number}); it keeps its take"]
+            if shot.transition == "continue":  # its opening followed the shot it leaves behind
+                shot = shot.model_copy(update={"transition": "cut"})
+                reasons.append(f"it now cuts in (it continued old shot {number - 1})")
+            shots.insert(target, shot)
+            moved[sid] = reasons
+            follows.pop(sid, None)  # a moved shot cuts in: it follows nothing
+            for later in (successor, shots[target + 1].id if target + 1 < len(shots) else None):
+                if later is not None and later != sid:
+                    rejoin(next(i for i, s in enumerate(shots) if s.id == later), f"the shot before it changed (old shot {number} moved)")
         elif edit.action == "look":
             name = _character(edit.character, characters)
             if not edit.text.strip():
@@ -200,7 +235,7 @@ def apply_edits(story: Story, edits: list[Edit], reseed: Callable[[Shot], int] |
     used = {s.scene for s in shots}
     kept_scenes = [scenes[n] for n in sorted(scenes) if n in used]
     new_story = story.model_copy(update={"shots": shots, "scenes": kept_scenes, "characters": list(characters.values()), "voices": voices})
-    return Applied(Story.model_validate(new_story.model_dump()), changed, removed, looks, follows, sound)
+    return Applied(Story.model_validate(new_story.model_dump()), changed, removed, looks, follows, moved, sound)
 
 
 def _need(targets: list[str], edit: Edit) -> None:

@@ -23,7 +23,7 @@ class PlannedShot(BaseModel):
 
     number: int = Field(description="Position in the revised film, from 1 (0 for a removed shot).")
     id: str
-    action: Literal["regenerate", "add", "remove", "keep"]
+    action: Literal["regenerate", "add", "remove", "move", "keep"]
     reasons: list[str]
 
 
@@ -34,7 +34,7 @@ class ImpactPlan(BaseModel):
     edits: list[Edit]
     policy: Policy
     policy_reason: str
-    changed: list[PlannedShot] = Field(description="Shots whose prompt, seed or transition changes, added or removed.")
+    changed: list[PlannedShot] = Field(description="Shots whose prompt, seed or transition changes, added, removed or moved (a moved shot keeps its take).")
     dependents: list[PlannedShot] = Field(description="Later shots that depend on a changed one, and whether they are made again.")
     generations: int = Field(description="Shots to generate (each may take several attempts).")
     looks: dict[str, str] = Field(default_factory=dict, description="Characters whose look changes, and the new look.")
@@ -98,7 +98,8 @@ def plan_impact(instruction: str, edits: list[Edit], applied: Applied, base: Ver
     continuing = [sid for sid, reasons in depending.items() if any(r.startswith("continues") for r in reasons)]
     if policy is None:
         if not touched:
-            policy, why = "only", "only the soundtrack changes; every shot keeps its take"
+            policy, why = "only", ("only the order changes; every shot keeps its take" if applied.moved and not applied.sound
+                                   else "only the soundtrack changes; every shot keeps its take")
         elif continuing:
             policy, why = "cascade", "a later shot continues a changed one, so its first frame must follow the new last frame"
         elif applied.looks:
@@ -108,10 +109,11 @@ def plan_impact(instruction: str, edits: list[Edit], applied: Applied, base: Ver
     else:
         why = "as asked"
     old_ids = {s.id for s in old.shots}
-    changed = [
-        PlannedShot(number=new_numbers[sid], id=sid, action="regenerate" if sid in old_ids else "add", reasons=reasons)
-        for sid, reasons in sorted(applied.changed.items(), key=lambda item: new_numbers[item[0]])
-    ] + [PlannedShot(number=0, id=sid, action="remove", reasons=[f"was shot {old_numbers[sid]}; the shots after it are numbered without it"]) for sid in applied.removed]
+    made = [PlannedShot(number=new_numbers[sid], id=sid, action="regenerate" if sid in old_ids else "add", reasons=reasons) for sid, reasons in applied.changed.items()]
+    moved = [PlannedShot(number=new_numbers[sid], id=sid, action="move", reasons=reasons) for sid, reasons in applied.moved.items() if sid not in applied.changed]
+    changed = sorted(made + moved, key=lambda p: p.number) + [
+        PlannedShot(number=0, id=sid, action="remove", reasons=[f"was shot {old_numbers[sid]}; the shots after it are numbered without it"]) for sid in applied.removed
+    ]
     follow = {sid: ("regenerate", reasons) for sid, reasons in applied.follows.items()}  # a continuation of a new or removed shot: never kept
     planned = [
         PlannedShot(number=new_numbers[sid], id=sid, action=action, reasons=reasons)

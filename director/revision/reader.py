@@ -3,7 +3,7 @@
 An instruction is split into clauses at ";", new lines, "then", and at "and" or commas where the
 next words start a new request ("make shot 2 at night and shot 4 in the rain" is two edits; the
 second borrows the first one's verb). Each clause is read by what it asks (add, remove, transition,
-regenerate, new prompt, look, condition) with its references resolved by `refs.Resolver`, so word
+regenerate, new prompt, move, look, condition) with its references resolved by `refs.Resolver`, so word
 order does not matter ("shot 3 but at sunrise" = "at sunrise for shot 3"). A clause it cannot read
 is one line naming the closest form it does read.
 """
@@ -23,10 +23,11 @@ FORMS = {
     "transition": '"cut between shots 2 and 3" or "continue shot 2 into 3"',
     "remove": '"remove shot 5" or "remove the last shot"',
     "add": '"add a shot after 3: WHAT HAPPENS" or "add a shot at the end: WHAT HAPPENS"',
+    "move": '"move shot 5 before shot 4", "swap shots 2 and 3" or "move shot 3 to the end of its scene"',
     "look": '"give the fox red fur" or "make the fox red"',
     "sound": '"shot 3: Mara says \'wait for me\'", "the narrator says: ...", "no music in scene 2", "give Ivan a deeper voice"',
 }
-EXAMPLES = '"make shot 3 at night", "change shot 2 to: ...", "regenerate shot 4", "remove the last shot", "add a shot after 3: ...", "give Mara a red scarf", "shot 3: Mara says \'wait for me\'", "no music in scene 2"'
+EXAMPLES = '"make shot 3 at night", "change shot 2 to: ...", "regenerate shot 4", "remove the last shot", "add a shot after 3: ...", "swap shots 2 and 3", "give Mara a red scarf", "shot 3: Mara says \'wait for me\'", "no music in scene 2"'
 
 # Sound-only requests (director.sound.edits applies them): read whole, before any other form, since
 # a spoken line's words are the user's own ("the narrator says: the fox and the keeper ...").
@@ -152,6 +153,8 @@ def _clauses(instruction: str, resolver: Resolver) -> list[str]:
 
 def _starts_request(piece: str, before: str, resolver: Resolver) -> bool:
     lower = _FILLER.sub("", piece.strip().lower())
+    if _SWAP.match(_FILLER.sub("", before.strip().lower())) and not re.search(r"\b(?:and|with)\b", before.lower()):
+        return False  # "swap shot 2 and shot 3": the pair is one request
     if _VERB.match(lower) and not lower.startswith(("show", "shows")):
         return True
     free_text = ":" in before or re.match(rf"^(?:{_VERBS['add']}|{_VERBS['prompt']})\b", _FILLER.sub("", before.strip().lower()))
@@ -183,6 +186,9 @@ def _clause(clause: str, lower: str, resolver: Resolver, pending: list[Ref]) -> 
     kind = next((k for k, v in (verb.groupdict() if verb else {}).items() if v), None)
     if kind == "add":
         return [_add(clause, lower, resolver)], pending
+    moves = _move(lower, resolver)
+    if moves is not None:
+        return moves, pending
     if kind == "transition" or re.search(r"\bcuts?\b|\bcontinu(?:e|es|ation)\b", lower):
         edit = _transition(lower, resolver)
         if edit is not None:
@@ -318,6 +324,38 @@ def _transition(lower: str, resolver: Resolver) -> Edit | None:
     return Edit(action="transition", shots=[second], transition=style)
 
 
+_MOVE = re.compile(r"^(?:move|put|place|play|show)\b")
+_SWAP = re.compile(r"^(?:swap|switch|exchange|flip)\b")
+
+
+def _move(lower: str, resolver: Resolver) -> list[Edit] | None:
+    """A new order within a scene: "move shot 5 before shot 4", "swap shots 2 and 3", "move shot 3 to
+    the end of its scene"; None when the clause asks something else ("put shot 3 in the rain")."""
+    if not (_MOVE.match(lower) or _SWAP.match(lower)):
+        return None
+    edge = re.search(r"\bto\s+the\s+(?:very\s+)?(start|beginning|end)(?:\s+of\s+(?:its|the|this)\s+scene)?\s*[.!]?$", lower)
+    head = lower[: edge.start()] if edge else lower
+    refs = [r for r in resolver.find(head) if r.kind == "shots"]
+    shots = [n for r in refs for n in r.shots]
+    if _SWAP.match(lower):
+        if len(shots) != 2 or edge:
+            return None  # "swap shot 2 with: NEW PROMPT" is a new prompt
+        first, second = sorted(shots)
+        resolver.last_shots = [first, second]
+        moves = [Edit(action="move", shots=[second, first - 1])]  # numbers are the film's as it was
+        return moves + ([Edit(action="move", shots=[first, second - 1])] if second - first > 1 else [])
+    if edge and len(shots) == 1:
+        scene = resolver.scene_shots(resolver.story.shots[shots[0] - 1].scene)
+        resolver.last_shots = shots
+        return [Edit(action="move", shots=[shots[0], scene[0] - 1 if edge[1] != "end" else scene[-1]])]
+    where = re.search(r"\b(before|after)\b", head)
+    if where is None or len(refs) != 2 or len(refs[0].shots) != 1 or len(refs[1].shots) != 1 or not refs[0].end <= where.start() < refs[1].start:
+        return None
+    moving, other = refs[0].shots[0], refs[1].shots[0]
+    resolver.last_shots = [moving]
+    return [Edit(action="move", shots=[moving, other - 1 if where[1] == "before" else other])]
+
+
 def _prompt(clause: str, masked: str, shot_refs: list[Ref], resolver: Resolver) -> Edit | None:
     """A new prompt for one shot: "change shot 2 to: ...", "shot 2 should show ...", "make the opening show ..."."""
     match = (
@@ -399,7 +437,8 @@ def _condition(clause: str, masked: str, kind: str | None, shot_refs: list[Ref],
 
 def _closest(clause: str, kind: str | None) -> str:
     lower = clause.lower()
-    for form, words in (("look", r"\b(?:colou?r|fur|hair|coat|hat|scarf|wear|red|blue|green|yellow|black|white)\b"), ("remove", r"\b(?:remove|delete|cut|drop)\b"), ("add", r"\b(?:add|new shot|insert)\b")):
+    for form, words in (("look", r"\b(?:colou?r|fur|hair|coat|hat|scarf|wear|red|blue|green|yellow|black|white)\b"), ("remove", r"\b(?:remove|delete|cut|drop)\b"), ("add", r"\b(?:add|new shot|insert)\b"),
+                        ("move", r"\b(?:move|swap|switch|reorder|order)\b")):
         if re.search(words, lower):
             return FORMS[form]
     return FORMS.get(kind or "condition", FORMS["condition"])
