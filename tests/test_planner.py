@@ -55,6 +55,25 @@ def test_each_scene_is_lit_for_its_time_and_its_weather(logline, light):
             assert f"{scene.setting}, {wanted}." in shot.prompt
 
 
+@pytest.mark.parametrize("logline, name, body, never", [
+    ("An old fisherman catches a golden fish at dawn.", "the fish", r"\bfin\b", r"\b(?:fur|ears?|silver|orange|green|gold|red)\b"),
+    ("A knight and a dragon become friends.", "the dragon", r"\bscales\b|\bhorn\b|\bsnout\b|\beye\b", r"\bfur\b"),
+    ("An owl teaches a mouse to fly.", "the owl", r"\bfeathers?\b|\bplumage\b|\bbeak\b|\bwings?\b", r"\bfur\b"),
+    ("A bee and a butterfly race to the last flower.", "the butterfly", r"\bwings?\b", r"\bfur\b|\bshell\b"),
+    ("A snail crosses a garden path at dawn.", "the snail", r"\bshell\b", r"\bfur\b"),
+    ("A fox befriends a lighthouse keeper.", "the fox", r"\bfur\b|\bcoat\b|\bears?\b|\btail\b|\bmuzzle\b|\bchest\b", r"\bscales\b|\bfeathers\b"),
+    ("A black cat and a grey dog share a garden.", "the dog", r"\bears?\b|\bmuzzle\b|\btail\b", r"\b(?:red|white|black|amber|blue|rust-red)\b"),
+])
+def test_an_animal_looks_like_its_kind_and_keeps_the_colour_it_was_given(logline, name, body, never):
+    """No fish with fur, no dragon with a fur coat; "a golden fish" gets no look of another colour."""
+    import re
+
+    for seed in range(4):
+        description = {c.name: c.description for c in OfflinePlanner().plan(logline, 5, seed).characters}[name]
+        look = description.split(" with ", 1)[1]
+        assert re.search(body, look) and not re.search(never, look), (seed, description)
+
+
 def test_reading_finds_characters_and_place():
     reading = read_logline("A small delivery drone gets lost in a rainforest and is guided home by a toucan.")
     assert reading.characters == ["small delivery drone", "toucan"]

@@ -21,6 +21,9 @@ from director.planning.language import check_english
 from director.planning.reading import Being, Clause, Reading, agree, base_verb, read, singular
 from director.planning.words import (
     ANIMAL_LOOKS,
+    COLOURS,
+    COVERING_LOOKS,
+    COVERINGS,
     CAMERAS,
     DAY_ARC,
     FEMALE,
@@ -71,7 +74,11 @@ def _article(text: str) -> str:
 def _look(being: Being, pronoun: str, rng: random.Random, used: set[str]) -> str:
     """A look no other character of the story has (a told-apart detail once a list runs out)."""
     if being.kind == "animal":
-        pool = ANIMAL_LOOKS
+        words = [singular(w) for w in being.phrase.lower().split()]
+        covering = next((c for c, kinds in COVERINGS.items() if singular(being.head.lower()) in kinds), None)
+        pool = COVERING_LOOKS[covering] if covering else ANIMAL_LOOKS
+        if any(re.fullmatch(COLOURS, w) for w in words):  # "a golden fish": no look that gives it another colour
+            pool = [look for look in pool if not re.search(rf"\b(?:{COLOURS})\b", look)]
     elif being.kind == "machine" or any(w in MACHINES for w in being.phrase.lower().split()):
         pool = MACHINE_LOOKS
     elif being.kind == "thing":

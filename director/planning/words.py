@@ -234,12 +234,46 @@ ANIMAL_LOOKS = [
     "with a white blaze on its chest and bright amber eyes",
     "with sleek black fur and a crooked tail",
     "with a speckled grey coat and a blue collar",
+    "with a notched ear and a crooked tail",
+    "with one floppy ear and a scarred muzzle",
 ]
+# Animals whose body is not fur: feathers, fins, scales, wings and shells each get their own looks.
+COVERINGS = {
+    "feathers": set("""bird owl toucan crow raven heron penguin parrot eagle hawk falcon swan duck goose chicken hen rooster
+        sparrow robin pigeon dove magpie seagull gull pelican flamingo stork crane ostrich peacock hummingbird woodpecker
+        phoenix""".split()),
+    "fins": set("fish goldfish shark whale dolphin salmon trout stingray narwhal manatee octopus jellyfish kraken".split()),
+    "scales": set("dragon snake lizard chameleon gecko crocodile alligator frog toad turtle tortoise".split()),
+    "wings": set("bee butterfly moth fly dragonfly".split()),
+    "shells": set("beetle snail crab lobster ant spider bug worm ladybird ladybug".split()),
+}
+COVERING_LOOKS = {
+    "feathers": ["with glossy black feathers and a bright orange beak", "with speckled brown wings and a white-tipped tail",
+                 "with blue-grey plumage and a red crest", "with ruffled feathers and one bent tail feather",
+                 "with a chipped beak and a ragged wing"],
+    "fins": ["with shimmering silver scales and a torn fin", "with orange-and-white stripes and a ragged tail fin",
+             "with a spotted green back and bright gold eyes", "with a nicked fin and a scar along its side",
+             "with a split tail fin and one cloudy eye"],
+    "scales": ["with emerald-green scales and a notched tail", "with rough grey scales and bright amber eyes",
+               "with copper-red scales and a broken horn", "with a scarred snout and a notched tail",
+               "with a broken horn and one clouded eye"],
+    "wings": ["with striped amber wings and a bent antenna", "with pale spotted wings and a fuzzy body",
+              "with dusty blue wings and a torn edge", "with a bent antenna and a nicked wing", "with one torn wing and a fuzzy body"],
+    "shells": ["with a glossy black shell and red spots", "with a chipped brown shell and long feelers",
+               "with a scratched green shell and one bent leg", "with a chipped shell and one bent leg", "with a cracked shell and long feelers"],
+}
 MACHINE_LOOKS = [
     "with a scuffed white shell and one blue status light",
     "with copper panels and a cracked round lens",
     "with dented green plating and a yellow warning stripe",
 ]
+# Colour words, for a look that must not contradict a colour the user gave ("a golden fish") and
+# for a new look that replaces a colour (director.revision.looks).
+COLOURS = (
+    "red|blue|green|yellow|orange|purple|violet|pink|brown|black|white|grey|gray|silver|golden|gold|mustard|amber|crimson|"
+    "scarlet|navy|teal|ginger|auburn|blond|blonde|copper|tan|beige|cream|ivory|maroon|olive|turquoise|rust|russet|tawny|"
+    "lilac|indigo|emerald|charcoal|sandy|chestnut|bronze"
+)
 # Added to a look when a story has more characters of a kind than the list has looks.
 EXTRA_DETAILS = ["a red ribbon", "a silver pendant", "a checked scarf", "a pale blue cap", "a brass badge", "a long green scarf", "a white sash", "a black armband"]
 THING_LOOKS = ["worn smooth with age, with one bright red detail", "painted in faded blue and gold"]

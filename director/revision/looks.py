@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import re
 
-from director.planning.words import light_for
+from director.planning.words import COLOURS, light_for
 from director.story import Character, Scene
 
-COLOURS = (
-    "red|blue|green|yellow|orange|purple|violet|pink|brown|black|white|grey|gray|silver|golden|gold|mustard|amber|crimson|"
-    "scarlet|navy|teal|ginger|auburn|blond|blonde|copper|tan|beige|cream|ivory|maroon|olive|turquoise|rust|russet|tawny|"
-    "lilac|indigo|emerald|charcoal|sandy|chestnut|bronze"
-)
 _COLOUR = re.compile(rf"\b(?:(?:dark|light|bright|pale|deep)\s+)?(?:{COLOURS})(?:-(?:{COLOURS}))?\b", re.I)
 KINDS = [  # things of one kind replace each other
     "coat|jacket|raincoat|cloak|parka|anorak|overcoat|mac|cape|poncho|trench coat|blazer",
