@@ -74,6 +74,16 @@ def test_an_animal_looks_like_its_kind_and_keeps_the_colour_it_was_given(logline
         assert re.search(body, look) and not re.search(never, look), (seed, description)
 
 
+@pytest.mark.parametrize("logline, opening", [
+    ("A robot learns to paint in a ruined city at night.", "beginning: the robot learns to paint in a ruined city at night"),
+    ("A boy wants to fly over the mountains.", "beginning: the boy wants to fly over the mountains"),
+    ("Two sisters decide to open a bakery and win a prize.", "beginning: the elder sister and the younger sister decide to open a bakery"),
+])
+def test_a_verb_that_takes_another_opens_the_story_with_both(logline, opening):
+    """"learns to paint" is one action: the opening beat is never a bare "the robot learns"."""
+    assert OfflinePlanner().plan(logline, 8, 0).scenes[0].purpose == opening
+
+
 def test_reading_finds_characters_and_place():
     reading = read_logline("A small delivery drone gets lost in a rainforest and is guided home by a toucan.")
     assert reading.characters == ["small delivery drone", "toucan"]

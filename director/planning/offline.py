@@ -247,11 +247,15 @@ def _rename(text: str, reading: Reading, cast: list[_Cast]) -> tuple[str, list[i
 
 def _beats(reading: Reading, cast: list[_Cast]) -> list[_Beat]:
     beats = []
-    for clause in reading.clauses:
+    for index, clause in enumerate(reading.clauses):
         who, subject = _subject_names(clause, cast)
         plural = clause.plural or len(who) > 1
         verb = agree(clause.verb, plural) if clause.kind == "goal" else clause.verb
-        rest, named = _rename(clause.rest, reading, cast)
+        goal = reading.clauses[index + 1] if index + 1 < len(reading.clauses) else None
+        said = clause.rest
+        if not said.strip() and goal is not None and goal.kind == "goal":  # "learns" + "to paint ...": one beat says both
+            said = f"to {goal.verb} {goal.rest}".strip()
+        rest, named = _rename(said, reading, cast)
         beats.append(_Beat(who + [i for i in named if i not in who], subject, verb, rest, plural))
     if not beats:
         name = cast[0].character.name if cast else "the place"
