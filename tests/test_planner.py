@@ -84,6 +84,20 @@ def test_a_verb_that_takes_another_opens_the_story_with_both(logline, opening):
     assert OfflinePlanner().plan(logline, 8, 0).scenes[0].purpose == opening
 
 
+@pytest.mark.parametrize("logline, young, old", [
+    ("A little girl and her grandfather fly a kite.", "the girl", "the grandfather"),
+    ("A young boy and an old man build a boat.", "the boy", "the man"),
+    ("An elderly woman and her grandson plant a tree.", "the grandson", "the woman"),
+])
+def test_a_child_never_gets_grey_hair_or_a_beard_and_the_old_look_their_age(logline, young, old):
+    import re
+
+    for seed in range(6):
+        looks = {c.name: c.description for c in OfflinePlanner().plan(logline, 5, seed).characters}
+        assert not re.search(r"\b(?:grey|silver|beard|moustache|weathered)\b", looks[young]), (seed, looks[young])
+        assert re.search(r"\b(?:grey|silver)\b[^,]*\b(?:hair|beard)\b|\bweathered\b", looks[old]), (seed, looks[old])
+
+
 def test_reading_finds_characters_and_place():
     reading = read_logline("A small delivery drone gets lost in a rainforest and is guided home by a toucan.")
     assert reading.characters == ["small delivery drone", "toucan"]

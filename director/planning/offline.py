@@ -45,6 +45,10 @@ from director.planning.words import (
     THING_LOOKS,
     VIEWS,
     WEATHER_PHRASES,
+    YOUNG,
+    OLD,
+    AGED_LOOK,
+    ADULT_LOOK,
     light_for,
 )
 from director.story import Character, Line, MusicCue, Scene, Shot, Story
@@ -85,6 +89,11 @@ def _look(being: Being, pronoun: str, rng: random.Random, used: set[str]) -> str
         pool = THING_LOOKS
     else:
         pool = {"she": FEMALE_LOOKS + NEUTRAL_LOOKS, "he": MALE_LOOKS + NEUTRAL_LOOKS}.get(pronoun, NEUTRAL_LOOKS)
+        words = set(being.phrase.lower().split())
+        if words & YOUNG:
+            pool = [look for look in pool if not re.search(ADULT_LOOK, look)]
+        elif words & OLD:
+            pool = [look for look in pool if re.search(AGED_LOOK, look)] or pool
     fresh = [look for look in pool if look not in used]
     look = rng.choice(fresh) if fresh else next(f"{look} and {detail}" for detail in EXTRA_DETAILS for look in pool if f"{look} and {detail}" not in used)
     used.add(look)

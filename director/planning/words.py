@@ -219,6 +219,12 @@ NEUTRAL_LOOKS = [
     "with a dark braid and an orange padded vest",
     "with tousled brown hair and a patched denim coat",
 ]
+# Age words of a character's phrase, and the looks that show age: no grey hair on "a little girl".
+YOUNG = {"little", "young", "child", "kid", "boy", "girl", "baby", "toddler", "teen", "teenage", "teenager", "schoolgirl", "schoolboy",
+         "youngster", "grandson", "granddaughter", "grandchild"}
+OLD = {"old", "elderly", "aged", "ageing", "aging", "grandmother", "grandfather", "granny", "grandma", "grandpa", "retired", "ancient"}
+AGED_LOOK = r"\b(?:grey|silver)\b[^,]*\b(?:hair|beard)\b|\bweathered\b"  # what shows age
+ADULT_LOOK = AGED_LOOK + r"|\b(?:beard|moustache)\b"  # what a child cannot have
 FEMALE_LOOKS = [
     "with long silver hair tied back and a white linen blouse",
     "with a dark bob, gold earrings and a crimson wool coat",
