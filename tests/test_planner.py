@@ -98,6 +98,19 @@ def test_a_child_never_gets_grey_hair_or_a_beard_and_the_old_look_their_age(logl
         assert re.search(r"\b(?:grey|silver)\b[^,]*\b(?:hair|beard)\b|\bweathered\b", looks[old]), (seed, looks[old])
 
 
+@pytest.mark.timeout(60)  # a reading that never moves on is a hang: it must fail, not stall the suite
+def test_every_relative_and_adverb_combination_is_read_to_the_end():
+    """A relative with an adverb after it ("a parrot that only speaks") once looped forever on "that"."""
+    import itertools
+
+    story = OfflinePlanner().plan("A firefighter rescues a parrot that only speaks in old sea shanties.", 8, 0)
+    assert story.scenes[1].purpose == "turn: the parrot speaks in old sea shanties"
+    for relative, adverb, tail in itertools.product(["that", "who", "which", "when", "until"], ["only", "never", "secretly", "then", ""],
+                                                   ["speaks.", "it rains at night.", "leads to a treasure."]):
+        logline = " ".join(f"A robot follows a cat {relative} {adverb} {tail}".split())
+        assert OfflinePlanner().plan(logline, 5, 0).shots, logline
+
+
 def test_reading_finds_characters_and_place():
     reading = read_logline("A small delivery drone gets lost in a rainforest and is guided home by a toucan.")
     assert reading.characters == ["small delivery drone", "toucan"]

@@ -306,7 +306,7 @@ class _Parser:
                 break  # "a fox asleep in the flour"
             if k > start_content and self._verb_only(k):
                 break
-            if self.lower[k] in ADVERBS or (self.lower[k].endswith("ly") and can_be(self.lower[k], "ADV") and not can_be(self.lower[k], "NOUN")):
+            if self._adverb(k):
                 break
             if k == start_content and self._verb_only(k) and not determiner:
                 return None
@@ -562,6 +562,11 @@ class _Parser:
                     return [index]
         return subject
 
+    def _adverb(self, k: int) -> bool:
+        """"never", "secretly", "only": a word that sits before a verb without being one."""
+        word = self.lower[k]
+        return word in ADVERBS or (word.endswith("ly") and can_be(word, "ADV") and not can_be(word, "NOUN"))
+
     def _infinitive(self, k: int) -> bool:
         word = self.lower[k]
         if word in _CLOSED or self._is_name(k) or word in PLACES:
@@ -574,6 +579,8 @@ class _Parser:
         self.i += 1
         if word in RELATIVES:
             last = self.last if self.last is not None and self.last.end == save else None  # "a mural that comes alive"
+            while self.i < len(self.words) and self._adverb(self.i):  # "a parrot that only speaks"
+                self.i += 1
             if self.i < len(self.words) and self._starts_verb(self.i, last.plural if last else plural):
                 self._close(kind, opener, subject, subject_text, verb, rest_start, plural, end=save)
                 if last is not None:
@@ -583,7 +590,9 @@ class _Parser:
                 return True
             if word == "that":  # "discovers that her smart fridge is plotting": a clause with its own subject
                 self.i = save
-                return self._next_subject(word, kind, opener, subject, subject_text, verb, rest_start, plural)
+                if self._next_subject(word, kind, opener, subject, subject_text, verb, rest_start, plural):
+                    return True
+                self.i = save + 1  # neither: read on past "that" (never the same word again)
             return False
         phrases, sub_plural = self.subject()
         if phrases and self.i < len(self.words) and self._starts_verb(self.i, sub_plural):
