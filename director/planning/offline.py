@@ -30,6 +30,7 @@ from director.planning.words import (
     FEMALE_LOOKS,
     MACHINE_LOOKS,
     MACHINES,
+    MECHANICAL,
     MODALS,
     MALE,
     MALE_LOOKS,
@@ -77,22 +78,21 @@ def _article(text: str) -> str:
 
 def _look(being: Being, pronoun: str, rng: random.Random, used: set[str]) -> str:
     """A look no other character of the story has (a told-apart detail once a list runs out)."""
-    if being.kind == "animal":
-        words = [singular(w) for w in being.phrase.lower().split()]
+    words = [singular(w) for w in being.phrase.lower().split()]
+    if being.kind == "machine" or any(w in MACHINES or w in MECHANICAL for w in words):  # "a mechanical bird" is a machine
+        pool = MACHINE_LOOKS
+    elif being.kind == "animal":
         covering = next((c for c, kinds in COVERINGS.items() if singular(being.head.lower()) in kinds), None)
         pool = COVERING_LOOKS[covering] if covering else ANIMAL_LOOKS
         if any(re.fullmatch(COLOURS, w) for w in words):  # "a golden fish": no look that gives it another colour
             pool = [look for look in pool if not re.search(rf"\b(?:{COLOURS})\b", look)]
-    elif being.kind == "machine" or any(w in MACHINES for w in being.phrase.lower().split()):
-        pool = MACHINE_LOOKS
     elif being.kind == "thing":
         pool = THING_LOOKS
     else:
         pool = {"she": FEMALE_LOOKS + NEUTRAL_LOOKS, "he": MALE_LOOKS + NEUTRAL_LOOKS}.get(pronoun, NEUTRAL_LOOKS)
-        words = set(being.phrase.lower().split())
-        if words & YOUNG:
+        if set(words) & YOUNG:
             pool = [look for look in pool if not re.search(ADULT_LOOK, look)]
-        elif words & OLD:
+        elif set(words) & OLD:
             pool = [look for look in pool if re.search(AGED_LOOK, look)] or pool
     fresh = [look for look in pool if look not in used]
     look = rng.choice(fresh) if fresh else next(f"{look} and {detail}" for detail in EXTRA_DETAILS for look in pool if f"{look} and {detail}" not in used)
@@ -262,8 +262,8 @@ def _beats(reading: Reading, cast: list[_Cast]) -> list[_Beat]:
         verb = agree(clause.verb, plural) if clause.kind == "goal" else clause.verb
         goal = reading.clauses[index + 1] if index + 1 < len(reading.clauses) else None
         said = clause.rest
-        if not said.strip() and goal is not None and goal.kind == "goal":  # "learns" + "to paint ...": one beat says both
-            said = f"to {goal.verb} {goal.rest}".strip()
+        if goal is not None and goal.kind == "goal":  # "learns" + "to paint ...", "builds a raft" + "to cross ...": one beat says both
+            said = " ".join(part for part in (said.strip(), f"to {goal.verb}", goal.rest.strip()) if part)
         rest, named = _rename(said, reading, cast)
         beats.append(_Beat(who + [i for i in named if i not in who], subject, verb, rest, plural))
     if not beats:

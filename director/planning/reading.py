@@ -476,6 +476,8 @@ class _Parser:
         """The verb group and the rest of a clause, up to the next clause boundary."""
         if self.i >= len(self.words):
             return
+        while self.i + 1 < len(self.words) and self._adverb(self.i) and self._starts_verb(self.i + 1, plural):
+            self.i += 1  # "where she first performed": the verb is "performed"
         verb = self.words[self.i]
         self.verb = verb
         self.i += 1
@@ -563,9 +565,9 @@ class _Parser:
         return subject
 
     def _adverb(self, k: int) -> bool:
-        """"never", "secretly", "only": a word that sits before a verb without being one."""
+        """"never", "secretly", "only", "first": a word that sits before a verb without being one."""
         word = self.lower[k]
-        return word in ADVERBS or (word.endswith("ly") and can_be(word, "ADV") and not can_be(word, "NOUN"))
+        return word in ADVERBS or word in _BEFORE_VERBS or (word.endswith("ly") and can_be(word, "ADV") and not can_be(word, "NOUN"))
 
     def _infinitive(self, k: int) -> bool:
         word = self.lower[k]
@@ -727,6 +729,9 @@ def _names_of_group(phrases: list[Phrase]) -> list[Phrase]:
         phrase.name, phrase.apposition = phrase.name or phrase.text, phrase.apposition or what
     return [p for p in phrases if p is not group]
 
+
+# Adverbs that come before a verb and that no "-ly" gives away ("where she first performed").
+_BEFORE_VERBS = {"first", "only", "also", "always", "often", "even", "soon", "already", "later", "sometimes", "ever", "once"}
 
 # Verbs whose object does the goal: "teaches a seal to sing" -> the seal sings.
 _OBJECT_CONTROL = {"teach", "help", "ask", "convince", "train", "persuade", "force", "invite", "guide", "encourage", "dare", "beg", "urge", "tell", "inspire", "push", "lead", "coax"}

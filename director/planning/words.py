@@ -76,7 +76,8 @@ PEOPLE = set(
     ferryman boatman gondolier lumberjack woodcutter hunter trapper rancher shepherdess milkmaid
     caretaker janitor cleaner gravedigger undertaker detective inspector constable grandparent parent
     owner master mistress customer passenger visitor guest host neighbour stepmother stepfather walker rider
-    critic prodigy couple crew""".split()
+    critic prodigy couple crew researcher plumber banker skier bartender wanderer clerk barista sculptor
+    cosmonaut novelist archivist biologist geologist veterinarian ventriloquist""".split()
 )
 ANIMALS = set(
     """fox toucan cat dog owl bird wolf bear deer rabbit hare horse pony mouse rat whale dolphin octopus turtle
@@ -90,6 +91,7 @@ ANIMALS = set(
     jaguar panther coyote jackal hyena walrus narwhal manatee stingray salmon trout""".split()
 )
 MACHINES = {"drone", "robot", "android", "cyborg", "automaton", "droid", "machine", "golem", "ai", "computer", "rover"}
+MECHANICAL = {"mechanical", "clockwork", "robotic", "tin", "wind-up", "steam-powered"}  # "a mechanical bird" looks like a machine
 # Vehicles carry characters; one is a character itself only with a will of its own ("a talking car").
 VEHICLES = {
     "car", "truck", "train", "ship", "boat", "bus", "tram", "bicycle", "bike", "plane", "airplane", "aeroplane",
