@@ -150,6 +150,11 @@ TABLE = [
     ("move shot 2 to the start", [E("move", 2, 0)], "1:m", "3:r", {}),
     ("put the last shot before shot 6", [E("move", 7, 5)], "6:m", "", {}),
     ("swap shot 6 and shot 7, then make shot 1 at night", [E("move", 7, 5), E("condition", 1, text="at night")], "1:r 6:m", "2:r 3:r", {}),
+    ("put shot 5 at the start of scene 2", [E("move", 5, 3)], "4:m", "", {}),
+    # weather added to a shot is a condition, not a new shot; "can shot N be ..." asks for one
+    ("add rain to shot 4", [E("condition", 4, text="in the rain")], "4:r", "5:r", {}),
+    ("add some snow to scene 3", [E("condition", scene=3, text="in the snow")], "6:r 7:r", "", {}),
+    ("can shot 6 be at sunset?", [E("condition", 6, text="at sunset")], "6:r", "7:k", {}),
 ]
 
 # What the new description of a look row reads (a colour replaces a colour, a garment its garment).
@@ -218,6 +223,8 @@ def test_the_llm_path_reads_the_same_table_into_the_same_plans(folder, monkeypat
         ("make shot 2 at night and the next one", "say what to do with"),
         ("cut between shots 2 and 4", "shots 2 and 4 are not next to each other"),
         ("the next one at night", "'the next one' needs a shot named before it"),
+        ("remove the fox from shot 3", "to take the fox out of shot 3, give it a new prompt: \"change shot 3 to: NEW PROMPT\""),
+        ("cut the keeper out of shot 1", "to take the keeper out of shot 1, give it a new prompt"),
     ],
 )
 def test_what_the_reader_cannot_read_is_one_line_naming_the_closest_form(instruction, message):

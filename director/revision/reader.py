@@ -39,7 +39,7 @@ _SOUND = [
     ("music", re.compile(rf"^(no|sadder|happier|louder|quieter|softer|calm|tender|nostalgic|happy|energetic)\s+music\s+(?:in|for|under|from)\s+{_SCENE}$")),
 ]
 
-_FILLER = re.compile(r"^(?:please|also|now|and|then|so|ok(?:ay)?|finally|next|can you|could you|would you|i want(?: you)? to|i'd like(?: you)? to|let's|lets)\b[\s,]*")
+_FILLER = re.compile(r"^(?:please|also|now|and|then|so|ok(?:ay)?|finally|next|can you|could you|would you|(?:can|could)(?= (?:shots?|scenes?|the|it)\b)|i want(?: you)? to|i'd like(?: you)? to|let's|lets)\b[\s,]*")
 _VERBS = {
     "add": r"add|insert|append|put in|slip in|(?:end|finish|close|open|start|begin)(?:\s+the\s+(?:film|story|movie))?\s+with",
     "remove": r"remove|delete|drop|cut out|get rid of|lose|take out|leave out|skip",
@@ -185,6 +185,11 @@ def _clause(clause: str, lower: str, resolver: Resolver, pending: list[Ref]) -> 
     verb = _VERB.match(lower)
     kind = next((k for k, v in (verb.groupdict() if verb else {}).items() if v), None)
     if kind == "add":
+        weather = re.match(r"^(?:add|put)\s+(?:some\s+|a\s+bit\s+of\s+)?(?P<what>[a-z -]+?)\s+(?:to|in|into|on)\s+(?P<where>.+)$", lower.rstrip(".!"))
+        phrase = condition_phrase(weather["what"]) if weather and "shot" not in weather["what"] else None
+        if phrase is not None:  # "add rain to shot 4": shot 4 in the rain, not a new shot
+            asked = f"make {clause[weather.start('where'):weather.end('where')]} {phrase}"
+            return _clause(asked, asked.lower(), resolver, pending)
         return [_add(clause, lower, resolver)], pending
     moves = _move(lower, resolver)
     if moves is not None:
@@ -197,6 +202,9 @@ def _clause(clause: str, lower: str, resolver: Resolver, pending: list[Ref]) -> 
     shot_refs = [r for r in refs if r.kind == "shots"]
     scene_refs = [r for r in refs if r.kind == "scene"]
     characters = [r for r in refs if r.kind == "character"]
+    if (kind == "remove" or lower.startswith("cut")) and characters and shot_refs and re.search(r"\b(?:from|out\s+of)\b", lower):
+        raise RevisionError(f"a shot is not edited character by character; to take {characters[0].character} out of shot {shot_refs[0].shots[0]}, "
+                            f"give it a new prompt: \"change shot {shot_refs[0].shots[0]} to: NEW PROMPT\"")
     if kind == "remove" or (kind == "transition" and lower.startswith("cut") and (shot_refs or scene_refs)):
         shots = _shots(shot_refs, scene_refs, resolver) or _pronoun(lower, resolver)
         if not shots:
@@ -333,7 +341,7 @@ def _move(lower: str, resolver: Resolver) -> list[Edit] | None:
     the end of its scene"; None when the clause asks something else ("put shot 3 in the rain")."""
     if not (_MOVE.match(lower) or _SWAP.match(lower)):
         return None
-    edge = re.search(r"\bto\s+the\s+(?:very\s+)?(start|beginning|end)(?:\s+of\s+(?:its|the|this)\s+scene)?\s*[.!]?$", lower)
+    edge = re.search(r"\b(?:to|at)\s+the\s+(?:very\s+)?(start|beginning|end)(?:\s+of\s+(?:(?:its|the|this)\s+scene|scene\s+(\d+)))?\s*[.!]?$", lower)
     head = lower[: edge.start()] if edge else lower
     refs = [r for r in resolver.find(head) if r.kind == "shots"]
     shots = [n for r in refs for n in r.shots]
@@ -344,8 +352,8 @@ def _move(lower: str, resolver: Resolver) -> list[Edit] | None:
         resolver.last_shots = [first, second]
         moves = [Edit(action="move", shots=[second, first - 1])]  # numbers are the film's as it was
         return moves + ([Edit(action="move", shots=[first, second - 1])] if second - first > 1 else [])
-    if edge and len(shots) == 1:
-        scene = resolver.scene_shots(resolver.story.shots[shots[0] - 1].scene)
+    if edge and len(shots) == 1:  # its own scene's start or end (another scene's is refused when the edit applies)
+        scene = resolver.scene_shots(int(edge[2]) if edge[2] else resolver.story.shots[shots[0] - 1].scene)
         resolver.last_shots = shots
         return [Edit(action="move", shots=[shots[0], scene[0] - 1 if edge[1] != "end" else scene[-1]])]
     where = re.search(r"\b(before|after)\b", head)
