@@ -238,7 +238,7 @@ def test_numbers_outside_the_film_are_one_line_and_write_nothing(folder):
     for instruction, message in [("make shot 9 at night", "there is no shot 9; shots are 1-7"), ("make scene 4 rainy", "there is no scene 4; scenes are 1-3"),
                                  ("remove shots 1-7", "a film needs at least one shot"),
                                  ("move shot 2 after shot 5", "shot 2 belongs to scene 1: a shot moves within its scene"),
-                                 ("move shot 3 after shot 2", "shot 3 is already there")]:
+                                 ("move shot 3 after shot 2", "shot 3 is already there"), ("move shot 2 before shot 3", "shot 2 is already there")]:
         with pytest.raises(api.UsageError, match=message):
             plan_revision(folder, instruction)
     assert sorted((p.name, p.stat().st_mtime_ns) for p in folder.rglob("*")) == before

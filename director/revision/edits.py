@@ -192,8 +192,8 @@ def apply_edits(story: Story, edits: list[Edit], reseed: Callable[[Shot], int] |
                 raise RevisionError("say where the shot goes: move shot N after shot M (0: to the start)")
             number, after = edit.shots
             sid = shot_id(number)
-            if after and shot_id(after) == sid:
-                raise RevisionError(f"shot {number} cannot follow itself")
+            if after and shot_id(after) == sid:  # "move shot 2 before shot 3" is "after shot 2"
+                raise RevisionError(f"shot {number} is already there")
             if sid not in (s.id for s in shots):
                 raise RevisionError(f"shot {number} is removed by this instruction, so it cannot move")
             if after and shot_id(after) not in (s.id for s in shots):
